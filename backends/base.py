@@ -1,0 +1,125 @@
+"""The adapter contract: primitives every backend maps to its framework, and
+numerically stable defaults for the composites.
+
+An adapter subclasses :class:`Backend`, fills in the primitives with one or two
+framework calls each, and may override a composite with the framework's fused
+op. Everything here is written against ``self`` only, so a composite default
+runs unchanged on every framework.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+FLOAT_DTYPES = frozenset({"float16", "bfloat16", "float32", "float64"})
+HALF_DTYPES = frozenset({"float16", "bfloat16"})
+
+
+class Backend:
+    """Base class of the framework adapters (one instance per framework)."""
+
+    #: registry name, e.g. ``"torch"``
+    name = "base"
+    #: top-level module names whose array types this backend owns; detection
+    #: reads ``type(x).__module__`` so it never imports the framework
+    type_modules: tuple[str, ...] = ()
+    #: dtype of metric state: float64 where the framework computes in it
+    accumulator_dtype = "float64"
+    #: pip extra that installs the framework
+    extra = ""
+
+    _floatx = "float32"
+
+    def __repr__(self):
+        return f"<lossbridge backend {self.name!r}>"
+
+    # ------------------------------------------------------------ dtypes
+    def epsilon(self):
+        return 1e-7
+
+    def floatx(self):
+        return self._floatx
+
+    def is_float(self, x):
+        return self.dtype(x) in FLOAT_DTYPES
+
+    def ensure_float(self, x):
+        """Cast integer and boolean tensors to ``floatx()``; keep float dtypes."""
+        return x if self.dtype(x) in FLOAT_DTYPES else self.cast(x, self._floatx)
+
+    # ------------------------------------------------------------ conversion
+    def from_foreign(self, x, source: Backend):
+        """Bring a tensor of another backend here: DLPack where both sides
+        speak it (zero-copy), else through NumPy."""
+        if source.name != "numpy" and hasattr(x, "__dlpack__"):
+            try:
+                return self.from_dlpack(x)
+            except Exception:  # noqa: BLE001 - device or dtype DLPack cannot carry
+                pass
+        return self.convert_to_tensor(source.to_numpy(x))
+
+    def from_dlpack(self, x):
+        raise NotImplementedError
+
+    def is_concrete(self, x):
+        """Whether the values of ``x`` can be read now (not a tracer or graph
+        tensor). Value checks such as label ranges run only then."""
+        return True
+
+    # ------------------------------------------------------------ composites
+    def softplus(self, x):
+        # max(x, 0) + log1p(exp(-|x|)) never overflows
+        x = self.ensure_float(x)
+        return self.maximum(x, 0.0) + self.log1p(self.exp(-self.abs(x)))
+
+    def sigmoid(self, x):
+        x = self.ensure_float(x)
+        e = self.exp(-self.abs(x))
+        return self.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+    def log_sigmoid(self, x):
+        return -self.softplus(-self.ensure_float(x))
+
+    def logsumexp(self, x, axis=None, keepdims=False):
+        x = self.ensure_float(x)
+        peak = self.stop_gradient(self.max(x, axis=axis, keepdims=True))
+        # an all -inf slice would give (-inf) - (-inf) = nan
+        peak = self.where(self.isfinite(peak), peak, 0.0)
+        out = self.log(self.sum(self.exp(x - peak), axis=axis, keepdims=True)) + peak
+        return out if keepdims else self.squeeze(out, axis)
+
+    def log_softmax(self, x, axis=-1):
+        x = self.ensure_float(x)
+        return x - self.logsumexp(x, axis=axis, keepdims=True)
+
+    def softmax(self, x, axis=-1):
+        x = self.ensure_float(x)
+        e = self.exp(x - self.stop_gradient(self.max(x, axis=axis, keepdims=True)))
+        return e / self.sum(e, axis=axis, keepdims=True)
+
+    def l2_normalize(self, x, axis=-1, epsilon=1e-12):
+        x = self.ensure_float(x)
+        square_sum = self.sum(self.square(x), axis=axis, keepdims=True)
+        return x / self.sqrt(self.maximum(square_sum, epsilon))
+
+    def xlogy(self, x, y):
+        # where(x == 0, 0, ...) alone would still send nan gradients through log(0)
+        x, y = self.ensure_float(x), self.ensure_float(y)
+        safe_y = self.where(x == 0, self.ones_like(y), y)
+        return self.where(x == 0, self.zeros_like(x * y), x * self.log(safe_y))
+
+    def logaddexp(self, x, y):
+        peak = self.maximum(x, y)
+        return peak + self.softplus(-self.abs(x - y))
+
+    # ------------------------------------------------------------ helpers for hooks
+    def to_numpy(self, x) -> np.ndarray:
+        raise NotImplementedError
+
+    def value_and_grad(self, fn):
+        """``fn(*args) -> tensor`` becomes ``g(*args) -> (value, d sum(value) / d args[-1])``."""
+        raise NotImplementedError(f"the {self.name} backend has no autograd")
+
+    def compile(self, fn):
+        """The framework's own compiler (jax.jit, torch.compile, tf.function)."""
+        return fn

@@ -1,0 +1,255 @@
+"""JAX adapter."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.scipy.special import logsumexp as _logsumexp
+from jax.scipy.special import xlogy as _xlogy
+
+from .base import HALF_DTYPES, Backend
+
+
+def _float(x):
+    x = jnp.asarray(x)
+    return x if jnp.issubdtype(x.dtype, jnp.floating) else x.astype(jnp.float32)
+
+
+class JaxBackend(Backend):
+    name = "jax"
+    extra = "jax"
+
+    @property
+    def accumulator_dtype(self):
+        # float64 only exists when the user enabled jax_enable_x64
+        return "float64" if jax.config.jax_enable_x64 else "float32"
+
+    # --- conversion and metadata
+    def is_tensor(self, x):
+        return isinstance(x, jax.Array)
+
+    def convert_to_tensor(self, x, dtype=None, like=None):
+        out = jnp.asarray(x, dtype=dtype)
+        device = _device(like)
+        return out if device is None else jax.device_put(out, device)
+
+    def to_numpy(self, x):
+        return np.asarray(x)
+
+    def from_dlpack(self, x):
+        return jnp.from_dlpack(x)
+
+    def cast(self, x, dtype):
+        return jnp.asarray(x).astype(dtype)
+
+    def dtype(self, x):
+        return jnp.asarray(x).dtype.name
+
+    def shape(self, x):
+        return tuple(jnp.shape(x))
+
+    def ndim(self, x):
+        return jnp.ndim(x)
+
+    def device(self, x):
+        return str(_device(x) or jax.devices()[0])
+
+    def stop_gradient(self, x):
+        return jax.lax.stop_gradient(x)
+
+    def is_concrete(self, x):
+        return not isinstance(x, jax.core.Tracer)
+
+    # --- reductions
+    def mean(self, x, axis=None, keepdims=False):
+        x = _float(x)
+        if x.dtype.name in HALF_DTYPES:
+            return jnp.mean(x, axis=axis, keepdims=keepdims, dtype=jnp.float32).astype(x.dtype)
+        return jnp.mean(x, axis=axis, keepdims=keepdims)
+
+    def sum(self, x, axis=None, keepdims=False):
+        if x.dtype.name in HALF_DTYPES:
+            return jnp.sum(x, axis=axis, keepdims=keepdims, dtype=jnp.float32).astype(x.dtype)
+        return jnp.sum(x, axis=axis, keepdims=keepdims)
+
+    def max(self, x, axis=None, keepdims=False):
+        return jnp.max(x, axis=axis, keepdims=keepdims)
+
+    def min(self, x, axis=None, keepdims=False):
+        return jnp.min(x, axis=axis, keepdims=keepdims)
+
+    def any(self, x, axis=None, keepdims=False):
+        return jnp.any(x, axis=axis, keepdims=keepdims)
+
+    def all(self, x, axis=None, keepdims=False):
+        return jnp.all(x, axis=axis, keepdims=keepdims)
+
+    def argmax(self, x, axis=-1):
+        return jnp.argmax(x, axis=axis)
+
+    def cumsum(self, x, axis=0):
+        return jnp.cumsum(x, axis=axis)
+
+    # --- elementwise
+    def square(self, x):
+        return jnp.square(x)
+
+    def abs(self, x):
+        return jnp.abs(x)
+
+    def sqrt(self, x):
+        return jnp.sqrt(_float(x))
+
+    def exp(self, x):
+        return jnp.exp(_float(x))
+
+    def log(self, x):
+        return jnp.log(_float(x))
+
+    def log1p(self, x):
+        return jnp.log1p(_float(x))
+
+    def tanh(self, x):
+        return jnp.tanh(_float(x))
+
+    def sign(self, x):
+        return jnp.sign(x)
+
+    def power(self, x, y):
+        return jnp.power(x, y)
+
+    def isfinite(self, x):
+        return jnp.isfinite(x)
+
+    def isnan(self, x):
+        return jnp.isnan(x)
+
+    def clip(self, x, min=None, max=None):
+        return jnp.clip(x, min, max)
+
+    def maximum(self, x, y):
+        return jnp.maximum(x, y)
+
+    def minimum(self, x, y):
+        return jnp.minimum(x, y)
+
+    def where(self, condition, x, y):
+        return jnp.where(condition, x, y)
+
+    def equal(self, x, y):
+        return jnp.equal(x, y)
+
+    def logical_and(self, x, y):
+        return jnp.logical_and(x, y)
+
+    def logical_or(self, x, y):
+        return jnp.logical_or(x, y)
+
+    def logical_not(self, x):
+        return jnp.logical_not(x)
+
+    # --- shapes and creation
+    def reshape(self, x, shape):
+        return jnp.reshape(x, shape)
+
+    def expand_dims(self, x, axis):
+        return jnp.expand_dims(x, axis)
+
+    def squeeze(self, x, axis=None):
+        return jnp.squeeze(x, axis=axis)
+
+    def transpose(self, x, axes=None):
+        return jnp.transpose(x, axes)
+
+    def broadcast_to(self, x, shape):
+        return jnp.broadcast_to(x, shape)
+
+    def concatenate(self, xs, axis=0):
+        return jnp.concatenate(xs, axis=axis)
+
+    def stack(self, xs, axis=0):
+        return jnp.stack(xs, axis=axis)
+
+    def zeros(self, shape, dtype="float32", like=None):
+        return jnp.zeros(shape, dtype=dtype)
+
+    def ones(self, shape, dtype="float32", like=None):
+        return jnp.ones(shape, dtype=dtype)
+
+    def zeros_like(self, x, dtype=None):
+        return jnp.zeros_like(x, dtype=dtype)
+
+    def ones_like(self, x, dtype=None):
+        return jnp.ones_like(x, dtype=dtype)
+
+    def arange(self, n, dtype="int32", like=None):
+        return jnp.arange(n, dtype=dtype)
+
+    # --- indexing
+    def one_hot(self, indices, num_classes, axis=-1, dtype=None):
+        return jax.nn.one_hot(indices, num_classes, axis=axis, dtype=dtype or self._floatx)
+
+    def take_along_axis(self, x, indices, axis):
+        return jnp.take_along_axis(x, indices, axis=axis)
+
+    def top_k(self, x, k):
+        return jax.lax.top_k(x, k)
+
+    def sort(self, x, axis=-1):
+        return jnp.sort(x, axis=axis)
+
+    def bincount(self, x, weights=None, minlength=0):
+        return jnp.bincount(jnp.ravel(x), None if weights is None else jnp.ravel(weights), length=minlength)
+
+    def matmul(self, x, y):
+        return jnp.matmul(x, y)
+
+    # --- fused natives
+    def softplus(self, x):
+        return jax.nn.softplus(_float(x))
+
+    def sigmoid(self, x):
+        return jax.nn.sigmoid(_float(x))
+
+    def log_sigmoid(self, x):
+        return jax.nn.log_sigmoid(_float(x))
+
+    def logsumexp(self, x, axis=None, keepdims=False):
+        return _logsumexp(_float(x), axis=axis, keepdims=keepdims)
+
+    def log_softmax(self, x, axis=-1):
+        return jax.nn.log_softmax(_float(x), axis=axis)
+
+    def softmax(self, x, axis=-1):
+        return jax.nn.softmax(_float(x), axis=axis)
+
+    def xlogy(self, x, y):
+        return _xlogy(_float(x), _float(y))
+
+    def logaddexp(self, x, y):
+        return jnp.logaddexp(x, y)
+
+    # --- hooks
+    def value_and_grad(self, fn):
+        def run(*args):
+            *rest, wrt = args
+
+            def total(w):
+                value = fn(*rest, w)
+                return jnp.sum(value), value
+
+            (_, value), grad = jax.value_and_grad(total, has_aux=True)(wrt)
+            return value, grad
+
+        return run
+
+    def compile(self, fn):
+        return jax.jit(fn)
+
+
+def _device(x):
+    if isinstance(x, jax.Array) and not isinstance(x, jax.core.Tracer):
+        devices = x.devices()
+        return next(iter(devices)) if len(devices) == 1 else None
+    return None

@@ -1,0 +1,219 @@
+"""NumPy adapter: the reference backend, and the one weak inputs run on."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .base import HALF_DTYPES, Backend
+
+try:  # bfloat16 comes with ml_dtypes (installed with jax or tensorflow)
+    from ml_dtypes import bfloat16 as _bfloat16
+except ImportError:  # pragma: no cover - NumPy-only installs have no bfloat16
+    _bfloat16 = None
+
+_DTYPES = {
+    name: np.dtype(name)
+    for name in ("float16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8", "bool")
+}
+if _bfloat16 is not None:
+    _DTYPES["bfloat16"] = np.dtype(_bfloat16)
+
+
+def _float(x):
+    x = np.asarray(x)
+    return x if x.dtype.kind == "f" or x.dtype == _DTYPES.get("bfloat16") else x.astype(np.float32)
+
+
+def _accumulate(reduce, x, axis, keepdims):
+    # float16 / bfloat16 sums drift after a few thousand terms: add in float32
+    x = np.asarray(x)
+    if x.dtype.name in HALF_DTYPES:
+        return reduce(x, axis=axis, keepdims=keepdims, dtype=np.float32).astype(x.dtype)
+    return reduce(x, axis=axis, keepdims=keepdims)
+
+
+class NumpyBackend(Backend):
+    name = "numpy"
+    extra = ""
+
+    # --- conversion and metadata
+    def is_tensor(self, x):
+        return isinstance(x, np.ndarray)
+
+    def convert_to_tensor(self, x, dtype=None, like=None):
+        return np.asarray(x, dtype=_DTYPES[dtype] if dtype else None)
+
+    def to_numpy(self, x):
+        return np.asarray(x)
+
+    def from_dlpack(self, x):
+        return np.from_dlpack(x)
+
+    def cast(self, x, dtype):
+        return np.asarray(x).astype(_DTYPES[dtype], copy=False)
+
+    def dtype(self, x):
+        return np.asarray(x).dtype.name
+
+    def shape(self, x):
+        return np.shape(x)
+
+    def ndim(self, x):
+        return np.ndim(x)
+
+    def device(self, x):
+        return "cpu"
+
+    def stop_gradient(self, x):
+        return x
+
+    # --- reductions
+    def mean(self, x, axis=None, keepdims=False):
+        x = _float(x)
+        return _accumulate(np.mean, x, axis, keepdims)
+
+    def sum(self, x, axis=None, keepdims=False):
+        return _accumulate(np.sum, x, axis, keepdims)
+
+    def max(self, x, axis=None, keepdims=False):
+        return np.max(x, axis=axis, keepdims=keepdims)
+
+    def min(self, x, axis=None, keepdims=False):
+        return np.min(x, axis=axis, keepdims=keepdims)
+
+    def any(self, x, axis=None, keepdims=False):
+        return np.any(x, axis=axis, keepdims=keepdims)
+
+    def all(self, x, axis=None, keepdims=False):
+        return np.all(x, axis=axis, keepdims=keepdims)
+
+    def argmax(self, x, axis=-1):
+        return np.argmax(x, axis=axis)
+
+    def cumsum(self, x, axis=0):
+        return np.cumsum(x, axis=axis)
+
+    # --- elementwise
+    def square(self, x):
+        return np.square(x)
+
+    def abs(self, x):
+        return np.abs(x)
+
+    def sqrt(self, x):
+        return np.sqrt(_float(x))
+
+    def exp(self, x):
+        return np.exp(_float(x))
+
+    def log(self, x):
+        return np.log(_float(x))
+
+    def log1p(self, x):
+        return np.log1p(_float(x))
+
+    def tanh(self, x):
+        return np.tanh(_float(x))
+
+    def sign(self, x):
+        return np.sign(x)
+
+    def power(self, x, y):
+        return np.power(x, y)
+
+    def isfinite(self, x):
+        return np.isfinite(x)
+
+    def isnan(self, x):
+        return np.isnan(x)
+
+    def clip(self, x, min=None, max=None):
+        return np.clip(x, min, max)
+
+    def maximum(self, x, y):
+        return np.maximum(x, y)
+
+    def minimum(self, x, y):
+        return np.minimum(x, y)
+
+    def where(self, condition, x, y):
+        return np.where(condition, x, y)
+
+    def equal(self, x, y):
+        return np.equal(x, y)
+
+    def logical_and(self, x, y):
+        return np.logical_and(x, y)
+
+    def logical_or(self, x, y):
+        return np.logical_or(x, y)
+
+    def logical_not(self, x):
+        return np.logical_not(x)
+
+    # --- shapes and creation
+    def reshape(self, x, shape):
+        return np.reshape(x, shape)
+
+    def expand_dims(self, x, axis):
+        return np.expand_dims(x, axis)
+
+    def squeeze(self, x, axis=None):
+        return np.squeeze(x, axis=axis)
+
+    def transpose(self, x, axes=None):
+        return np.transpose(x, axes)
+
+    def broadcast_to(self, x, shape):
+        return np.broadcast_to(x, shape)
+
+    def concatenate(self, xs, axis=0):
+        return np.concatenate(xs, axis=axis)
+
+    def stack(self, xs, axis=0):
+        return np.stack(xs, axis=axis)
+
+    def zeros(self, shape, dtype="float32", like=None):
+        return np.zeros(shape, dtype=_DTYPES[dtype])
+
+    def ones(self, shape, dtype="float32", like=None):
+        return np.ones(shape, dtype=_DTYPES[dtype])
+
+    def zeros_like(self, x, dtype=None):
+        return np.zeros_like(x, dtype=_DTYPES[dtype] if dtype else None)
+
+    def ones_like(self, x, dtype=None):
+        return np.ones_like(x, dtype=_DTYPES[dtype] if dtype else None)
+
+    def arange(self, n, dtype="int32", like=None):
+        return np.arange(n, dtype=_DTYPES[dtype])
+
+    # --- indexing
+    def one_hot(self, indices, num_classes, axis=-1, dtype=None):
+        indices = np.asarray(indices)
+        hot = np.arange(num_classes) == indices[..., None]
+        hot = hot.astype(_DTYPES[dtype or self._floatx])
+        return hot if axis in (-1, indices.ndim) else np.moveaxis(hot, -1, axis)
+
+    def take_along_axis(self, x, indices, axis):
+        return np.take_along_axis(x, np.asarray(indices).astype(np.intp), axis=axis)
+
+    def top_k(self, x, k):
+        indices = np.argsort(-x, axis=-1, kind="stable")[..., :k]
+        return np.take_along_axis(x, indices, axis=-1), indices
+
+    def sort(self, x, axis=-1):
+        return np.sort(x, axis=axis)
+
+    def bincount(self, x, weights=None, minlength=0):
+        return np.bincount(np.asarray(x).ravel(), None if weights is None else np.ravel(weights), minlength)
+
+    def matmul(self, x, y):
+        return np.matmul(x, y)
+
+    # --- composites with fused NumPy forms
+    def softplus(self, x):
+        return np.logaddexp(_float(x), 0.0)
+
+    def logaddexp(self, x, y):
+        return np.logaddexp(x, y)

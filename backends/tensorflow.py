@@ -1,0 +1,258 @@
+"""TensorFlow adapter."""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+from .base import Backend
+
+_HALF = (tf.float16, tf.bfloat16)
+
+
+def _float(x):
+    return x if x.dtype.is_floating else tf.cast(x, tf.float32)
+
+
+def _axis(axis):
+    return list(axis) if isinstance(axis, tuple) else axis
+
+
+def _same(y, x):
+    # TF does not promote: a Python number or float64 array meets a float32 tensor
+    return tf.cast(y, x.dtype) if not isinstance(y, tf.Tensor) or y.dtype != x.dtype else y
+
+
+class TensorflowBackend(Backend):
+    name = "tensorflow"
+    extra = "tensorflow"
+
+    # --- conversion and metadata
+    def is_tensor(self, x):
+        return tf.is_tensor(x)
+
+    def convert_to_tensor(self, x, dtype=None, like=None):
+        if isinstance(x, tf.Variable):
+            x = x.value()
+        return tf.convert_to_tensor(x, dtype=dtype) if dtype is None or not tf.is_tensor(x) else tf.cast(x, dtype)
+
+    def to_numpy(self, x):
+        return np.asarray(x.numpy() if hasattr(x, "numpy") else x)
+
+    def from_dlpack(self, x):
+        return tf.experimental.dlpack.from_dlpack(x.__dlpack__())
+
+    def cast(self, x, dtype):
+        return tf.cast(x, dtype)
+
+    def dtype(self, x):
+        return x.dtype.name
+
+    def shape(self, x):
+        return tuple(x.shape)
+
+    def ndim(self, x):
+        return x.shape.rank
+
+    def device(self, x):
+        return x.device or "/device:CPU:0"
+
+    def stop_gradient(self, x):
+        return tf.stop_gradient(x)
+
+    def is_concrete(self, x):
+        return tf.executing_eagerly()
+
+    # --- reductions
+    def mean(self, x, axis=None, keepdims=False):
+        x = _float(x)
+        if x.dtype in _HALF:
+            return tf.cast(tf.reduce_mean(tf.cast(x, tf.float32), _axis(axis), keepdims), x.dtype)
+        return tf.reduce_mean(x, _axis(axis), keepdims)
+
+    def sum(self, x, axis=None, keepdims=False):
+        if x.dtype in _HALF:
+            return tf.cast(tf.reduce_sum(tf.cast(x, tf.float32), _axis(axis), keepdims), x.dtype)
+        return tf.reduce_sum(x, _axis(axis), keepdims)
+
+    def max(self, x, axis=None, keepdims=False):
+        return tf.reduce_max(x, _axis(axis), keepdims)
+
+    def min(self, x, axis=None, keepdims=False):
+        return tf.reduce_min(x, _axis(axis), keepdims)
+
+    def any(self, x, axis=None, keepdims=False):
+        return tf.reduce_any(tf.cast(x, tf.bool), _axis(axis), keepdims)
+
+    def all(self, x, axis=None, keepdims=False):
+        return tf.reduce_all(tf.cast(x, tf.bool), _axis(axis), keepdims)
+
+    def argmax(self, x, axis=-1):
+        return tf.argmax(x, axis=axis)
+
+    def cumsum(self, x, axis=0):
+        return tf.cumsum(x, axis=axis)
+
+    # --- elementwise
+    def square(self, x):
+        return tf.square(x)
+
+    def abs(self, x):
+        return tf.abs(x)
+
+    def sqrt(self, x):
+        return tf.sqrt(_float(x))
+
+    def exp(self, x):
+        return tf.exp(_float(x))
+
+    def log(self, x):
+        return tf.math.log(_float(x))
+
+    def log1p(self, x):
+        return tf.math.log1p(_float(x))
+
+    def tanh(self, x):
+        return tf.tanh(_float(x))
+
+    def sign(self, x):
+        return tf.sign(x)
+
+    def power(self, x, y):
+        return tf.pow(x, _same(y, x))
+
+    def isfinite(self, x):
+        return tf.math.is_finite(x)
+
+    def isnan(self, x):
+        return tf.math.is_nan(x)
+
+    def clip(self, x, min=None, max=None):
+        if min is not None:
+            x = tf.maximum(x, _same(min, x))
+        return x if max is None else tf.minimum(x, _same(max, x))
+
+    def maximum(self, x, y):
+        return tf.maximum(x, _same(y, x))
+
+    def minimum(self, x, y):
+        return tf.minimum(x, _same(y, x))
+
+    def where(self, condition, x, y):
+        if not tf.is_tensor(x):
+            x = _same(x, y)
+        return tf.where(condition, x, _same(y, x))
+
+    def equal(self, x, y):
+        return tf.equal(x, _same(y, x))
+
+    def logical_and(self, x, y):
+        return tf.logical_and(x, y)
+
+    def logical_or(self, x, y):
+        return tf.logical_or(x, y)
+
+    def logical_not(self, x):
+        return tf.logical_not(x)
+
+    # --- shapes and creation
+    def reshape(self, x, shape):
+        return tf.reshape(x, shape)
+
+    def expand_dims(self, x, axis):
+        return tf.expand_dims(x, axis)
+
+    def squeeze(self, x, axis=None):
+        return tf.squeeze(x, _axis(axis))
+
+    def transpose(self, x, axes=None):
+        return tf.transpose(x, axes)
+
+    def broadcast_to(self, x, shape):
+        return tf.broadcast_to(x, shape)
+
+    def concatenate(self, xs, axis=0):
+        return tf.concat(list(xs), axis=axis)
+
+    def stack(self, xs, axis=0):
+        return tf.stack(list(xs), axis=axis)
+
+    def zeros(self, shape, dtype="float32", like=None):
+        return tf.zeros(shape, dtype=dtype)
+
+    def ones(self, shape, dtype="float32", like=None):
+        return tf.ones(shape, dtype=dtype)
+
+    def zeros_like(self, x, dtype=None):
+        return tf.zeros_like(x, dtype=dtype)
+
+    def ones_like(self, x, dtype=None):
+        return tf.ones_like(x, dtype=dtype)
+
+    def arange(self, n, dtype="int32", like=None):
+        return tf.range(n, dtype=dtype)
+
+    # --- indexing
+    def one_hot(self, indices, num_classes, axis=-1, dtype=None):
+        return tf.one_hot(tf.cast(indices, tf.int64), num_classes, axis=axis, dtype=dtype or self._floatx)
+
+    def take_along_axis(self, x, indices, axis):
+        return tf.experimental.numpy.take_along_axis(x, tf.cast(indices, tf.int64), axis=axis)
+
+    def top_k(self, x, k):
+        return tf.math.top_k(x, k)
+
+    def sort(self, x, axis=-1):
+        return tf.sort(x, axis=axis)
+
+    def bincount(self, x, weights=None, minlength=0):
+        flat = tf.reshape(tf.cast(x, tf.int32), [-1])
+        if weights is None:
+            return tf.math.bincount(flat, minlength=minlength, dtype=tf.int64)
+        weights = tf.reshape(weights, [-1])
+        return tf.math.bincount(flat, weights=weights, minlength=minlength, dtype=weights.dtype)
+
+    def matmul(self, x, y):
+        return tf.matmul(x, y)
+
+    # --- fused natives
+    def softplus(self, x):
+        return tf.math.softplus(_float(x))
+
+    def sigmoid(self, x):
+        return tf.sigmoid(_float(x))
+
+    def log_sigmoid(self, x):
+        return tf.math.log_sigmoid(_float(x))
+
+    def logsumexp(self, x, axis=None, keepdims=False):
+        return tf.reduce_logsumexp(_float(x), _axis(axis), keepdims)
+
+    def log_softmax(self, x, axis=-1):
+        return tf.nn.log_softmax(_float(x), axis=axis)
+
+    def softmax(self, x, axis=-1):
+        return tf.nn.softmax(_float(x), axis=axis)
+
+    def xlogy(self, x, y):
+        return tf.math.xlogy(_float(x), _float(y))
+
+    def logaddexp(self, x, y):
+        return self.maximum(x, y) + tf.math.softplus(-tf.abs(x - y))
+
+    # --- hooks
+    def value_and_grad(self, fn):
+        def run(*args):
+            *rest, wrt = args
+            wrt = tf.convert_to_tensor(wrt)
+            with tf.GradientTape() as tape:
+                tape.watch(wrt)
+                value = fn(*rest, wrt)
+                total = tf.reduce_sum(value)
+            grad = tape.gradient(total, wrt)
+            return value, tf.zeros_like(wrt) if grad is None else grad
+
+        return run
+
+    def compile(self, fn):
+        return tf.function(fn, reduce_retracing=True)

@@ -1,0 +1,282 @@
+"""PyTorch adapter."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .base import Backend
+
+_DTYPES = {
+    "float16": torch.float16,
+    "bfloat16": torch.bfloat16,
+    "float32": torch.float32,
+    "float64": torch.float64,
+    "int8": torch.int8,
+    "int16": torch.int16,
+    "int32": torch.int32,
+    "int64": torch.int64,
+    "uint8": torch.uint8,
+    "bool": torch.bool,
+}
+_NAMES = {v: k for k, v in _DTYPES.items()}
+_HALF = (torch.float16, torch.bfloat16)
+
+
+def _dims(axis):
+    return list(axis) if isinstance(axis, tuple) else axis
+
+
+def _float(x):
+    return x if x.is_floating_point() else x.to(torch.float32)
+
+
+class TorchBackend(Backend):
+    name = "torch"
+    extra = "torch"
+
+    # --- conversion and metadata
+    def is_tensor(self, x):
+        return isinstance(x, torch.Tensor)
+
+    def convert_to_tensor(self, x, dtype=None, like=None):
+        device = like.device if isinstance(like, torch.Tensor) else None
+        if isinstance(x, np.ndarray) and x.dtype.name == "bfloat16":
+            x = x.astype(np.float32)  # torch cannot read ml_dtypes' bfloat16
+            dtype = dtype or "bfloat16"
+        return torch.as_tensor(x, dtype=_DTYPES[dtype] if dtype else None, device=device)
+
+    def to_numpy(self, x):
+        x = x.detach().cpu()
+        return x.float().numpy().astype(_np_bfloat16()) if x.dtype == torch.bfloat16 else x.numpy()
+
+    def from_dlpack(self, x):
+        return torch.from_dlpack(x)
+
+    def cast(self, x, dtype):
+        return x.to(_DTYPES[dtype])
+
+    def dtype(self, x):
+        return _NAMES[x.dtype]
+
+    def shape(self, x):
+        return tuple(x.shape)
+
+    def ndim(self, x):
+        return x.dim()
+
+    def device(self, x):
+        return str(x.device)
+
+    def stop_gradient(self, x):
+        return x.detach()
+
+    def is_concrete(self, x):
+        return not torch.compiler.is_compiling()
+
+    # --- reductions (torch has no dim=None with keepdim, hence the branches)
+    def mean(self, x, axis=None, keepdims=False):
+        x = _float(x)
+        if x.dtype in _HALF:
+            return self._reduce(torch.mean, x.float(), axis, keepdims).to(x.dtype)
+        return self._reduce(torch.mean, x, axis, keepdims)
+
+    def sum(self, x, axis=None, keepdims=False):
+        if x.dtype in _HALF:
+            return self._reduce(torch.sum, x.float(), axis, keepdims).to(x.dtype)
+        return self._reduce(torch.sum, x, axis, keepdims)
+
+    def max(self, x, axis=None, keepdims=False):
+        return self._reduce(torch.amax, x, axis, keepdims)
+
+    def min(self, x, axis=None, keepdims=False):
+        return self._reduce(torch.amin, x, axis, keepdims)
+
+    def any(self, x, axis=None, keepdims=False):
+        return self._reduce(torch.any, x, axis, keepdims)
+
+    def all(self, x, axis=None, keepdims=False):
+        return self._reduce(torch.all, x, axis, keepdims)
+
+    @staticmethod
+    def _reduce(op, x, axis, keepdims):
+        if axis is None:
+            out = op(x) if op not in (torch.amax, torch.amin) else op(x, dim=tuple(range(x.dim())))
+            return out.reshape((1,) * x.dim()) if keepdims else out
+        return op(x, dim=_dims(axis), keepdim=keepdims)
+
+    def argmax(self, x, axis=-1):
+        return torch.argmax(x, dim=axis)
+
+    def cumsum(self, x, axis=0):
+        return torch.cumsum(x, dim=axis)
+
+    # --- elementwise
+    def square(self, x):
+        return torch.square(x)
+
+    def abs(self, x):
+        return torch.abs(x)
+
+    def sqrt(self, x):
+        return torch.sqrt(_float(x))
+
+    def exp(self, x):
+        return torch.exp(_float(x))
+
+    def log(self, x):
+        return torch.log(_float(x))
+
+    def log1p(self, x):
+        return torch.log1p(_float(x))
+
+    def tanh(self, x):
+        return torch.tanh(_float(x))
+
+    def sign(self, x):
+        return torch.sign(x)
+
+    def power(self, x, y):
+        return torch.pow(x, y)
+
+    def isfinite(self, x):
+        return torch.isfinite(x)
+
+    def isnan(self, x):
+        return torch.isnan(x)
+
+    def clip(self, x, min=None, max=None):
+        return torch.clamp(x, min, max)
+
+    def maximum(self, x, y):
+        return torch.clamp_min(x, y) if isinstance(y, (int, float)) else torch.maximum(x, _like(y, x))
+
+    def minimum(self, x, y):
+        return torch.clamp_max(x, y) if isinstance(y, (int, float)) else torch.minimum(x, _like(y, x))
+
+    def where(self, condition, x, y):
+        return torch.where(condition, x, y)
+
+    def equal(self, x, y):
+        return torch.eq(x, y)
+
+    def logical_and(self, x, y):
+        return torch.logical_and(x, y)
+
+    def logical_or(self, x, y):
+        return torch.logical_or(x, y)
+
+    def logical_not(self, x):
+        return torch.logical_not(x)
+
+    # --- shapes and creation
+    def reshape(self, x, shape):
+        return torch.reshape(x, tuple(shape))
+
+    def expand_dims(self, x, axis):
+        return torch.unsqueeze(x, axis)
+
+    def squeeze(self, x, axis=None):
+        return torch.squeeze(x) if axis is None else torch.squeeze(x, _dims(axis) if isinstance(axis, tuple) else axis)
+
+    def transpose(self, x, axes=None):
+        return x.permute(*(axes if axes is not None else reversed(range(x.dim()))))
+
+    def broadcast_to(self, x, shape):
+        return torch.broadcast_to(x, tuple(shape))
+
+    def concatenate(self, xs, axis=0):
+        return torch.cat(list(xs), dim=axis)
+
+    def stack(self, xs, axis=0):
+        return torch.stack(list(xs), dim=axis)
+
+    def zeros(self, shape, dtype="float32", like=None):
+        return torch.zeros(shape, dtype=_DTYPES[dtype], device=_device(like))
+
+    def ones(self, shape, dtype="float32", like=None):
+        return torch.ones(shape, dtype=_DTYPES[dtype], device=_device(like))
+
+    def zeros_like(self, x, dtype=None):
+        return torch.zeros_like(x, dtype=_DTYPES[dtype] if dtype else None)
+
+    def ones_like(self, x, dtype=None):
+        return torch.ones_like(x, dtype=_DTYPES[dtype] if dtype else None)
+
+    def arange(self, n, dtype="int32", like=None):
+        return torch.arange(n, dtype=_DTYPES[dtype], device=_device(like))
+
+    # --- indexing
+    def one_hot(self, indices, num_classes, axis=-1, dtype=None):
+        hot = F.one_hot(indices.long(), num_classes).to(_DTYPES[dtype or self._floatx])
+        return hot if axis in (-1, indices.dim()) else torch.movedim(hot, -1, axis)
+
+    def take_along_axis(self, x, indices, axis):
+        return torch.take_along_dim(x, indices.long(), dim=axis)
+
+    def top_k(self, x, k):
+        return torch.topk(x, k, dim=-1)
+
+    def sort(self, x, axis=-1):
+        return torch.sort(x, dim=axis).values
+
+    def bincount(self, x, weights=None, minlength=0):
+        return torch.bincount(x.reshape(-1), None if weights is None else weights.reshape(-1), minlength)
+
+    def matmul(self, x, y):
+        return torch.matmul(x, y)
+
+    # --- fused natives
+    def softplus(self, x):
+        return F.softplus(_float(x), threshold=40.0)
+
+    def sigmoid(self, x):
+        return torch.sigmoid(_float(x))
+
+    def log_sigmoid(self, x):
+        return F.logsigmoid(_float(x))
+
+    def logsumexp(self, x, axis=None, keepdims=False):
+        dims = tuple(range(x.dim())) if axis is None else _dims(axis)
+        return torch.logsumexp(_float(x), dim=dims, keepdim=keepdims)
+
+    def log_softmax(self, x, axis=-1):
+        return torch.log_softmax(_float(x), dim=axis)
+
+    def softmax(self, x, axis=-1):
+        return torch.softmax(_float(x), dim=axis)
+
+    def xlogy(self, x, y):
+        return torch.special.xlogy(_float(x), _float(y))
+
+    def logaddexp(self, x, y):
+        return torch.logaddexp(x, y)
+
+    # --- hooks
+    def value_and_grad(self, fn):
+        def run(*args):
+            *rest, wrt = args
+            wrt = wrt.detach().requires_grad_(True)
+            value = fn(*rest, wrt)
+            (grad,) = torch.autograd.grad(value.sum(), wrt, allow_unused=True)
+            return value.detach(), torch.zeros_like(wrt) if grad is None else grad
+
+        return run
+
+    def compile(self, fn):
+        return torch.compile(fn)
+
+
+def _device(like):
+    return like.device if isinstance(like, torch.Tensor) else None
+
+
+def _like(y, x):
+    return y if isinstance(y, torch.Tensor) else torch.as_tensor(y, dtype=x.dtype, device=x.device)
+
+
+def _np_bfloat16():
+    from ml_dtypes import bfloat16
+
+    return bfloat16

@@ -1,0 +1,73 @@
+"""Options and fixtures shared by every test.
+
+``backend``: the adapter of each installed backend in turn (``--backend``
+restricts the run, repeatable). ``gpu``-marked tests skip cleanly where no
+CUDA device is present.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import pytest  # noqa: E402
+
+import lossbridge  # noqa: E402,F401  (attaches lossbridge.backends in a source checkout)
+from lossbridge import backends  # noqa: E402
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--backend",
+        action="append",
+        default=None,
+        help="run backend-parametrised tests only on this backend (repeatable); default: every installed one",
+    )
+
+
+def selected_backends(config):
+    chosen = config.getoption("--backend")
+    here = [name for name in backends.installed() if name in backends.BUILTIN]
+    if not chosen:
+        return here
+    unknown = [name for name in chosen if name not in backends.BUILTIN]
+    if unknown:
+        raise pytest.UsageError(f"--backend {unknown}: choose from {list(backends.BUILTIN)}")
+    return [name for name in chosen if name in here]
+
+
+def pytest_generate_tests(metafunc):
+    if "backend" in metafunc.fixturenames:
+        names = selected_backends(metafunc.config)
+        metafunc.parametrize("backend", names, indirect=True, ids=names)
+
+
+@pytest.fixture
+def backend(request):
+    """The adapter instance (``lossbridge.backends.get(name)``)."""
+    return backends.get(request.param)
+
+
+def _cuda_available():
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            return True
+    except ImportError:
+        pass
+    try:
+        import jax
+
+        return any(d.platform == "gpu" for d in jax.devices())
+    except Exception:  # noqa: BLE001 - no jax, or no GPU plugin
+        return False
+
+
+def pytest_collection_modifyitems(config, items):
+    gpu_items = [item for item in items if "gpu" in item.keywords]
+    if gpu_items and not _cuda_available():
+        skip = pytest.mark.skip(reason="no CUDA device on this machine")
+        for item in gpu_items:
+            item.add_marker(skip)

@@ -1,0 +1,18 @@
+"""lossbridge: one set of losses and metrics for NumPy, PyTorch, JAX and TensorFlow.
+
+``import lossbridge`` imports NumPy only; a framework is imported when a
+tensor of it arrives or it is selected by name.
+"""
+
+from ._source_tree import attach_backends as _attach_backends
+
+_attach_backends(__path__[0])
+
+from . import losses  # noqa: E402
+from .dispatch import get_backend, set_backend, use_backend  # noqa: E402
+from .k import K  # noqa: E402
+from .losses import register_loss  # noqa: E402
+
+__version__ = "0.1.0"
+
+__all__ = ["K", "get_backend", "losses", "register_loss", "set_backend", "use_backend", "__version__"]

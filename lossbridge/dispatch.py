@@ -1,0 +1,228 @@
+"""Which backend runs a call, and bringing every input to it.
+
+Rules (DESIGN.md, "Which backend runs a call"):
+
+1. A forced backend (``LOSSBRIDGE_BACKEND``, :func:`set_backend`,
+   :func:`use_backend`) converts every input to itself.
+2. Otherwise the inputs decide: a tensor of torch, jax or tensorflow is
+   *strong*; NumPy arrays, Python numbers and lists are *weak*, follow the
+   strong input (onto its device) and run on NumPy when none is strong.
+3. Detection reads ``type(x).__module__`` and caches the answer per type, so
+   it never imports a framework.
+
+While a bridged call runs, its backend is the *active* one that ``K`` reads.
+That is a thread-local, not a ContextVar: a call is synchronous, so
+save-and-restore around it is both thread- and async-safe, and unlike
+``ContextVar.set`` it traces under torch.compile without a graph break.
+The user-facing ``use_backend`` scope does need to span ``await`` and so is a
+ContextVar, read only while some scope is open.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import functools
+import os
+import threading
+
+import numpy as np
+
+from . import backends as registry
+
+_WEAK_TYPES = (np.ndarray, np.generic, int, float, bool, list, tuple)
+
+#: type -> Backend for strong types, None for weak ones
+_owner_by_type: dict[type, object] = {}
+
+
+class _Active(threading.local):
+    backend = None
+
+
+_active = _Active()
+
+_scoped = contextvars.ContextVar("lossbridge_backend", default=None)
+_open_scopes = 0  # how many use_backend blocks are open, in any thread
+_forced_name = os.environ.get("LOSSBRIDGE_BACKEND", "auto").strip().lower() or "auto"
+_forced = None  # the Backend for _forced_name, loaded on first use
+
+
+def _framework_name(x) -> str:
+    root = type(x).__module__.partition(".")[0]
+    return {"builtins": "Python"}.get(root, root)
+
+
+def describe(x) -> str:
+    """'torch float32 tensor of shape (4, 3)': for error messages."""
+    shape, dtype = getattr(x, "shape", None), getattr(x, "dtype", None)
+    if shape is None:
+        return f"{type(x).__name__} {x!r:.60}"
+    return f"{_framework_name(x)} {type(x).__name__} of shape {tuple(shape)} and dtype {dtype}"
+
+
+def owner(x, argument="input"):
+    """The Backend that owns ``x``, or None when ``x`` is weak."""
+    tp = type(x)
+    try:
+        return _owner_by_type[tp]
+    except KeyError:
+        pass
+    if issubclass(tp, _WEAK_TYPES):
+        found = None
+    else:
+        name = registry.owner_of_module(tp.__module__.partition(".")[0])
+        if name is None:
+            raise TypeError(
+                f"`{argument}` must be an array or number; received {describe(x)}. "
+                "Accepted: NumPy arrays, Python numbers or lists, and torch, jax or tensorflow tensors."
+            )
+        found = registry.get(name)
+    _owner_by_type[tp] = found
+    return found
+
+
+def to_numpy_weak(x, argument="input", floatx="float32"):
+    """A weak input as a NumPy array; Python floats become ``floatx`` as in Keras."""
+    if isinstance(x, np.ndarray):
+        array = x
+    else:
+        array = np.asarray(x)
+        if array.dtype == np.float64 and not isinstance(x, np.generic):
+            array = array.astype(floatx)
+    if array.dtype.kind not in "biuf" and array.dtype.name != "bfloat16":
+        raise TypeError(
+            f"`{argument}` must be numeric; received {describe(x)} of dtype {array.dtype}. "
+            "Accepted dtypes: bool, integer and floating point."
+        )
+    return array
+
+
+# ---------------------------------------------------------------- forcing
+def forced():
+    """The backend forced by ``use_backend``/``set_backend``/env, or None (auto)."""
+    global _forced
+    if _open_scopes:
+        scoped = _scoped.get()
+        if scoped is not None:
+            return scoped
+    if _forced is None and _forced_name != "auto":
+        _forced = registry.get(_forced_name)
+    return _forced
+
+
+def set_backend(name: str | None) -> None:
+    """Force every call in this process onto backend ``name`` (``"auto"`` or
+    None restores detection from the inputs)."""
+    global _forced, _forced_name
+    if name is None or name == "auto":
+        _forced, _forced_name = None, "auto"
+    else:
+        _forced = registry.get(name)
+        _forced_name = _forced.name
+
+
+def get_backend():
+    """The name of the forced backend, or ``"auto"``."""
+    backend = forced()
+    return "auto" if backend is None else backend.name
+
+
+@contextlib.contextmanager
+def use_backend(name: str):
+    """Within the block (this thread or task only), run every call on ``name``."""
+    global _open_scopes
+    token = _scoped.set(registry.get(name))
+    _open_scopes += 1
+    try:
+        yield _scoped.get()
+    finally:
+        _open_scopes -= 1
+        _scoped.reset(token)
+
+
+def default_backend():
+    """The backend used where no input decides: the forced one, else NumPy."""
+    return forced() or registry.get("numpy")
+
+
+def active():
+    """The backend of the call in progress (what ``K`` runs on)."""
+    return _active.backend or default_backend()
+
+
+# ---------------------------------------------------------------- resolving
+def resolve(names, values):
+    """Choose the backend for ``values`` (None entries are skipped) and bring
+    every value to it. Returns ``(backend, converted_values)``."""
+    target = forced()
+    if target is None:
+        lead, lead_name = None, None
+        for name, value in zip(names, values):
+            if value is None:
+                continue
+            backend = owner(value, name)
+            if backend is None:
+                continue
+            if target is None:
+                target, lead, lead_name = backend, value, name
+            elif backend is not target:
+                raise TypeError(
+                    f"`{lead_name}` is a {target.name} tensor but `{name}` is a {backend.name} tensor; "
+                    "lossbridge will not guess which framework to run on. Convert one of them, or pick "
+                    "one with `lossbridge.use_backend(name)` or LOSSBRIDGE_BACKEND."
+                )
+        if target is None:
+            return registry.get("numpy"), [
+                None if v is None else to_numpy_weak(v, n) for n, v in zip(names, values)
+            ]
+    else:
+        lead = None
+    out = []
+    for name, value in zip(names, values):
+        if value is None:
+            out.append(None)
+            continue
+        source = owner(value, name)
+        if source is target:
+            out.append(value)
+        elif source is None:
+            out.append(target.convert_to_tensor(to_numpy_weak(value, name), like=lead))
+        else:
+            out.append(target.from_foreign(value, source))
+    return target, out
+
+
+def bridged(*argnames):
+    """Decorate a function written against ``K``: the arguments named in
+    ``argnames`` pick the backend and are converted to it, and ``K`` runs on
+    that backend while the function does. The undecorated function stays
+    available as ``.raw`` for callers already inside a bridged call."""
+
+    def decorate(fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            count = len(argnames)
+            values = list(args[:count]) + [kwargs.pop(n, None) for n in argnames[len(args) :]]
+            backend, values = resolve(argnames, values)
+            previous = _active.backend
+            _active.backend = backend
+            try:
+                return fn(*values, *args[count:], **kwargs)
+            finally:
+                _active.backend = previous
+
+        wrapper.raw = fn
+        return wrapper
+
+    return decorate
+
+
+def run_on(backend, fn, *args, **kwargs):
+    """Call ``fn`` with ``backend`` active (for callers that resolved already)."""
+    previous = _active.backend
+    _active.backend = backend
+    try:
+        return fn(*args, **kwargs)
+    finally:
+        _active.backend = previous

@@ -1,0 +1,121 @@
+"""Likelihood-based losses: cross-entropies, KL divergence, Poisson.
+
+``from_logits=True`` paths are computed in log space (softplus,
+log_softmax), so logits of any magnitude give finite values and gradients in
+every float dtype; probability inputs are clipped away from 0 and 1 by an eps
+that is representable in their dtype.
+"""
+
+from __future__ import annotations
+
+from .. import dispatch
+from ..k import K
+from ._bridge import loss_function
+
+# 1 - 1e-7 rounds to 1 in half precision and log(1 - p) becomes -inf; clip by
+# the dtype's own spacing below 1 there instead.
+_HALF_EPS = {"float16": 2.0**-11, "bfloat16": 2.0**-8}
+
+
+def _eps(x):
+    return _HALF_EPS.get(K.dtype(x), K.epsilon())
+
+
+@loss_function
+def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1):
+    """``mean(-(y log p + (1 - y) log(1 - p)), axis)``.
+
+    With logits this is ``softplus(x) - y * x``, exact for any ``x``. Label
+    smoothing squeezes targets towards 0.5: ``y * (1 - s) + s / 2``.
+    """
+    if label_smoothing:
+        y_true = y_true * (1.0 - label_smoothing) + 0.5 * label_smoothing
+    if from_logits:
+        return K.mean(K.softplus(y_pred) - y_true * y_pred, axis=axis)
+    eps = _eps(y_pred)
+    p = K.clip(y_pred, eps, 1.0 - eps)
+    return K.mean(-(y_true * K.log(p) + (1.0 - y_true) * K.log(1.0 - p)), axis=axis)
+
+
+def _log_probabilities(y_pred, from_logits, axis):
+    if from_logits:
+        return K.log_softmax(y_pred, axis=axis)
+    eps = _eps(y_pred)
+    # Keras renormalises probabilities before the log
+    p = y_pred / K.sum(y_pred, axis=axis, keepdims=True)
+    return K.log(K.clip(p, eps, 1.0 - eps))
+
+
+@loss_function
+def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1):
+    """``-sum(y_true * log_softmax(logits), axis)`` (or ``log p`` for
+    probabilities). Shapes ``(..., C)`` one-hot or soft labels. Label
+    smoothing: ``y * (1 - s) + s / C``."""
+    if label_smoothing:
+        y_true = y_true * (1.0 - label_smoothing) + label_smoothing / K.shape(y_pred)[axis]
+    return -K.sum(y_true * _log_probabilities(y_pred, from_logits, axis), axis=axis)
+
+
+@loss_function(sparse=True)
+def sparse_categorical_crossentropy(
+    y_true, y_pred, from_logits=False, ignore_class=None, axis=-1, label_smoothing=0.0
+):
+    """``-log_softmax(logits)[label]`` along ``axis``.
+
+    ``y_true`` holds integer class ids of shape ``y_pred.shape`` without
+    ``axis`` (a trailing size-1 axis is accepted); ``ignore_class`` marks
+    positions whose loss is 0. Label smoothing, which Keras lacks here, mixes
+    in ``s / C`` of the uniform target as in the dense loss.
+    """
+    rank = len(K.shape(y_pred))
+    class_axis = axis % rank
+    num_classes = K.shape(y_pred)[class_axis]
+    if len(K.shape(y_true)) == rank and K.shape(y_true)[class_axis] == 1:
+        y_true = K.squeeze(y_true, class_axis)
+    _check_labels(y_true, y_pred, num_classes, class_axis, ignore_class)
+    if ignore_class is not None:
+        valid = K.logical_not(K.equal(y_true, ignore_class))
+        y_true = K.where(valid, y_true, K.zeros_like(y_true))
+    log_prob = _log_probabilities(y_pred, from_logits, class_axis)
+    picked = K.squeeze(K.take_along_axis(log_prob, K.expand_dims(y_true, class_axis), class_axis), class_axis)
+    loss = -picked
+    if label_smoothing:
+        loss = (1.0 - label_smoothing) * loss - label_smoothing * K.mean(log_prob, axis=class_axis)
+    if ignore_class is not None:
+        loss = K.where(valid, loss, K.zeros_like(loss))
+    return loss
+
+
+def _check_labels(y_true, y_pred, num_classes, class_axis, ignore_class):
+    expected = K.shape(y_pred)[:class_axis] + K.shape(y_pred)[class_axis + 1 :]
+    if K.shape(y_true) != expected:
+        raise ValueError(
+            f"`y_true` must hold one class id per prediction, shape {expected} for y_pred of shape "
+            f"{K.shape(y_pred)} with classes on axis {class_axis}; received {dispatch.describe(y_true)}."
+        )
+    if not K.is_concrete(y_true) or 0 in K.shape(y_true):
+        return
+    labels = K.to_numpy(y_true)
+    if ignore_class is not None:
+        labels = labels[labels != ignore_class]
+    if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
+        bad = labels[(labels < 0) | (labels >= num_classes)][0]
+        raise ValueError(
+            f"`y_true` holds class id {bad}, outside [0, {num_classes}) for y_pred with {num_classes} "
+            "classes. Accepted: integer ids in that range, or the id given as `ignore_class`."
+        )
+
+
+@loss_function
+def kl_divergence(y_true, y_pred):
+    """``sum(y_true * log(y_true / y_pred), axis=-1)`` with both clipped to
+    ``[eps, 1]``, as in Keras."""
+    y_true = K.clip(y_true, K.epsilon(), 1.0)
+    y_pred = K.clip(y_pred, K.epsilon(), 1.0)
+    return K.sum(y_true * K.log(y_true / y_pred), axis=-1)
+
+
+@loss_function
+def poisson(y_true, y_pred):
+    """``mean(y_pred - y_true * log(y_pred + eps), axis=-1)``."""
+    return K.mean(y_pred - y_true * K.log(y_pred + K.epsilon()), axis=-1)

@@ -1,0 +1,1 @@
+"""Stateful metrics (see issue: metrics)."""

@@ -1,0 +1,1 @@
+"""Cross-backend parity kit (see issue: parity)."""
