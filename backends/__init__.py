@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-from importlib.metadata import entry_points
 
 from .base import Backend
 
@@ -32,6 +31,9 @@ def plugins() -> dict[str, object]:
     """Entry points of third-party backends, read once from installed metadata."""
     global _plugins
     if _plugins is None:
+        # importlib.metadata costs ~20 ms to import: pay it only when asked
+        from importlib.metadata import entry_points
+
         _plugins = {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.name not in BUILTIN}
     return _plugins
 
