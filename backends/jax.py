@@ -219,6 +219,15 @@ class JaxBackend(Backend):
     def matmul(self, x, y):
         return jnp.matmul(x, y)
 
+    def segment_sum(self, data, segment_ids, num_segments):
+        return jax.ops.segment_sum(jnp.ravel(data), jnp.ravel(segment_ids), num_segments=num_segments)
+
+    def flip(self, x, axis=None):
+        return jnp.flip(x, axis=axis)
+
+    def ceil(self, x):
+        return jnp.ceil(_float(x))
+
 
 
 

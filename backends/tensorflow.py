@@ -215,6 +215,20 @@ class TensorflowBackend(Backend):
     def matmul(self, x, y):
         return tf.matmul(x, y)
 
+    def segment_sum(self, data, segment_ids, num_segments):
+        ids, data = tf.reshape(tf.cast(segment_ids, tf.int32), [-1]), tf.reshape(data, [-1])
+        if data.dtype in (tf.int32, tf.int64, tf.float32, tf.float64):
+            # bincount's kernel is ~10x faster than unsorted_segment_sum's on CPU
+            return tf.math.bincount(ids, data, num_segments, num_segments, dtype=data.dtype)
+        return tf.math.unsorted_segment_sum(data, ids, num_segments)
+
+    def flip(self, x, axis=None):
+        axes = list(range(x.shape.rank)) if axis is None else list(axis) if isinstance(axis, tuple) else [axis]
+        return tf.reverse(x, axes)
+
+    def ceil(self, x):
+        return tf.math.ceil(_float(x))
+
     # --- fused natives
     def softplus(self, x):
         return tf.math.softplus(_float(x))

@@ -227,6 +227,19 @@ class TorchBackend(Backend):
     def matmul(self, x, y):
         return torch.matmul(x, y)
 
+    def segment_sum(self, data, segment_ids, num_segments):
+        # index_add keeps a fixed output shape (torch.bincount's depends on the
+        # values, a graph break under torch.compile) and takes int32 indices
+        out = torch.zeros(num_segments, dtype=data.dtype, device=data.device)
+        return out.index_add(0, segment_ids.reshape(-1), data.reshape(-1))
+
+    def flip(self, x, axis=None):
+        dims = tuple(range(x.dim())) if axis is None else axis if isinstance(axis, tuple) else (axis,)
+        return torch.flip(x, dims)
+
+    def ceil(self, x):
+        return torch.ceil(_float(x))
+
     # --- fused natives
     def softplus(self, x):
         return F.softplus(_float(x), threshold=40.0)
