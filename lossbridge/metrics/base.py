@@ -4,7 +4,7 @@ A metric is three pure functions over a dict of state tensors, which a
 subclass writes against ``K``:
 
 * ``initial_state(like)``: the zero state (``like`` is a tensor of the data, so
-  state is created on its backend and device);
+  state is created on its backend and device; None before any data);
 * ``update(state, *inputs, sample_weight)``: the next state;
 * ``compute(state)``: the result.
 
@@ -13,34 +13,123 @@ subclass writes against ``K``:
 the stateless API (``stateless_update_state``, ``stateless_result``) for
 ``jax.jit``, ``torch.compile`` and ``tf.function`` users. The state dict is a
 pytree / nested structure every compiler accepts.
+
+Precision of state. Running sums are kept in ``K.accumulator_dtype``:
+float64 on NumPy, PyTorch and TensorFlow, and on JAX only when the user enabled
+``jax_enable_x64`` (float32 otherwise). Every running sum is also
+*compensated* (Neumaier's variant of Kahan summation): beside each sum
+``name`` the state holds ``name_compensation``, the rounding error lost so far,
+and the value read back is ``name + name_compensation``. One code path runs on
+every backend; in float32 it keeps a mean over 10^7 values accurate to about
+1e-8 (plain float32 drifts to ~1e-5) and a counter exact far past 2**24, where
+a plain float32 counter stops counting. Use :func:`sum_state`,
+:func:`accumulate` and :func:`read_sum` for every summing metric;
+``Metric.merge`` combines compensated pairs correctly by default.
 """
 
 from __future__ import annotations
 
 import re
+import warnings
 
 from .. import dispatch
 from ..k import K
+
+#: suffix of the state entry that holds a running sum's lost low-order part
+COMPENSATION = "_compensation"
+
+_RESULT_DTYPES = ("float16", "bfloat16", "float32", "float64")
 
 
 def _snake(name):
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
+# ---------------------------------------------------------------- compensated sums
+def sum_state(names, shape=(), like=None):
+    """Zeroed running sums ``names`` (each with its compensation term) of
+    ``shape`` in the accumulator dtype, on the device of ``like``."""
+    zero = K.zeros(shape, K.accumulator_dtype, like=like)
+    state = {}
+    for name in names:
+        state[name] = zero
+        state[name + COMPENSATION] = zero
+    return state
+
+
+def neumaier_add(total, compensation, value):
+    """``(total + value, compensation + lost)`` where ``lost`` is the exact
+    rounding error of ``total + value`` (Neumaier 1974; Higham, *Accuracy and
+    Stability of Numerical Algorithms*, §4.3). Elementwise, so sums of any
+    shape work; an infinite or NaN sum keeps a zero correction instead of NaN."""
+    new = total + value
+    lost = K.where(K.abs(total) >= K.abs(value), (total - new) + value, (value - new) + total)
+    lost = K.where(K.isfinite(new), lost, K.zeros_like(lost))
+    return new, compensation + lost
+
+
+def accumulate(state, **increments):
+    """A new state with each ``increments[name]`` (a tensor or Python number)
+    added to the running sum ``name`` of ``state``."""
+    out = dict(state)
+    for name, value in increments.items():
+        total = state[name]
+        dtype = K.dtype(total)
+        if K.is_tensor(value):
+            value = K.cast(value, dtype)
+        else:
+            value = K.convert_to_tensor(value, dtype=dtype, like=total)
+        out[name], out[name + COMPENSATION] = neumaier_add(total, state[name + COMPENSATION], value)
+    return out
+
+
+def read_sum(state, name):
+    """The value of running sum ``name``: the sum plus its compensation."""
+    return state[name] + state[name + COMPENSATION]
+
+
+def merge_sums(state, other):
+    """``state + other`` entry by entry; a compensated pair is added as such, so
+    merging shards loses no more than updating one metric with all data."""
+    out = {}
+    for name, value in state.items():
+        if name.endswith(COMPENSATION) and name[: -len(COMPENSATION)] in state:
+            continue
+        if name + COMPENSATION in state:
+            compensation = state[name + COMPENSATION] + other[name + COMPENSATION]
+            out[name], out[name + COMPENSATION] = neumaier_add(value, compensation, other[name])
+        else:
+            out[name] = value + other[name]
+    return out
+
+
+def divide_no_nan(numerator, denominator):
+    """``numerator / denominator``, and 0 where the denominator is 0 (a metric
+    that saw no data reads 0, as in Keras)."""
+    empty = denominator == 0
+    safe = K.where(empty, K.ones_like(denominator), denominator)
+    return K.where(empty, K.zeros_like(numerator / safe), numerator / safe)
+
+
+# ---------------------------------------------------------------- the base class
 class Metric:
     """Base class of stateful metrics.
 
     Args:
         name: the metric's name (default: the class name in snake_case).
-        dtype: dtype of ``result()`` (default ``floatx()``, float32). State is
-            kept in the backend's accumulator dtype (float64 where the
-            framework has it) so long runs do not lose precision.
+        dtype: dtype of ``result()`` (default ``"float32"``). State is kept in
+            the backend's accumulator dtype and compensated (module docstring),
+            so long runs do not lose precision.
     """
 
     #: names of the positional inputs of ``update_state``, for dispatch and errors
     input_names: tuple[str, ...] = ("y_true", "y_pred")
 
     def __init__(self, name=None, dtype=None):
+        if dtype is not None and dtype not in _RESULT_DTYPES:
+            raise ValueError(
+                f"`dtype` of {type(self).__name__} must be one of {_RESULT_DTYPES} or None; received {dtype!r}."
+            )
         self.name = name or _snake(type(self).__name__)
         self.dtype = dtype or "float32"
         self._backend = None
@@ -57,29 +146,35 @@ class Metric:
         raise NotImplementedError
 
     def merge(self, state, other):
-        """Combine two states; the default adds them (sums, counts, confusion matrices)."""
-        return {key: state[key] + other[key] for key in state}
+        """Combine two states; the default adds them (compensated sums,
+        counts, confusion matrices)."""
+        return merge_sums(state, other)
 
     # ------------------------------------------------ stateful API
     def update_state(self, *inputs, sample_weight=None):
-        if len(inputs) != len(self.input_names):
-            raise TypeError(
-                f"{type(self).__name__}.update_state takes {len(self.input_names)} inputs "
-                f"({', '.join(self.input_names)}); received {len(inputs)}."
-            )
-        anchor = () if self._state is None else (next(iter(self._state.values())),)
-        names = (*self.input_names, "sample_weight", *("metric state",) * len(anchor))
-        backend, values = dispatch.resolve(names, (*inputs, sample_weight, *anchor))
-        inputs, sample_weight = values[: len(inputs)], values[len(inputs)]
-        inputs = [backend.stop_gradient(x) for x in inputs]
+        """Fold one batch into the state. Inputs may be any framework's
+        tensors, NumPy arrays or Python data; the state lives on the backend
+        and device of the first strong tensor it sees and weak inputs follow it."""
+        self._check_arity(inputs, "update_state")
+        keys = () if self._state is None else tuple(self._state)
+        held = () if self._state is None else tuple(self._state[k] for k in keys)
+        names = (*self.input_names, "sample_weight", *(f"state of metric {self.name!r}",) * len(held))
+        backend, values = dispatch.resolve(names, (*inputs, sample_weight, *held))
+        count = len(inputs)
+        inputs = [backend.stop_gradient(x) for x in values[:count]]
+        sample_weight = values[count]
         if sample_weight is not None:
             sample_weight = backend.stop_gradient(sample_weight)
-        if self._state is None:
-            self._state = dispatch.run_on(backend, self.initial_state, inputs[-1])
-            self._backend = backend
-        self._state = dispatch.run_on(backend, self.update, self._state, *inputs, sample_weight=sample_weight)
+        if held:
+            state = dict(zip(keys, values[count + 1 :]))
+        else:
+            state = dispatch.run_on(backend, self.initial_state, inputs[-1])
+        self._state = dispatch.run_on(backend, self.update, state, *inputs, sample_weight=sample_weight)
+        self._backend = backend
 
     def result(self):
+        """The metric's value: a 0-d (or per-class) tensor of ``dtype`` on the
+        state's backend; 0 before any update, as in Keras."""
         if self._state is None:
             backend = dispatch.default_backend()
             state = dispatch.run_on(backend, self.initial_state, None)
@@ -90,35 +185,64 @@ class Metric:
         return K.cast(self.compute(state), self.dtype)
 
     def reset_state(self):
+        """Forget everything seen; the next update may come from any framework."""
         self._state = None
         self._backend = None
 
     reset_states = reset_state  # Keras 2 name, used by the seed
 
     def __call__(self, *inputs, sample_weight=None):
+        """Update with one batch and return the result so far."""
         self.update_state(*inputs, sample_weight=sample_weight)
         return self.result()
 
     def merge_state(self, metrics):
-        """Fold the state of other metrics of the same type and config into this one."""
+        """Fold the state of other metrics of the same type and config into
+        this one (e.g. metrics updated on disjoint shards of the data)."""
         for other in metrics:
-            if type(other) is not type(self) or other.get_config() | {"name": None} != self.get_config() | {
-                "name": None
-            }:
-                raise ValueError(
-                    f"cannot merge {other!r} into {self!r}: merge_state needs metrics of the same type and config."
-                )
+            self._check_mergeable(other)
             if other._state is None:
                 continue
             if self._state is None:
                 self._state, self._backend = dict(other._state), other._backend
                 continue
-            if other._backend is not self._backend:
+            theirs = self._bring_state(other)
+            self._state = dispatch.run_on(self._backend, self.merge, self._state, theirs)
+
+    def _check_mergeable(self, other):
+        if type(other) is not type(self) or self._merge_key(other) != self._merge_key(self):
+            raise ValueError(
+                f"cannot merge {other!r} into {self!r}: merge_state needs metrics of the same type and "
+                "config (names may differ)."
+            )
+        if self._state is None or other._state is None:
+            return
+        for key, value in self._state.items():
+            mine, theirs = self._backend.shape(value), other._backend.shape(other._state[key])
+            if mine != theirs:
                 raise ValueError(
-                    f"cannot merge {other!r} (state on {other._backend.name}) into {self!r} "
-                    f"(state on {self._backend.name}); reset one or update both with the same framework."
+                    f"cannot merge {other!r} into {self!r}: state {key!r} has shape {theirs} there and "
+                    f"{mine} here (the metrics saw data of different shapes)."
                 )
-            self._state = dispatch.run_on(self._backend, self.merge, self._state, other._state)
+
+    @staticmethod
+    def _merge_key(metric):
+        config = dict(metric.get_config())
+        config.pop("name", None)
+        return config
+
+    def _bring_state(self, other):
+        """``other``'s state on this metric's backend (converted if it lives elsewhere)."""
+        if other._backend is self._backend:
+            return other._state
+        return {k: self._backend.from_foreign(v, other._backend) for k, v in other._state.items()}
+
+    def _check_arity(self, inputs, method):
+        if len(inputs) != len(self.input_names):
+            raise TypeError(
+                f"{type(self).__name__}.{method} takes {len(self.input_names)} inputs "
+                f"({', '.join(self.input_names)}) and an optional sample_weight; received {len(inputs)}."
+            )
 
     @property
     def state(self):
@@ -126,26 +250,40 @@ class Metric:
         return self._state
 
     # ------------------------------------------------ stateless API
-    def stateless_initial_state(self, like):
-        """The zero state on the backend and device of ``like``."""
-        backend, (like,) = dispatch.resolve(("like",), (like,))
+    def stateless_initial_state(self, like=None):
+        """The zero state on the backend and device of ``like`` (a tensor of
+        the data: the last input of ``update_state``, e.g. ``y_pred``)."""
+        if like is None:
+            backend = dispatch.default_backend()
+        else:
+            backend, (like,) = dispatch.resolve(("like",), (like,))
         return dispatch.run_on(backend, self.initial_state, like)
 
     def stateless_update_state(self, state, *inputs, sample_weight=None):
         """Pure: the state after seeing ``inputs``; traceable by jax.jit,
-        torch.compile and tf.function."""
-        anchor = next(iter(state.values()))
-        names = (*self.input_names, "sample_weight", "state")
-        backend, values = dispatch.resolve(names, (*inputs, sample_weight, anchor))
-        return dispatch.run_on(backend, self.update, state, *values[: len(inputs)], sample_weight=values[len(inputs)])
+        torch.compile and tf.function (no Python side effects)."""
+        self._check_arity(inputs, "stateless_update_state")
+        keys = tuple(state)
+        names = (*self.input_names, "sample_weight", *("state",) * len(keys))
+        backend, values = dispatch.resolve(names, (*inputs, sample_weight, *(state[k] for k in keys)))
+        count = len(inputs)
+        state = dict(zip(keys, values[count + 1 :]))
+        return dispatch.run_on(backend, self.update, state, *values[:count], sample_weight=values[count])
 
     def stateless_result(self, state):
         """Pure: the result for ``state``."""
         backend = dispatch.owner(next(iter(state.values())), "state") or dispatch.default_backend()
         return dispatch.run_on(backend, self._cast_result, state)
 
+    def stateless_merge_state(self, state, other):
+        """Pure: the state of the union of the data behind two states."""
+        backend, values = dispatch.resolve(("state",) * (2 * len(state)), (*state.values(), *other.values()))
+        mine, theirs = dict(zip(state, values[: len(state)])), dict(zip(other, values[len(state) :]))
+        return dispatch.run_on(backend, self.merge, mine, theirs)
+
     # ------------------------------------------------ config
     def get_config(self):
+        """The constructor arguments, JSON-friendly (see ``lossbridge.metrics.serialize``)."""
         return {"name": self.name, "dtype": self.dtype}
 
     @classmethod
@@ -155,3 +293,10 @@ class Metric:
     def __repr__(self):
         options = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
         return f"{type(self).__name__}({options})"
+
+
+def warn_if_concrete(condition, message):
+    """Warn when ``condition`` (a 0-d tensor) is concretely true; inside a
+    traced function the value is unknown and nothing is said."""
+    if K.is_concrete(condition) and bool(K.to_numpy(condition)):
+        warnings.warn(message, stacklevel=3)

@@ -1,32 +1,122 @@
-"""Reduction metrics: ``Sum`` and ``Mean`` (the seed's worked example)."""
+"""Reduction metrics: ``Sum`` and ``Mean`` (the seed's worked example).
+
+Both follow Keras 3's rules for ``values`` and ``sample_weight`` exactly:
+
+* a weight whose rank differs from the values' by a trailing 1 is squeezed (or
+  the values are expanded), then the values are reduced over the axes the
+  weight lacks, the weight is broadcast to them and multiplied in;
+* values are then reduced to one number per sample (axis 0), and ``Mean``
+  counts samples: the batch size without weights, the (per-sample mean of the)
+  weights with them. A 0-d weight makes the whole batch one sample.
+
+So ``Mean`` of ``[[1, 2], [3, 4]]`` averages the two row means, and a weight of
+``[[1, 0], [1, 1]]`` counts the first row as half a sample.
+"""
 
 from __future__ import annotations
 
+from .. import dispatch
 from ..k import K
-from .base import Metric
+from .base import Metric, accumulate, divide_no_nan, read_sum, sum_state
+
+
+def squeeze_or_expand(values, sample_weight):
+    """Line up ranks as Keras does: when they differ by one and the longer has
+    a trailing 1, squeeze it (or, if the shorter has rank 1, expand that)."""
+    rank_v, rank_w = len(K.shape(values)), len(K.shape(sample_weight))
+    if rank_v == rank_w + 1 and K.shape(values)[-1] == 1:
+        if rank_w == 1:
+            sample_weight = K.expand_dims(sample_weight, -1)
+        else:
+            values = K.squeeze(values, -1)
+    elif rank_w == rank_v + 1 and K.shape(sample_weight)[-1] == 1:
+        if rank_v == 1:
+            values = K.expand_dims(values, -1)
+        else:
+            sample_weight = K.squeeze(sample_weight, -1)
+    return values, sample_weight
+
+
+def _broadcast_weight(sample_weight, shape, values):
+    weight_shape = K.shape(sample_weight)
+    fits = len(weight_shape) <= len(shape) and all(
+        w in (1, v) or v is None or w is None for w, v in zip(reversed(weight_shape), reversed(shape))
+    )
+    if not fits:
+        raise ValueError(
+            f"`sample_weight` of shape {weight_shape} cannot be broadcast to the values of shape {shape} "
+            f"(values: {dispatch.describe(values)}). Accepted: a scalar, one weight per sample (batch,), "
+            "or a shape that broadcasts to the values after reducing their trailing axes."
+        )
+    return K.broadcast_to(sample_weight, shape)
+
+
+def samplewise(values, sample_weight, reduce):
+    """``(per-sample values, per-sample weights)``: Keras'
+    ``reduce_to_samplewise_values``. ``values`` are already in the
+    accumulation dtype; weights are cast to it. ``reduce`` is ``K.mean`` for
+    ``Mean`` and ``K.sum`` for ``Sum``. Shapes: values ``(B, ...)`` become
+    ``(B,)`` (a 0-d value stays 0-d); weights become ``(B,)`` or 0-d."""
+    if sample_weight is not None:
+        sample_weight = K.cast(sample_weight, K.dtype(values))
+        values, sample_weight = squeeze_or_expand(values, sample_weight)
+        rank_w, rank_v = len(K.shape(sample_weight)), len(K.shape(values))
+        if rank_v > rank_w:
+            values = reduce(values, axis=tuple(range(rank_w, rank_v)))
+        sample_weight = _broadcast_weight(sample_weight, K.shape(values), values)
+        values = values * sample_weight
+        if rank_w > 1:
+            sample_weight = reduce(sample_weight, axis=tuple(range(1, rank_w)))
+    rank_v = len(K.shape(values))
+    if rank_v > 1:
+        values = reduce(values, axis=tuple(range(1, rank_v)))
+    return values, sample_weight
+
+
+def batch_size(values):
+    """The length of axis 0 (1 for a 0-d value): a Python int when the shape
+    is static (exact, and traced as a constant), else counted on the device."""
+    shape = K.shape(values)
+    if not shape:
+        return 1
+    if shape[0] is not None:
+        return shape[0]
+    return K.sum(K.ones_like(values))
+
+
+def as_accumulator(x):
+    """``x`` as floats in the accumulator dtype (bool and int become numbers;
+    half precision is widened before any arithmetic)."""
+    return K.cast(K.ensure_float(x), K.accumulator_dtype)
 
 
 class Sum(Metric):
-    """Weighted sum of every value seen: ``sum(values * sample_weight)``."""
+    """Weighted sum of every value seen: ``sum(values * sample_weight)``.
+
+    >>> float(Sum()([1, 3, 5, 7], sample_weight=[1, 1, 0, 0]))
+    4.0
+    """
 
     input_names = ("values",)
 
+    def __init__(self, name="sum", dtype=None):
+        super().__init__(name=name, dtype=dtype)
+
     def initial_state(self, like):
-        return {"total": K.zeros((), K.accumulator_dtype, like=like)}
+        return sum_state(("total",), like=like)
 
     def update(self, state, values, sample_weight=None):
-        values = K.ensure_float(values)
-        if sample_weight is not None:
-            values = values * K.cast(sample_weight, K.dtype(values))
-        return {"total": state["total"] + K.cast(K.sum(values), K.dtype(state["total"]))}
+        values, _ = samplewise(as_accumulator(values), sample_weight, K.sum)
+        return accumulate(state, total=K.sum(values))
 
     def compute(self, state):
-        return state["total"]
+        return read_sum(state, "total")
 
 
 class Mean(Metric):
-    """Weighted mean of every value seen: ``sum(w * v) / sum(w)``; 0 before
-    any update (Keras' ``divide_no_nan``).
+    """Weighted mean of every sample seen: ``sum(w * v) / sum(w)`` over
+    per-sample values (module docstring); 0 before any update (Keras'
+    ``divide_no_nan``).
 
     >>> m = Mean(); m([1, 3, 5, 7]); m([1, 3, 5, 7]); m([1, 1, 1, 1]); float(m([2, 2]))
     2.857142...
@@ -34,28 +124,19 @@ class Mean(Metric):
 
     input_names = ("values",)
 
+    def __init__(self, name="mean", dtype=None):
+        super().__init__(name=name, dtype=dtype)
+
     def initial_state(self, like):
-        zero = K.zeros((), K.accumulator_dtype, like=like)
-        return {"total": zero, "count": zero}
+        return sum_state(("total", "count"), like=like)
 
     def update(self, state, values, sample_weight=None):
-        values = K.ensure_float(values)
-        acc = K.dtype(state["total"])
-        if sample_weight is None:
-            # a Python int: exact, and every framework adds it to a float tensor in its dtype
-            total, count = K.sum(K.cast(values, acc)), _size(values)
+        values, sample_weight = samplewise(as_accumulator(values), sample_weight, K.mean)
+        if sample_weight is not None:
+            count = K.sum(sample_weight)
         else:
-            weight = K.cast(K.broadcast_to(K.cast(sample_weight, K.dtype(values)), K.shape(values)), acc)
-            total, count = K.sum(K.cast(values, acc) * weight), K.sum(weight)
-        return {"total": state["total"] + total, "count": state["count"] + count}
+            count = batch_size(values)
+        return accumulate(state, total=K.sum(values), count=count)
 
     def compute(self, state):
-        count = state["count"]
-        return K.where(count == 0, K.zeros_like(count), state["total"] / K.where(count == 0, K.ones_like(count), count))
-
-
-def _size(x):
-    size = 1
-    for dim in K.shape(x):
-        size *= dim
-    return size
+        return divide_no_nan(read_sum(state, "total"), read_sum(state, "count"))
