@@ -12,6 +12,7 @@ from . import losses  # noqa: E402
 from .dispatch import get_backend, set_backend, use_backend  # noqa: E402
 from .k import K  # noqa: E402
 from .losses import register_loss  # noqa: E402
+from .metrics import register_metric as register_metric  # noqa: E402
 
 __version__ = "0.1.0"
 

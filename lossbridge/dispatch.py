@@ -193,6 +193,31 @@ def resolve(names, values):
     return target, out
 
 
+_UNSEEN = object()
+
+
+def resolve_pair(names, first, second):
+    """:func:`resolve` for two values that are not None (a loss's ``y_true``
+    and ``y_pred``) returning ``(backend, first, second)``. The common case,
+    no forced backend and two tensors of one framework already seen (or two
+    numeric NumPy arrays), costs two dict lookups instead of two loops."""
+    if not _open_scopes and _forced_name == "auto":
+        backend = _owner_by_type.get(type(first), _UNSEEN)
+        if backend is _owner_by_type.get(type(second)):
+            if backend is not None and backend is not _UNSEEN:
+                return backend, first, second
+            if (
+                backend is None
+                and type(first) is np.ndarray
+                and type(second) is np.ndarray
+                and first.dtype.kind in "biuf"
+                and second.dtype.kind in "biuf"
+            ):
+                return registry.get("numpy"), first, second
+    backend, (first, second) = resolve(names, (first, second))
+    return backend, first, second
+
+
 def bridged(*argnames):
     """Decorate a function written against ``K``: the arguments named in
     ``argnames`` pick the backend and are converted to it, and ``K`` runs on

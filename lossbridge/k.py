@@ -7,14 +7,16 @@ of operations is the adapter contract in ``lossbridge.backends.base``.
 
 from __future__ import annotations
 
+import types
+
 from . import dispatch
 
 
 class _Facade:
     __slots__ = ()
 
-    def __getattr__(self, name):
-        return getattr(dispatch._active.backend or dispatch.default_backend(), name)
+    def __getattr__(self, name, _active=dispatch._active):
+        return getattr(_active.backend or dispatch.default_backend(), name)
 
     def __dir__(self):
         return [n for n in dir(dispatch.default_backend()) if not n.startswith("_")]
@@ -24,3 +26,40 @@ class _Facade:
 
 
 K = _Facade()
+
+# (module globals id, backend) -> copy of the module's globals with K bound
+_namespaces: dict[tuple[int, object], dict] = {}
+
+
+def bind(fn, backend):
+    """``fn`` with ``K`` bound to ``backend`` itself rather than the facade.
+
+    Every ``K.op`` through the facade costs one Python ``__getattr__``
+    (~0.4 us); bound, it is a plain attribute read. Only formulas defined in
+    lossbridge's own modules are bound: the function and every function of its
+    module (the helpers it calls) run against one copy of the module's globals,
+    taken at the first call per backend, so those modules must not rebind
+    their globals at run time. Anything else (a user's loss) is returned as is
+    and keeps reading the facade, which sees later edits of its module.
+    """
+    source = fn.__globals__
+    if source.get("K") is not K or not source.get("__name__", "").startswith("lossbridge."):
+        return fn
+    key = (id(source), backend)
+    namespace = _namespaces.get(key)
+    if namespace is None:
+        namespace = dict(source)
+        namespace["K"] = backend
+        for name, value in source.items():
+            if isinstance(value, types.FunctionType) and value.__globals__ is source:
+                namespace[name] = _rebind(value, namespace)
+        _namespaces[key] = namespace
+    return _rebind(fn, namespace)
+
+
+def _rebind(fn, namespace):
+    bound = types.FunctionType(fn.__code__, namespace, fn.__name__, fn.__defaults__, fn.__closure__)
+    bound.__kwdefaults__ = fn.__kwdefaults__
+    bound.__qualname__, bound.__doc__ = fn.__qualname__, fn.__doc__
+    bound.__dict__.update(fn.__dict__)
+    return bound

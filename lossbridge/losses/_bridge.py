@@ -13,6 +13,10 @@ from __future__ import annotations
 import functools
 
 from .. import dispatch
+from ..backends.base import FLOAT_DTYPES
+from ..k import bind
+
+_NAMES = ("y_true", "y_pred")
 
 
 def align_ranks(K, y_true, y_pred):
@@ -49,12 +53,14 @@ def check_broadcast(true_shape, pred_shape, y_true=None, y_pred=None):
 
 def prepare(backend, y_true, y_pred, sparse=False):
     """Float predictions; dense labels in their dtype and aligned, sparse labels as integers."""
-    y_pred = backend.ensure_float(y_pred)
+    dtype = backend.dtype(y_pred)
+    if dtype not in FLOAT_DTYPES:
+        y_pred = backend.ensure_float(y_pred)
+        dtype = backend.dtype(y_pred)
     if sparse:
         if backend.is_float(y_true) or backend.dtype(y_true) == "bool":
             y_true = backend.cast(y_true, "int32")
         return y_true, y_pred
-    dtype = backend.dtype(y_pred)
     if backend.dtype(y_true) != dtype:
         y_true = backend.cast(y_true, dtype)
     return align_ranks(backend, y_true, y_pred)
@@ -66,14 +72,22 @@ def loss_function(fn=None, *, sparse=False):
     if fn is None:
         return functools.partial(loss_function, sparse=sparse)
 
+    bound = {}  # backend -> fn with K bound to it (k.bind)
+
     @functools.wraps(fn)
     def wrapper(y_true, y_pred, *args, **kwargs):
-        backend, (y_true, y_pred) = dispatch.resolve(("y_true", "y_pred"), (y_true, y_pred))
+        backend, y_true, y_pred = dispatch.resolve_pair(_NAMES, y_true, y_pred)
         y_true, y_pred = prepare(backend, y_true, y_pred, sparse)
+        if backend.is_concrete(y_pred):
+            formula = bound.get(backend) or bound.setdefault(backend, bind(fn, backend))
+        else:
+            # tracing: torch.compile guards on the module's own K, and the
+            # facade costs nothing once traced
+            formula = fn
         active = dispatch._active
         previous, active.backend = active.backend, backend
         try:
-            return fn(y_true, y_pred, *args, **kwargs)
+            return formula(y_true, y_pred, *args, **kwargs)
         finally:
             active.backend = previous
 

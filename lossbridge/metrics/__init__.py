@@ -1,8 +1,96 @@
-"""Stateful metrics, written once against ``K``, on every backend."""
+"""Stateful metrics, written once against ``K``, on every backend.
+
+Names, arguments and numbers follow ``keras.metrics`` (Keras 3); state is
+kept as compensated sums in the backend's accumulator dtype (see
+``lossbridge.metrics.base``), on the framework and device of the data.
+"""
 
 from __future__ import annotations
 
+from .accuracy import (
+    Accuracy,
+    BinaryAccuracy,
+    CategoricalAccuracy,
+    SparseCategoricalAccuracy,
+    SparseTopKCategoricalAccuracy,
+    TopKCategoricalAccuracy,
+    accuracy,
+    binary_accuracy,
+    categorical_accuracy,
+    sparse_categorical_accuracy,
+    sparse_top_k_categorical_accuracy,
+    top_k_categorical_accuracy,
+)
 from .base import Metric
 from .reduction import Mean, Sum
+from .registry import deserialize, get, register_metric, serialize
+from .regression import (
+    ConcordanceCorrelation,
+    CosineSimilarity,
+    PearsonCorrelation,
+    R2Score,
+    RootMeanSquaredError,
+    concordance_correlation,
+    cosine_similarity,
+    pearson_correlation,
+)
+from .wrappers import (
+    BinaryCrossentropy,
+    CategoricalCrossentropy,
+    CategoricalHinge,
+    Hinge,
+    KLDivergence,
+    LogCoshError,
+    MeanAbsoluteError,
+    MeanAbsolutePercentageError,
+    MeanMetricWrapper,
+    MeanSquaredError,
+    MeanSquaredLogarithmicError,
+    Poisson,
+    SparseCategoricalCrossentropy,
+    SquaredHinge,
+)
 
-__all__ = ["Mean", "Metric", "Sum"]
+__all__ = [
+    "Accuracy",
+    "BinaryAccuracy",
+    "BinaryCrossentropy",
+    "CategoricalAccuracy",
+    "CategoricalCrossentropy",
+    "CategoricalHinge",
+    "ConcordanceCorrelation",
+    "CosineSimilarity",
+    "Hinge",
+    "KLDivergence",
+    "LogCoshError",
+    "Mean",
+    "MeanAbsoluteError",
+    "MeanAbsolutePercentageError",
+    "MeanMetricWrapper",
+    "MeanSquaredError",
+    "MeanSquaredLogarithmicError",
+    "Metric",
+    "PearsonCorrelation",
+    "Poisson",
+    "R2Score",
+    "RootMeanSquaredError",
+    "SparseCategoricalAccuracy",
+    "SparseCategoricalCrossentropy",
+    "SparseTopKCategoricalAccuracy",
+    "SquaredHinge",
+    "Sum",
+    "TopKCategoricalAccuracy",
+    "accuracy",
+    "binary_accuracy",
+    "categorical_accuracy",
+    "concordance_correlation",
+    "cosine_similarity",
+    "deserialize",
+    "get",
+    "pearson_correlation",
+    "register_metric",
+    "serialize",
+    "sparse_categorical_accuracy",
+    "sparse_top_k_categorical_accuracy",
+    "top_k_categorical_accuracy",
+]

@@ -29,20 +29,16 @@ a plain float32 counter stops counting. Use :func:`sum_state`,
 
 from __future__ import annotations
 
-import re
 import warnings
 
 from .. import dispatch
 from ..k import K
+from .registry import register_builtin, snake_case
 
 #: suffix of the state entry that holds a running sum's lost low-order part
 COMPENSATION = "_compensation"
 
 _RESULT_DTYPES = ("float16", "bfloat16", "float32", "float64")
-
-
-def _snake(name):
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
 # ---------------------------------------------------------------- compensated sums
@@ -125,12 +121,18 @@ class Metric:
     #: names of the positional inputs of ``update_state``, for dispatch and errors
     input_names: tuple[str, ...] = ("y_true", "y_pred")
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        # built-ins resolve by name; user classes only through @register_metric
+        if cls.__module__.startswith("lossbridge.metrics") and not cls.__name__.startswith("_"):
+            register_builtin(cls)
+
     def __init__(self, name=None, dtype=None):
         if dtype is not None and dtype not in _RESULT_DTYPES:
             raise ValueError(
                 f"`dtype` of {type(self).__name__} must be one of {_RESULT_DTYPES} or None; received {dtype!r}."
             )
-        self.name = name or _snake(type(self).__name__)
+        self.name = name or snake_case(type(self).__name__)
         self.dtype = dtype or "float32"
         self._backend = None
         self._state = None
@@ -166,7 +168,7 @@ class Metric:
         if sample_weight is not None:
             sample_weight = backend.stop_gradient(sample_weight)
         if held:
-            state = dict(zip(keys, values[count + 1 :]))
+            state = dict(zip(keys, values[count + 1 :], strict=True))
         else:
             state = dispatch.run_on(backend, self.initial_state, inputs[-1])
         self._state = dispatch.run_on(backend, self.update, state, *inputs, sample_weight=sample_weight)
@@ -267,7 +269,7 @@ class Metric:
         names = (*self.input_names, "sample_weight", *("state",) * len(keys))
         backend, values = dispatch.resolve(names, (*inputs, sample_weight, *(state[k] for k in keys)))
         count = len(inputs)
-        state = dict(zip(keys, values[count + 1 :]))
+        state = dict(zip(keys, values[count + 1 :], strict=True))
         return dispatch.run_on(backend, self.update, state, *values[:count], sample_weight=values[count])
 
     def stateless_result(self, state):
@@ -278,7 +280,10 @@ class Metric:
     def stateless_merge_state(self, state, other):
         """Pure: the state of the union of the data behind two states."""
         backend, values = dispatch.resolve(("state",) * (2 * len(state)), (*state.values(), *other.values()))
-        mine, theirs = dict(zip(state, values[: len(state)])), dict(zip(other, values[len(state) :]))
+        mine, theirs = (
+            dict(zip(state, values[: len(state)], strict=True)),
+            dict(zip(other, values[len(state) :], strict=True)),
+        )
         return dispatch.run_on(backend, self.merge, mine, theirs)
 
     # ------------------------------------------------ config

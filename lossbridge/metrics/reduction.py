@@ -40,7 +40,7 @@ def squeeze_or_expand(values, sample_weight):
 def _broadcast_weight(sample_weight, shape, values):
     weight_shape = K.shape(sample_weight)
     fits = len(weight_shape) <= len(shape) and all(
-        w in (1, v) or v is None or w is None for w, v in zip(reversed(weight_shape), reversed(shape))
+        w in (1, v) or v is None or w is None for w, v in zip(reversed(weight_shape), reversed(shape), strict=False)
     )
     if not fits:
         raise ValueError(
@@ -140,3 +140,13 @@ class Mean(Metric):
 
     def compute(self, state):
         return divide_no_nan(read_sum(state, "total"), read_sum(state, "count"))
+
+
+def apply_mask(sample_weight, mask):
+    """Keras' ``apply_mask`` with ``reduction="sum"``: masked-out entries get
+    weight 0. ``mask`` is boolean; ranks are lined up as for the values."""
+    mask = K.cast(mask, K.accumulator_dtype)
+    if sample_weight is None:
+        return mask
+    mask, sample_weight = squeeze_or_expand(mask, K.cast(sample_weight, K.accumulator_dtype))
+    return sample_weight * mask

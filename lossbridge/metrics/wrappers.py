@@ -1,0 +1,197 @@
+"""``MeanMetricWrapper``, and the catalogue's losses as mean metrics under
+Keras 3's metric names.
+
+A wrapped function returns per-sample values (``(batch, ...)``, or one number
+for a whole batch); the metric is their weighted mean over every sample seen,
+with ``sample_weight`` applied by ``Mean``'s Keras rules. The loss metrics
+keep Keras' names and options (``BinaryCrossentropy(from_logits=True)``) and
+their config round-trips through ``lossbridge.metrics.serialize``.
+"""
+
+from __future__ import annotations
+
+from .. import dispatch
+from .. import losses as _losses
+from ..k import K
+from .base import Metric
+from .reduction import Mean, apply_mask
+from .registry import function_name, resolve_function
+
+
+class MeanMetricWrapper(Mean):
+    """The weighted mean of ``fn(y_true, y_pred, **kwargs)`` over all samples.
+
+    Args:
+        fn: a loss or metric function (per-sample values), written against
+            ``K`` or for the inputs' framework, or the registered name of one.
+        name: the metric's name (default ``"mean_metric_wrapper"``).
+        dtype: dtype of ``result()`` (default float32).
+        **kwargs: keyword arguments passed to ``fn`` on every call.
+    """
+
+    input_names = ("y_true", "y_pred")
+
+    def __init__(self, fn, name=None, dtype=None, **kwargs):
+        Metric.__init__(self, name=name, dtype=dtype)
+        if isinstance(fn, str):
+            fn = resolve_function(fn)
+        if not callable(fn):
+            raise TypeError(
+                f"`fn` of MeanMetricWrapper must be a callable fn(y_true, y_pred) or a registered metric or "
+                f"loss name; received {dispatch.describe(fn)}."
+            )
+        self._fn = fn
+        self._fn_kwargs = kwargs
+
+    @property
+    def fn(self):
+        return self._fn
+
+    def values(self, y_true, y_pred):
+        """The per-sample values of one batch."""
+        return self._fn(y_true, y_pred, **self._fn_kwargs)
+
+    def update(self, state, y_true, y_pred, sample_weight=None):
+        return Mean.update(self, state, self.values(y_true, y_pred), sample_weight=sample_weight)
+
+    def get_config(self):
+        fn = function_name(self._fn) or self._fn
+        return {"name": self.name, "dtype": self.dtype, "fn": fn, **self._fn_kwargs}
+
+
+class _LossMean(MeanMetricWrapper):
+    """A catalogue loss as a mean metric; the config is the loss's options."""
+
+    def get_config(self):
+        return {"name": self.name, "dtype": self.dtype, **self._fn_kwargs}
+
+
+# ---------------------------------------------------------------- regression losses
+class MeanSquaredError(_LossMean):
+    """Mean over samples of ``mean((y_true - y_pred)**2, axis=-1)``."""
+
+    def __init__(self, name="mean_squared_error", dtype=None):
+        super().__init__(_losses.mean_squared_error, name=name, dtype=dtype)
+
+
+class MeanAbsoluteError(_LossMean):
+    """Mean over samples of ``mean(|y_true - y_pred|, axis=-1)``."""
+
+    def __init__(self, name="mean_absolute_error", dtype=None):
+        super().__init__(_losses.mean_absolute_error, name=name, dtype=dtype)
+
+
+class MeanAbsolutePercentageError(_LossMean):
+    """Mean over samples of ``100 * mean(|y_true - y_pred| / max(|y_true|, eps), axis=-1)``."""
+
+    def __init__(self, name="mean_absolute_percentage_error", dtype=None):
+        super().__init__(_losses.mean_absolute_percentage_error, name=name, dtype=dtype)
+
+
+class MeanSquaredLogarithmicError(_LossMean):
+    """Mean over samples of ``mean((log1p(y_pred) - log1p(y_true))**2, axis=-1)``."""
+
+    def __init__(self, name="mean_squared_logarithmic_error", dtype=None):
+        super().__init__(_losses.mean_squared_logarithmic_error, name=name, dtype=dtype)
+
+
+class LogCoshError(_LossMean):
+    """Mean over samples of ``mean(log(cosh(y_pred - y_true)), axis=-1)`` (Keras' name: ``logcosh``)."""
+
+    def __init__(self, name="logcosh", dtype=None):
+        super().__init__(_losses.log_cosh, name=name, dtype=dtype)
+
+
+# ---------------------------------------------------------------- hinge losses
+class Hinge(_LossMean):
+    """Mean over samples of ``mean(max(1 - y_true * y_pred, 0), axis=-1)`` (0/1 labels become -1/+1)."""
+
+    def __init__(self, name="hinge", dtype=None):
+        super().__init__(_losses.hinge, name=name, dtype=dtype)
+
+
+class SquaredHinge(_LossMean):
+    """Mean over samples of ``mean(max(1 - y_true * y_pred, 0)**2, axis=-1)``."""
+
+    def __init__(self, name="squared_hinge", dtype=None):
+        super().__init__(_losses.squared_hinge, name=name, dtype=dtype)
+
+
+class CategoricalHinge(_LossMean):
+    """Mean over samples of ``max(max_wrong(y_pred) - y_pred[true] + 1, 0)``."""
+
+    def __init__(self, name="categorical_hinge", dtype=None):
+        super().__init__(_losses.categorical_hinge, name=name, dtype=dtype)
+
+
+# ---------------------------------------------------------------- probabilistic losses
+class KLDivergence(_LossMean):
+    """Mean over samples of ``sum(y_true * log(y_true / y_pred), axis=-1)`` (both clipped to [eps, 1])."""
+
+    def __init__(self, name="kl_divergence", dtype=None):
+        super().__init__(_losses.kl_divergence, name=name, dtype=dtype)
+
+
+class Poisson(_LossMean):
+    """Mean over samples of ``mean(y_pred - y_true * log(y_pred + eps), axis=-1)``."""
+
+    def __init__(self, name="poisson", dtype=None):
+        super().__init__(_losses.poisson, name=name, dtype=dtype)
+
+
+class BinaryCrossentropy(_LossMean):
+    """Mean over samples of the binary crossentropy (``from_logits``,
+    ``label_smoothing`` as in the loss)."""
+
+    def __init__(self, name="binary_crossentropy", dtype=None, from_logits=False, label_smoothing=0):
+        super().__init__(
+            _losses.binary_crossentropy,
+            name=name,
+            dtype=dtype,
+            from_logits=from_logits,
+            label_smoothing=label_smoothing,
+        )
+
+
+class CategoricalCrossentropy(_LossMean):
+    """Mean over samples of the categorical crossentropy of one-hot or soft labels."""
+
+    def __init__(self, name="categorical_crossentropy", dtype=None, from_logits=False, label_smoothing=0, axis=-1):
+        super().__init__(
+            _losses.categorical_crossentropy,
+            name=name,
+            dtype=dtype,
+            from_logits=from_logits,
+            label_smoothing=label_smoothing,
+            axis=axis,
+        )
+
+
+class SparseCategoricalCrossentropy(_LossMean):
+    """Mean over samples of the crossentropy of integer labels.
+
+    ``ignore_class`` positions have loss 0. As in Keras, they still count as
+    samples when no ``sample_weight`` is given, and get weight 0 when one is.
+    """
+
+    def __init__(
+        self, name="sparse_categorical_crossentropy", dtype=None, from_logits=False, ignore_class=None, axis=-1
+    ):
+        super().__init__(
+            _losses.sparse_categorical_crossentropy,
+            name=name,
+            dtype=dtype,
+            from_logits=from_logits,
+            ignore_class=ignore_class,
+            axis=axis,
+        )
+
+    def update(self, state, y_true, y_pred, sample_weight=None):
+        values = self.values(y_true, y_pred)
+        ignore_class = self._fn_kwargs["ignore_class"]
+        if ignore_class is not None and sample_weight is not None:
+            labels = y_true
+            if len(K.shape(labels)) == len(K.shape(values)) + 1:
+                labels = K.squeeze(labels, self._fn_kwargs["axis"])
+            sample_weight = apply_mask(sample_weight, K.logical_not(K.equal(labels, ignore_class)))
+        return Mean.update(self, state, values, sample_weight=sample_weight)
