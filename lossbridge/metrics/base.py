@@ -59,8 +59,11 @@ def neumaier_add(total, compensation, value):
     Stability of Numerical Algorithms*, §4.3). Elementwise, so sums of any
     shape work; an infinite or NaN sum keeps a zero correction instead of NaN."""
     new = total + value
-    lost = K.where(K.abs(total) >= K.abs(value), (total - new) + value, (value - new) + total)
-    lost = K.where(K.isfinite(new), lost, K.zeros_like(lost))
+    # a finite sum has finite terms; zeroing the others keeps inf - inf (and
+    # NumPy's warning about it) out of the correction
+    finite = K.isfinite(new)
+    total, value, rounded = (K.where(finite, x, K.zeros_like(new)) for x in (total, value, new))
+    lost = K.where(K.abs(total) >= K.abs(value), (total - rounded) + value, (value - rounded) + total)
     return new, compensation + lost
 
 
@@ -136,6 +139,7 @@ class Metric:
         self.dtype = dtype or "float32"
         self._backend = None
         self._state = None
+        self._anchor = None  # a tensor on the device of the data seen last
 
     # ------------------------------------------------ to implement (pure, against K)
     def initial_state(self, like):
@@ -178,8 +182,9 @@ class Metric:
         """The metric's value: a 0-d (or per-class) tensor of ``dtype`` on the
         state's backend; 0 before any update, as in Keras."""
         if self._state is None:
-            backend = dispatch.default_backend()
-            state = dispatch.run_on(backend, self.initial_state, None)
+            # after reset_state, the framework of the data seen last; else the default one
+            backend = self._backend or dispatch.default_backend()
+            state = dispatch.run_on(backend, self.initial_state, self._anchor)
             return dispatch.run_on(backend, self._cast_result, state)
         return dispatch.run_on(self._backend, self._cast_result, self._state)
 
@@ -187,9 +192,12 @@ class Metric:
         return K.cast(self.compute(state), self.dtype)
 
     def reset_state(self):
-        """Forget everything seen; the next update may come from any framework."""
+        """Forget everything seen. ``result()`` then reads 0 in the framework
+        of the data seen last (and on its device); the next update may come
+        from any framework."""
+        if self._state is not None:
+            self._anchor = next(iter(self._state.values()))
         self._state = None
-        self._backend = None
 
     reset_states = reset_state  # Keras 2 name, used by the seed
 
