@@ -251,7 +251,9 @@ class JaxBackend(Backend):
         return jax.nn.softmax(_float(x), axis=axis)
 
     def xlogy(self, x, y):
-        return _xlogy(_float(x), _float(y))
+        # y = 1 where x == 0: the native gradients there are 0/0 in y and log(0) in x
+        x, y = _float(x), _float(y)
+        return _xlogy(x, jnp.where(x == 0, jnp.ones_like(y), y))
 
     def logaddexp(self, x, y):
         return jnp.logaddexp(x, y)

@@ -33,6 +33,15 @@ def _float(x):
     return x if x.dtype in _FLOATS or x.dtype.kind == "f" else x.astype(np.float32)
 
 
+def _match(y, x):
+    """A Python number in ``x``'s dtype where ``x`` is bfloat16: NumPy's rule that
+    a Python float takes the array's dtype covers only its own dtypes, and
+    ml_dtypes' bfloat16 meeting one computes in float32."""
+    if _bfloat16 is not None and isinstance(y, (int, float)) and getattr(x, "dtype", None) == _bfloat16:
+        return np.asarray(y, _bfloat16)
+    return y
+
+
 def _accumulate(reduce, x, axis, keepdims):
     # float16 / bfloat16 sums drift after a few thousand terms: add in float32
     x = np.asarray(x)
@@ -141,7 +150,7 @@ class NumpyBackend(Backend):
         return np.sign(x)
 
     def power(self, x, y):
-        return np.power(x, y)
+        return np.power(x, _match(y, x))
 
     def isfinite(self, x):
         return np.isfinite(x)
@@ -150,16 +159,18 @@ class NumpyBackend(Backend):
         return np.isnan(x)
 
     def clip(self, x, min=None, max=None):
-        return np.clip(x, min, max)
+        out = np.clip(x, min, max)
+        # ml_dtypes has no bfloat16 clip loop (NumPy runs it in float32): round back
+        return out.astype(_bfloat16) if getattr(x, "dtype", None) == _bfloat16 and out.dtype != x.dtype else out
 
     def maximum(self, x, y):
-        return np.maximum(x, y)
+        return np.maximum(x, _match(y, x))
 
     def minimum(self, x, y):
-        return np.minimum(x, y)
+        return np.minimum(x, _match(y, x))
 
     def where(self, condition, x, y):
-        return np.where(condition, x, y)
+        return np.where(condition, _match(x, y), _match(y, x))
 
     def equal(self, x, y):
         return np.equal(x, y)
@@ -250,7 +261,14 @@ class NumpyBackend(Backend):
 
     # --- composites with fused NumPy forms
     def softplus(self, x):
-        return np.logaddexp(_float(x), 0.0)
+        x = _float(x)
+        return np.logaddexp(x, _match(0.0, x))
+
+    def sigmoid(self, x):
+        # the base formula with its 1.0 in x's dtype (see _match)
+        x = _float(x)
+        e, one = np.exp(-np.abs(x)), _match(1.0, x)
+        return np.where(x >= 0, one / (one + e), e / (one + e))
 
     def logaddexp(self, x, y):
         return np.logaddexp(x, y)

@@ -45,7 +45,10 @@ class TorchBackend(Backend):
         if isinstance(x, np.ndarray) and x.dtype.name == "bfloat16":
             x = x.astype(np.float32)  # torch cannot read ml_dtypes' bfloat16
             dtype = dtype or "bfloat16"
-        return torch.as_tensor(x, dtype=_DTYPES[dtype] if dtype else None, device=device)
+        try:
+            return torch.as_tensor(x, dtype=_DTYPES[dtype] if dtype else None, device=device)
+        except ValueError:  # a NumPy view with negative strides (a[::-1]) cannot be shared: copy it
+            return torch.as_tensor(np.ascontiguousarray(x), dtype=_DTYPES[dtype] if dtype else None, device=device)
 
     def to_numpy(self, x):
         x = x.detach().cpu()
@@ -261,19 +264,12 @@ class TorchBackend(Backend):
         return torch.softmax(_float(x), dim=axis)
 
     def xlogy(self, x, y):
-        return torch.special.xlogy(_float(x), _float(y))
+        # y = 1 where x == 0: the native gradient there is 0/0 in y
+        x, y = _float(x), _float(y)
+        return torch.special.xlogy(x, torch.where(x == 0, torch.ones_like(y), y))
 
     def logaddexp(self, x, y):
         return torch.logaddexp(x, y)
-
-    def ctc_loss(self, labels, logits, label_length, logit_length, blank=0):
-        # F.ctc_loss has no half kernels on CPU: compute those in float32
-        work = torch.float32 if logits.dtype in _HALF or not logits.is_floating_point() else logits.dtype
-        log_probs = torch.log_softmax(logits.to(work), dim=-1).transpose(0, 1)
-        loss = F.ctc_loss(
-            log_probs, labels.long(), logit_length.long(), label_length.long(), blank=blank, reduction="none"
-        )
-        return loss.to(logits.dtype) if logits.is_floating_point() else loss
 
     # --- hooks
     def value_and_grad(self, fn):

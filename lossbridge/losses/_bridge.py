@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import functools
 
+import numpy as np
+
 from .. import dispatch
 from ..backends.base import FLOAT_DTYPES
 from ..k import bind
@@ -87,9 +89,14 @@ def loss_function(fn=None, *, sparse=False):
         active = dispatch._active
         previous, active.backend = active.backend, backend
         try:
-            return formula(y_true, y_pred, *args, **kwargs)
+            out = formula(y_true, y_pred, *args, **kwargs)
         finally:
             active.backend = previous
+        if type(y_pred) is np.ndarray and y_pred.dtype.kind == "V":
+            # ml_dtypes' bfloat16 (kind "V") meets Python floats in float32 in
+            # NumPy arithmetic; every other backend keeps it, so round back
+            out = backend.cast(out, "bfloat16")
+        return out
 
     wrapper.raw = fn
     wrapper.sparse = sparse

@@ -54,4 +54,7 @@ def log_cosh(y_true, y_pred):
 def cosine_similarity(y_true, y_pred, axis=-1):
     """``-sum(l2_normalize(y_true) * l2_normalize(y_pred), axis)``: -1 for
     parallel vectors, 0 for orthogonal ones or a zero vector."""
-    return -K.sum(K.l2_normalize(y_true, axis=axis) * K.l2_normalize(y_pred, axis=axis), axis=axis)
+    # Keras 3 divides by max(||x||, eps); l2_normalize's epsilon bounds ||x||**2
+    floor = K.epsilon() ** 2
+    unit_true, unit_pred = K.l2_normalize(y_true, axis, floor), K.l2_normalize(y_pred, axis, floor)
+    return -K.sum(unit_true * unit_pred, axis=axis)
