@@ -116,6 +116,68 @@ class Backend:
         peak = self.maximum(x, y)
         return peak + self.softplus(-self.abs(x - y))
 
+    # ------------------------------------------------------------ sequence losses
+    #: log of a probability too small to matter, finite so that no gradient
+    #: meets (-inf) - (-inf)
+    _CTC_LOG_ZERO = -1e30
+
+    def ctc_loss(self, labels, logits, label_length, logit_length, blank=0):
+        """Connectionist temporal classification, ``-log p(labels | logits)``
+        summed over every alignment (Graves et al., ICML 2006).
+
+        ``labels`` (B, L) integer ids of which the first ``label_length[b]``
+        count; ``logits`` (B, T, C) unnormalised scores of which the first
+        ``logit_length[b]`` steps count; ``blank`` the blank id. Returns (B,)
+        in the dtype of ``logits`` (computed in at least float32). The forward
+        recursion runs in log space over the extended sequence
+        ``blank, l1, blank, l2, ..., blank``, one step per time step, so it
+        traces under jit for fixed shapes. No alignment at all gives +inf.
+        """
+        dtype = self.dtype(logits)
+        work = dtype if dtype in FLOAT_DTYPES and dtype not in HALF_DTYPES else "float32"
+        log_probs = self.log_softmax(self.cast(logits, work), axis=-1)
+        extended = self._ctc_extended(self.cast(labels, "int32"), blank)
+        batch, steps = self.shape(log_probs)[:2]
+        size = self.shape(extended)[1]
+        index = self.broadcast_to(self.expand_dims(extended, 1), (batch, steps, size))
+        emit = self.transpose(self.take_along_axis(log_probs, index, axis=2), (1, 0, 2))
+        skip = None
+        if size >= 3:  # a step over a blank is allowed onto a label unlike the one two back
+            two_back = self.concatenate([extended[:, :2] * 0 - 1, extended[:, :-2]], axis=1)
+            skip = self.logical_not(self.logical_or(self.equal(extended, blank), self.equal(extended, two_back)))
+        alpha = self.where(self.arange(size, like=extended) < 2, emit[0], self._CTC_LOG_ZERO)
+        lengths = self.expand_dims(self.cast(logit_length, "int32"), 1)
+        for t in range(1, steps):
+            alpha = self.where(t < lengths, self._ctc_step(alpha, emit[t], skip), alpha)
+        loss = -self._ctc_final(alpha, self.cast(label_length, "int32"))
+        loss = self.where(loss > -0.5 * self._CTC_LOG_ZERO, float("inf"), loss)
+        return self.cast(loss, dtype) if dtype in FLOAT_DTYPES else loss
+
+    def _ctc_extended(self, labels, blank):
+        """(B, L) labels -> (B, 2L + 1): a blank before, between and after them."""
+        batch, length = self.shape(labels)
+        blanks = labels * 0 + blank
+        woven = self.reshape(self.stack([blanks, labels], axis=-1), (batch, 2 * length))
+        return self.concatenate([woven, self.zeros((batch, 1), "int32", like=labels) + blank], axis=1)
+
+    def _ctc_step(self, alpha, emit, skip):
+        """One time step of the forward recursion, in log space."""
+        floor = self.ones_like(alpha[:, :1]) * self._CTC_LOG_ZERO
+        one_back = self.concatenate([floor, alpha[:, :-1]], axis=1)
+        merged = self.logaddexp(alpha, one_back)
+        if skip is not None:
+            two_back = self.concatenate([floor, one_back[:, :-1]], axis=1)
+            merged = self.logaddexp(merged, self.where(skip, two_back, self._CTC_LOG_ZERO))
+        return merged + emit
+
+    def _ctc_final(self, alpha, label_length):
+        """log p: the last label or the blank after it, at the last step."""
+        last = self.expand_dims(2 * label_length, 1)
+        end = self.take_along_axis(alpha, last, axis=1)
+        before = self.take_along_axis(alpha, self.maximum(last - 1, 0), axis=1)
+        before = self.where(last > 0, before, self._CTC_LOG_ZERO)
+        return self.squeeze(self.logaddexp(end, before), 1)
+
     # ------------------------------------------------------------ helpers for hooks
     def to_numpy(self, x) -> np.ndarray:
         raise NotImplementedError

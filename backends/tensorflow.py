@@ -257,6 +257,28 @@ class TensorflowBackend(Backend):
     def logaddexp(self, x, y):
         return self.maximum(x, y) + tf.math.softplus(-tf.abs(x - y))
 
+    def ctc_loss(self, labels, logits, label_length, logit_length, blank=0):
+        if logits.dtype == tf.float64:  # tf.nn.ctc_loss has float32 kernels only
+            return super().ctc_loss(labels, logits, label_length, logit_length, blank)
+        loss = tf.nn.ctc_loss(
+            labels=tf.cast(labels, tf.int32),
+            logits=tf.cast(logits, tf.float32),
+            label_length=tf.cast(label_length, tf.int32),
+            logit_length=tf.cast(logit_length, tf.int32),
+            logits_time_major=False,
+            blank_index=blank,
+        )
+        # tf.nn.ctc_loss returns a large finite value where no alignment exists
+        # (a label longer than its input once repeats need a blank between)
+        labels, label_length = tf.cast(labels, tf.int32), tf.cast(label_length, tf.int32)
+        repeated = tf.logical_and(
+            tf.equal(labels[:, 1:], labels[:, :-1]),
+            tf.range(1, tf.shape(labels)[1]) < label_length[:, None],
+        )
+        needed = label_length + tf.reduce_sum(tf.cast(repeated, tf.int32), axis=1)
+        loss = tf.where(needed > tf.cast(logit_length, tf.int32), tf.constant(float("inf"), loss.dtype), loss)
+        return tf.cast(loss, logits.dtype) if logits.dtype.is_floating else loss
+
     # --- hooks
     def value_and_grad(self, fn):
         def run(*args):

@@ -271,6 +271,15 @@ class TorchBackend(Backend):
     def logaddexp(self, x, y):
         return torch.logaddexp(x, y)
 
+    def ctc_loss(self, labels, logits, label_length, logit_length, blank=0):
+        # F.ctc_loss has no half kernels on CPU: compute those in float32
+        work = torch.float32 if logits.dtype in _HALF or not logits.is_floating_point() else logits.dtype
+        log_probs = torch.log_softmax(logits.to(work), dim=-1).transpose(0, 1)
+        loss = F.ctc_loss(
+            log_probs, labels.long(), logit_length.long(), label_length.long(), blank=blank, reduction="none"
+        )
+        return loss.to(logits.dtype) if logits.is_floating_point() else loss
+
     # --- hooks
     def value_and_grad(self, fn):
         def run(*args):

@@ -64,12 +64,18 @@ def lookup(name: str):
     raise ValueError(f"unknown loss {name!r}.{hint} Known losses: {', '.join(names())}.")
 
 
+def name_of(obj):
+    """The name ``obj`` (a loss function or class) is registered under, or None."""
+    for name, registered in _REGISTRY.items():
+        if registered is obj:
+            return name
+    return None
+
+
 def get(identifier):
-    """A loss from a name or alias (``"mse"``), or a callable returned as is."""
-    if isinstance(identifier, str):
-        return lookup(identifier)
-    if callable(identifier):
-        return identifier
-    raise ValueError(
-        f"cannot interpret {identifier!r} as a loss; accepted: a loss name or alias, or a callable."
-    )
+    """A loss from a name or alias (``"mse"``; a class name gives an
+    instance), a config dict, a Loss object, or a callable returned as is.
+    The full rules are in :func:`lossbridge.losses.serialization.get`."""
+    from .serialization import get as get_loss
+
+    return get_loss(identifier)

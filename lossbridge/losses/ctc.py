@@ -1,0 +1,45 @@
+"""Connectionist temporal classification (Graves et al., 2006) with Keras 3's
+conventions: dense labels padded with 0, which is also the blank class."""
+
+from __future__ import annotations
+
+from .. import dispatch
+from ..k import K
+from ._bridge import loss_function
+
+BLANK = 0
+
+
+@loss_function(sparse=True)
+def ctc(y_true, y_pred):
+    """``-log p(y_true | y_pred)`` per sample, summed over all alignments.
+
+    ``y_true`` (N, L) integer labels in [1, C), padded at the end with 0;
+    each label's length is its count of non-zero entries. ``y_pred``
+    (N, T, C) logits (unnormalised; a log-softmax is applied), every sample
+    using all T steps. Class 0 is the blank. Returns (N,); +inf where the
+    labels cannot fit in T steps.
+    """
+    _check_shapes(y_true, y_pred)
+    batch, steps, _ = K.shape(y_pred)
+    label_length = K.sum(K.cast(K.logical_not(K.equal(y_true, BLANK)), "int32"), axis=-1)
+    logit_length = K.ones((batch,), "int32", like=y_pred) * steps
+    return K.ctc_loss(y_true, y_pred, label_length, logit_length, blank=BLANK)
+
+
+def _check_shapes(y_true, y_pred):
+    true_shape, pred_shape = K.shape(y_true), K.shape(y_pred)
+    if len(true_shape) != 2 or len(pred_shape) != 3 or true_shape[0] != pred_shape[0]:
+        raise ValueError(
+            "`y_true` must be integer labels of shape (batch, max_label_length) and `y_pred` logits of shape "
+            f"(batch, time, classes); received y_true {dispatch.describe(y_true)}, y_pred {dispatch.describe(y_pred)}."
+        )
+    if 0 in true_shape or not K.is_concrete(y_true):
+        return
+    labels = K.to_numpy(y_true)
+    classes = pred_shape[-1]
+    if labels.min() < 0 or labels.max() >= classes:
+        raise ValueError(
+            f"`y_true` holds labels in [{labels.min()}, {labels.max()}], outside [0, {classes}) for y_pred with "
+            f"{classes} classes. Accepted: ids 1 .. {classes - 1}, and 0 for padding (the blank)."
+        )

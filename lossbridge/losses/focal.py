@@ -1,0 +1,127 @@
+"""Focal cross-entropies (Lin et al., 2017) and the generalized cross-entropy
+(Zhang & Sabuncu, 2018).
+
+Focal losses scale the cross-entropy of each prediction by ``(1 - p_t)**gamma``
+so that confident, correct predictions weigh little. From logits, ``log p`` and
+``log(1 - p)`` come from ``softplus`` / ``log_softmax`` (never ``log`` of a
+rounded probability), so logits of any size give exact, finite values and
+gradients in every float dtype; probabilities are clipped as in Keras.
+"""
+
+from __future__ import annotations
+
+from .. import dispatch
+from ..k import K
+from ._bridge import loss_function
+from ._options import check_alpha, check_axis, check_non_negative, check_unit_interval
+
+# 1 - 1e-7 rounds to 1 in half precision: clip by the dtype's own spacing there
+_HALF_EPS = {"float16": 2.0**-11, "bfloat16": 2.0**-8}
+
+
+def _clipped(y_pred):
+    eps = _HALF_EPS.get(K.dtype(y_pred), K.epsilon())
+    return K.clip(y_pred, eps, 1.0 - eps)
+
+
+@loss_function
+def binary_focal_crossentropy(
+    y_true,
+    y_pred,
+    apply_class_balancing=False,
+    alpha=0.25,
+    gamma=2.0,
+    from_logits=False,
+    label_smoothing=0.0,
+    axis=-1,
+):
+    """``mean(w * (1 - p_t)**gamma * bce, axis)`` with ``p_t = y p + (1 - y)(1 - p)``,
+    ``bce = -(y log p + (1 - y) log(1 - p))`` and, when ``apply_class_balancing``,
+    ``w = y alpha + (1 - y)(1 - alpha)`` (else 1). Label smoothing squeezes
+    targets towards 0.5. From logits ``x``: ``bce = softplus(x) - y x`` and
+    ``1 - p_t = y sigmoid(-x) + (1 - y) sigmoid(x)``."""
+    check_unit_interval("alpha", alpha)
+    check_non_negative("gamma", gamma)
+    check_unit_interval("label_smoothing", label_smoothing)
+    check_axis(axis)
+    if label_smoothing:
+        y_true = y_true * (1.0 - label_smoothing) + 0.5 * label_smoothing
+    if from_logits:
+        bce = K.softplus(y_pred) - y_true * y_pred
+        miss = y_true * K.sigmoid(-y_pred) + (1.0 - y_true) * K.sigmoid(y_pred)
+    else:
+        p = _clipped(y_pred)
+        bce = -(y_true * K.log(p) + (1.0 - y_true) * K.log(1.0 - p))
+        miss = 1.0 - (y_true * y_pred + (1.0 - y_true) * (1.0 - y_pred))
+    focal = K.power(miss, gamma) * bce
+    if apply_class_balancing:
+        focal = (y_true * alpha + (1.0 - y_true) * (1.0 - alpha)) * focal
+    return K.mean(focal, axis=axis)
+
+
+@loss_function
+def categorical_focal_crossentropy(
+    y_true, y_pred, alpha=0.25, gamma=2.0, from_logits=False, label_smoothing=0.0, axis=-1
+):
+    """``sum(alpha * (1 - p)**gamma * (-y_true * log p), axis)`` over one-hot
+    or soft labels; ``alpha`` a number or one per class. Probabilities are
+    renormalised and clipped as in Keras; logits go through ``log_softmax``.
+    Label smoothing: ``y * (1 - s) + s / C``."""
+    alpha = check_alpha(alpha)
+    check_non_negative("gamma", gamma)
+    check_unit_interval("label_smoothing", label_smoothing)
+    check_axis(axis)
+    if label_smoothing:
+        y_true = y_true * (1.0 - label_smoothing) + label_smoothing / K.shape(y_pred)[axis]
+    if from_logits:
+        log_p = K.log_softmax(y_pred, axis=axis)
+        p = K.exp(log_p)
+    else:
+        p = _clipped(y_pred / K.sum(y_pred, axis=axis, keepdims=True))
+        log_p = K.log(p)
+    if isinstance(alpha, tuple):
+        alpha = _per_class(alpha, y_pred, axis)
+    return K.sum(K.power(1.0 - p, gamma) * alpha * (-y_true * log_p), axis=axis)
+
+
+def _per_class(alpha, y_pred, axis):
+    """One weight per class, shaped to broadcast along ``axis``."""
+    shape = [1] * len(K.shape(y_pred))
+    shape[axis] = len(alpha)
+    if K.shape(y_pred)[axis] != len(alpha):
+        raise ValueError(
+            f"`alpha` holds {len(alpha)} per-class weights but y_pred {dispatch.describe(y_pred)} has "
+            f"{K.shape(y_pred)[axis]} classes on axis {axis}. Accepted: a number, or one weight per class."
+        )
+    return K.reshape(K.convert_to_tensor([float(a) for a in alpha], dtype=K.dtype(y_pred), like=y_pred), shape)
+
+
+@loss_function(sparse=True)
+def categorical_generalized_cross_entropy(y_true, y_pred, q=0.5):
+    """``(1 - p**q) / q`` with ``p`` the probability of the true class:
+    ``y_true`` (N,) or (N, 1) integer ids, ``y_pred`` (N, C) probabilities.
+    ``q -> 0`` approaches the cross-entropy, ``q = 1`` the mean absolute
+    error; ``q`` must lie in (0, 1)."""
+    check_unit_interval("q", q, open_low=True, open_high=True)
+    if len(K.shape(y_true)) == len(K.shape(y_pred)) and K.shape(y_true)[-1] == 1:
+        y_true = K.squeeze(y_true, -1)
+    _check_class_ids(y_true, y_pred)
+    p = K.squeeze(K.take_along_axis(y_pred, K.expand_dims(y_true, -1), axis=-1), -1)
+    return (1.0 - K.power(p, q)) / q
+
+
+def _check_class_ids(y_true, y_pred):
+    classes = K.shape(y_pred)[-1]
+    if K.shape(y_true) != K.shape(y_pred)[:-1]:
+        raise ValueError(
+            f"`y_true` must hold one class id per sample, shape {K.shape(y_pred)[:-1]} for y_pred "
+            f"{dispatch.describe(y_pred)}; received {dispatch.describe(y_true)}."
+        )
+    if 0 in K.shape(y_true) or not K.is_concrete(y_true):
+        return
+    labels = K.to_numpy(y_true)
+    if labels.min() < 0 or labels.max() >= classes:
+        raise ValueError(
+            f"`y_true` holds class ids in [{labels.min()}, {labels.max()}], outside [0, {classes}) for "
+            f"y_pred with {classes} classes. Accepted: integer ids 0 .. {classes - 1}."
+        )
