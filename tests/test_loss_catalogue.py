@@ -1,0 +1,411 @@
+"""The Keras 3 loss catalogue: every class and option against Keras itself,
+the new functions against float64 NumPy references and native ops (torch,
+optax), gradients against finite differences, and clear errors."""
+
+from __future__ import annotations
+
+import inspect
+
+import numpy as np
+import pytest
+
+from lossbridge import losses
+from tests import loss_catalogue_reference as ref
+from tests.helpers import precision, to_backend, to_numpy
+from tests.loss_catalogue_reference import F32, KERAS, keras_losses
+
+SPARSE_KINDS = ("sparse_probs", "sparse_logits", "ctc", "embeddings")
+
+
+def make_inputs(kind, seed=0):
+    """(y_true, y_pred) NumPy inputs of one kind; float32, labels int32."""
+    rng = np.random.default_rng(seed)
+    normal = lambda *shape: rng.normal(size=shape).astype(np.float32)  # noqa: E731
+    binary = lambda *shape: (rng.random(shape) > 0.5).astype(np.float32)  # noqa: E731
+    onehot = np.eye(5, dtype=np.float32)[rng.integers(0, 5, 4)]
+    probs = rng.random((4, 5)) + 0.1
+    probs = (probs / probs.sum(-1, keepdims=True)).astype(np.float32)
+    if kind == "regression":
+        return normal(4, 3), normal(4, 3)
+    if kind == "positive":
+        return np.abs(normal(4, 3)), np.abs(normal(4, 3))
+    if kind == "binary_scores":
+        return binary(4, 3), normal(4, 3)
+    if kind == "onehot_scores":
+        return onehot, normal(4, 5)
+    if kind == "distributions":
+        other = rng.random((4, 5)) + 0.1
+        return (other / other.sum(-1, keepdims=True)).astype(np.float32), probs
+    if kind == "counts":
+        return rng.poisson(2.0, (4, 3)).astype(np.float32), (rng.random((4, 3)) * 3 + 0.1).astype(np.float32)
+    if kind == "binary_probs":
+        return binary(4, 3), (rng.random((4, 3)) * 0.9 + 0.05).astype(np.float32)
+    if kind == "binary_logits":
+        return binary(4, 3), normal(4, 3)
+    if kind == "onehot_probs":
+        return onehot, probs
+    if kind == "onehot_logits":
+        return onehot, normal(4, 5)
+    if kind == "sparse_probs":
+        return rng.integers(0, 5, 4).astype(np.int32), probs
+    if kind == "sparse_logits":
+        return rng.integers(0, 5, 4).astype(np.int32), normal(4, 5)
+    if kind == "ctc":
+        return np.array([[1, 2, 2, 0], [3, 1, 0, 0], [4, 4, 1, 1]], np.int32), normal(3, 9, 5)
+    if kind == "masks":
+        return binary(2, 4, 4, 1), rng.random((2, 4, 4, 1)).astype(np.float32)
+    if kind == "embeddings":
+        emb = normal(8, 4)
+        return rng.integers(0, 3, 8).astype(np.int32), emb / np.linalg.norm(emb, axis=1, keepdims=True)
+    raise KeyError(kind)
+
+
+CATALOGUE = [
+    ("MeanSquaredError", {}, "regression"),
+    ("MeanAbsoluteError", {}, "regression"),
+    ("MeanAbsolutePercentageError", {}, "regression"),
+    ("MeanSquaredLogarithmicError", {}, "positive"),
+    ("CosineSimilarity", {}, "regression"),
+    ("CosineSimilarity", {"axis": 0}, "regression"),
+    ("Huber", {}, "regression"),
+    ("Huber", {"delta": 0.3}, "regression"),
+    ("LogCosh", {}, "regression"),
+    ("Hinge", {}, "binary_scores"),
+    ("SquaredHinge", {}, "binary_scores"),
+    ("CategoricalHinge", {}, "onehot_scores"),
+    ("KLDivergence", {}, "distributions"),
+    ("Poisson", {}, "counts"),
+    ("BinaryCrossentropy", {}, "binary_probs"),
+    ("BinaryCrossentropy", {"from_logits": True}, "binary_logits"),
+    ("BinaryCrossentropy", {"label_smoothing": 0.2}, "binary_probs"),
+    ("BinaryCrossentropy", {"from_logits": True, "label_smoothing": 0.1, "axis": 0}, "binary_logits"),
+    ("BinaryFocalCrossentropy", {}, "binary_probs"),
+    ("BinaryFocalCrossentropy", {"apply_class_balancing": True, "alpha": 0.4, "gamma": 1.5}, "binary_probs"),
+    ("BinaryFocalCrossentropy", {"from_logits": True}, "binary_logits"),
+    (
+        "BinaryFocalCrossentropy",
+        {"from_logits": True, "apply_class_balancing": True, "label_smoothing": 0.1},
+        "binary_logits",
+    ),
+    ("BinaryFocalCrossentropy", {"gamma": 0.0, "axis": 0}, "binary_probs"),
+    ("CategoricalCrossentropy", {}, "onehot_probs"),
+    ("CategoricalCrossentropy", {"from_logits": True}, "onehot_logits"),
+    ("CategoricalCrossentropy", {"label_smoothing": 0.1}, "onehot_probs"),
+    ("CategoricalFocalCrossentropy", {}, "onehot_probs"),
+    ("CategoricalFocalCrossentropy", {"from_logits": True, "alpha": 0.5, "gamma": 1.0}, "onehot_logits"),
+    ("CategoricalFocalCrossentropy", {"label_smoothing": 0.2, "gamma": 3.0}, "onehot_probs"),
+    ("SparseCategoricalCrossentropy", {}, "sparse_probs"),
+    ("SparseCategoricalCrossentropy", {"from_logits": True}, "sparse_logits"),
+    ("SparseCategoricalCrossentropy", {"from_logits": True, "ignore_class": 1}, "sparse_logits"),
+    ("CategoricalGeneralizedCrossEntropy", {}, "sparse_probs"),
+    ("CategoricalGeneralizedCrossEntropy", {"q": 0.2}, "sparse_probs"),
+    ("CTC", {}, "ctc"),
+    ("Dice", {}, "masks"),
+    ("Dice", {"axis": (1, 2)}, "masks"),
+    ("Tversky", {}, "masks"),
+    ("Tversky", {"alpha": 0.3, "beta": 0.7}, "masks"),
+    ("Tversky", {"alpha": 0.8, "beta": 0.2, "axis": (1, 2, 3)}, "masks"),
+    ("Circle", {}, "embeddings"),
+    ("Circle", {"gamma": 10.0, "margin": 0.25}, "embeddings"),
+    ("Circle", {"remove_diagonal": False}, "embeddings"),
+]
+CATALOGUE_IDS = [
+    f"{name}-{'-'.join(f'{k}={v}' for k, v in options.items()) or 'default'}" for name, options, _ in CATALOGUE
+]
+_keras_cache: dict = {}
+
+
+def keras_value(name, options, kind, reduction):
+    key = (name, tuple(sorted(options.items())), kind, reduction)
+    if key not in _keras_cache:
+        keras = keras_losses()
+        y_true, y_pred = make_inputs(kind)
+        _keras_cache[key] = np.asarray(getattr(keras, name)(reduction=reduction, **options)(y_true, y_pred))
+    return _keras_cache[key]
+
+
+@pytest.mark.parametrize("reduction", ["sum_over_batch_size", None])
+@pytest.mark.parametrize("case", CATALOGUE, ids=CATALOGUE_IDS)
+def test_class_matches_keras(backend, case, reduction):
+    name, options, kind = case
+    expected = keras_value(name, options, kind, reduction)
+    y_true, y_pred = make_inputs(kind)
+    out = getattr(losses, name)(reduction=reduction, **options)(
+        to_backend(backend, y_true), to_backend(backend, y_pred)
+    )
+    assert backend.shape(out) == expected.shape
+    np.testing.assert_allclose(to_numpy(backend, out), expected, **KERAS)
+
+
+def test_catalogue_signatures_follow_keras():
+    """Same argument names and defaults as keras.losses (plus ``compile``, and
+    ``label_smoothing`` for sparse categorical cross-entropy)."""
+    keras = keras_losses()
+    extras = {"compile"}
+    for name in sorted({name for name, _, _ in CATALOGUE}):
+        ours = inspect.signature(getattr(losses, name)).parameters
+        theirs = inspect.signature(getattr(keras, name)).parameters
+        allowed = extras | ({"label_smoothing"} if name == "SparseCategoricalCrossentropy" else set())
+        assert set(ours) - allowed == set(theirs), name
+        for param in theirs.values():
+            assert ours[param.name].default == param.default, (name, param.name)
+
+
+FUNCTIONS = ["huber", "binary_focal_crossentropy", "categorical_focal_crossentropy", "ctc", "dice", "tversky", "circle"]
+
+
+@pytest.mark.parametrize("name", FUNCTIONS + ["categorical_generalized_cross_entropy"])
+def test_functions_match_keras(name):
+    keras = keras_losses()
+    kind = {
+        "huber": "regression",
+        "binary_focal_crossentropy": "binary_probs",
+        "categorical_focal_crossentropy": "onehot_probs",
+        "ctc": "ctc",
+        "dice": "masks",
+        "tversky": "masks",
+        "circle": "embeddings",
+        "categorical_generalized_cross_entropy": "sparse_probs",
+    }[name]
+    options = {"q": 0.5} if name == "categorical_generalized_cross_entropy" else {}
+    y_true, y_pred = make_inputs(kind, seed=9)
+    expected = np.asarray(getattr(keras, name)(y_true, y_pred, **options))
+    np.testing.assert_allclose(np.asarray(getattr(losses, name)(y_true, y_pred, **options)), expected, **KERAS)
+
+
+# ---------------------------------------------------------------- float64 references
+REFERENCE_CASES = [
+    ("huber", {}, "regression"),
+    ("huber", {"delta": 2.5}, "regression"),
+    ("huber", {"delta": 0.0}, "regression"),
+    ("binary_focal_crossentropy", {}, "binary_probs"),
+    ("binary_focal_crossentropy", {"apply_class_balancing": True, "alpha": 0.9, "gamma": 3.0}, "binary_probs"),
+    ("binary_focal_crossentropy", {"from_logits": True, "gamma": 0.5, "label_smoothing": 0.3}, "binary_logits"),
+    ("binary_focal_crossentropy", {"from_logits": True, "axis": 0}, "binary_logits"),
+    ("categorical_focal_crossentropy", {}, "onehot_probs"),
+    ("categorical_focal_crossentropy", {"from_logits": True, "alpha": [0.1, 0.2, 0.3, 0.4, 0.5]}, "onehot_logits"),
+    ("categorical_focal_crossentropy", {"from_logits": True, "axis": 0, "label_smoothing": 0.2}, "onehot_logits"),
+    ("categorical_generalized_cross_entropy", {"q": 0.7}, "sparse_probs"),
+    ("dice", {}, "masks"),
+    ("dice", {"axis": (1, 2, 3)}, "masks"),
+    ("dice", {"axis": -1}, "masks"),
+    ("tversky", {"alpha": 0.2, "beta": 0.8, "axis": (1, 2)}, "masks"),
+    ("circle", {}, "embeddings"),
+    ("circle", {"gamma": 2.0, "margin": 0.1, "remove_diagonal": False}, "embeddings"),
+    ("ctc", {}, "ctc"),
+]
+
+
+@pytest.mark.parametrize("case", REFERENCE_CASES, ids=[f"{n}-{i}" for i, (n, _, _) in enumerate(REFERENCE_CASES)])
+def test_function_matches_float64_reference(backend, case):
+    name, options, kind = case
+    y_true, y_pred = make_inputs(kind, seed=2)
+    out = getattr(losses, name)(to_backend(backend, y_true), to_backend(backend, y_pred), **options)
+    expected = getattr(ref, f"ref_{name}")(y_true, y_pred, **options)
+    assert backend.shape(out) == np.shape(expected)
+    np.testing.assert_allclose(to_numpy(backend, out), expected, **F32)
+
+
+def test_generalized_cross_entropy_accepts_column_labels(backend):
+    y_true, y_pred = make_inputs("sparse_probs", seed=4)
+    out = losses.categorical_generalized_cross_entropy(
+        to_backend(backend, y_true[:, None]), to_backend(backend, y_pred), q=0.3
+    )
+    expected = ref.ref_categorical_generalized_cross_entropy(y_true, y_pred, q=0.3)
+    np.testing.assert_allclose(to_numpy(backend, out), expected, **F32)
+
+
+def test_circle_against_reference_embeddings(backend):
+    labels, emb = make_inputs("embeddings", seed=6)
+    ref_labels, ref_emb = make_inputs("embeddings", seed=7)
+    out = losses.circle(
+        to_backend(backend, labels), to_backend(backend, emb), ref_labels=ref_labels, ref_embeddings=ref_emb, gamma=8.0
+    )
+    expected = ref.ref_circle(labels, emb, ref_labels, ref_emb, gamma=8.0)
+    np.testing.assert_allclose(to_numpy(backend, out), expected, **F32)
+
+
+def test_circle_reduction_counts_positive_losses_only(backend):
+    labels, emb = make_inputs("embeddings", seed=3)
+    labels[0] = 7  # a class of its own: no positives, loss 0, masked out
+    values = ref.ref_circle(labels, emb)
+    assert values[0] == 0.0
+    out = losses.Circle()(to_backend(backend, labels), to_backend(backend, emb))
+    np.testing.assert_allclose(to_numpy(backend, out), values.sum() / np.count_nonzero(values), **F32)
+
+
+# ---------------------------------------------------------------- native ops
+def test_sparse_crossentropy_matches_torch_cross_entropy(backend):
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    rng = np.random.default_rng(1)
+    logits, labels = rng.normal(size=(6, 5)).astype(np.float32), rng.integers(0, 5, 6)
+    for smoothing in (0.0, 0.15):
+        expected = F.cross_entropy(
+            torch.tensor(logits), torch.tensor(labels), reduction="none", label_smoothing=smoothing
+        )
+        out = losses.sparse_categorical_crossentropy(
+            to_backend(backend, labels), to_backend(backend, logits), from_logits=True, label_smoothing=smoothing
+        )
+        np.testing.assert_allclose(to_numpy(backend, out), expected.numpy(), **F32)
+    # torch's ignore_index mean is Keras' ignore_class mask reduction
+    labels[[1, 4]] = 2
+    expected = F.cross_entropy(torch.tensor(logits), torch.tensor(labels), ignore_index=2)
+    out = losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=2)(
+        to_backend(backend, labels), to_backend(backend, logits)
+    )
+    np.testing.assert_allclose(to_numpy(backend, out), expected.numpy(), **F32)
+
+
+def test_binary_crossentropy_and_huber_match_torch(backend):
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    labels, logits = make_inputs("binary_logits", seed=8)
+    logits = logits * 20.0  # far into the tails, where log(sigmoid(x)) would round
+    expected = F.binary_cross_entropy_with_logits(torch.tensor(logits), torch.tensor(labels), reduction="none")
+    out = losses.binary_crossentropy(to_backend(backend, labels), to_backend(backend, logits), from_logits=True)
+    np.testing.assert_allclose(to_numpy(backend, out), expected.mean(-1).numpy(), **F32)
+    y_true, y_pred = make_inputs("regression", seed=8)
+    for delta in (0.25, 1.0, 4.0):
+        expected = F.huber_loss(torch.tensor(y_pred), torch.tensor(y_true), reduction="none", delta=delta)
+        out = losses.huber(to_backend(backend, y_true), to_backend(backend, y_pred), delta=delta)
+        np.testing.assert_allclose(to_numpy(backend, out), expected.mean(-1).numpy(), **F32)
+
+
+def test_ctc_matches_torch_and_optax(backend):
+    torch = pytest.importorskip("torch")
+    optax = pytest.importorskip("optax")
+    labels, logits = make_inputs("ctc", seed=5)
+    out = to_numpy(backend, losses.ctc(to_backend(backend, labels), to_backend(backend, logits)))
+    lengths = (labels != 0).sum(-1)
+    log_probs = torch.log_softmax(torch.tensor(logits), -1).transpose(0, 1)
+    expected = torch.nn.functional.ctc_loss(
+        log_probs, torch.tensor(labels).long(), torch.full((3,), 9), torch.tensor(lengths), reduction="none"
+    )
+    np.testing.assert_allclose(out, expected.numpy(), **F32)
+    via_optax = optax.ctc_loss(logits, np.zeros((3, 9), np.float32), labels, (labels == 0).astype(np.float32))
+    np.testing.assert_allclose(out, np.asarray(via_optax), **F32)
+
+
+def test_binary_focal_matches_optax(backend):
+    optax = pytest.importorskip("optax")
+    labels, logits = make_inputs("binary_logits", seed=11)
+    logits = logits * 4.0
+    for alpha, gamma in ((0.25, 2.0), (0.7, 0.5)):
+        expected = np.mean(np.asarray(optax.sigmoid_focal_loss(logits, labels, alpha=alpha, gamma=gamma)), -1)
+        out = losses.binary_focal_crossentropy(
+            to_backend(backend, labels),
+            to_backend(backend, logits),
+            apply_class_balancing=True,
+            alpha=alpha,
+            gamma=gamma,
+            from_logits=True,
+        )
+        np.testing.assert_allclose(to_numpy(backend, out), expected, **F32)
+
+
+# ---------------------------------------------------------------- gradients
+GRADIENT_CASES = [
+    ("huber", {"delta": 0.8}, "regression"),
+    ("binary_focal_crossentropy", {"apply_class_balancing": True}, "binary_probs"),
+    ("binary_focal_crossentropy", {"from_logits": True, "label_smoothing": 0.1}, "binary_logits"),
+    ("categorical_focal_crossentropy", {"from_logits": True}, "onehot_logits"),
+    ("categorical_focal_crossentropy", {}, "onehot_probs"),
+    ("categorical_generalized_cross_entropy", {"q": 0.4}, "sparse_probs"),
+    ("dice", {"axis": (1, 2)}, "masks"),
+    ("tversky", {"alpha": 0.3, "beta": 0.7}, "masks"),
+    ("circle", {"gamma": 4.0}, "embeddings"),
+    ("ctc", {}, "ctc"),
+]
+
+
+def finite_difference(fn, x, h=1e-6):
+    """d sum(fn(x)) / dx by central differences, in float64."""
+    grad = np.zeros_like(x)
+    for index in np.ndindex(x.shape):
+        up, down = x.copy(), x.copy()
+        up[index] += h
+        down[index] -= h
+        grad[index] = (np.sum(fn(up)) - np.sum(fn(down))) / (2 * h)
+    return grad
+
+
+@pytest.mark.parametrize("case", GRADIENT_CASES, ids=[f"{n}-{i}" for i, (n, _, _) in enumerate(GRADIENT_CASES)])
+def test_gradient_matches_finite_differences(backend, case):
+    if backend.name == "numpy":
+        pytest.skip("NumPy has no autograd")
+    name, options, kind = case
+    y_true, y_pred = make_inputs(kind, seed=12)
+    y_pred = y_pred.astype(np.float64)
+    reference = getattr(ref, f"ref_{name}")
+    expected = finite_difference(lambda p: reference(y_true, p, **options), y_pred)
+    with precision(backend, "float64"):
+        labels = to_backend(backend, y_true if kind in SPARSE_KINDS else y_true.astype(np.float64))
+        value, grad = backend.value_and_grad(lambda t, p: getattr(losses, name)(t, p, **options))(
+            labels, to_backend(backend, y_pred)
+        )
+        grad = to_numpy(backend, grad)
+    np.testing.assert_allclose(grad, expected, rtol=1e-5, atol=1e-6)
+
+
+# ---------------------------------------------------------------- errors
+@pytest.mark.parametrize(
+    "make, argument",
+    [
+        (lambda: losses.Huber(delta=-1.0), "delta"),
+        (lambda: losses.BinaryFocalCrossentropy(alpha=1.5), "alpha"),
+        (lambda: losses.BinaryFocalCrossentropy(gamma=-2.0), "gamma"),
+        (lambda: losses.CategoricalFocalCrossentropy(alpha=-0.1), "alpha"),
+        (lambda: losses.CategoricalFocalCrossentropy(alpha=[0.5, 2.0]), "alpha"),
+        (lambda: losses.BinaryCrossentropy(label_smoothing=1.5), "label_smoothing"),
+        (lambda: losses.CategoricalCrossentropy(label_smoothing=-0.1), "label_smoothing"),
+        (lambda: losses.SparseCategoricalCrossentropy(label_smoothing=2), "label_smoothing"),
+        (lambda: losses.BinaryFocalCrossentropy(label_smoothing=-1), "label_smoothing"),
+        (lambda: losses.CategoricalGeneralizedCrossEntropy(q=0.0), "q"),
+        (lambda: losses.CategoricalGeneralizedCrossEntropy(q=1.0), "q"),
+        (lambda: losses.Tversky(alpha=-0.5), "alpha"),
+        (lambda: losses.Circle(gamma=-1.0), "gamma"),
+        (lambda: losses.CategoricalCrossentropy(axis=True), "axis"),
+        (lambda: losses.Dice(axis="all"), "axis"),
+        (lambda: losses.huber([1.0], [2.0], delta=-0.5), "delta"),
+        (lambda: losses.binary_focal_crossentropy([[1.0]], [[0.5]], alpha=2.0), "alpha"),
+        (lambda: losses.categorical_generalized_cross_entropy([0], [[0.5, 0.5]], q=1.2), "q"),
+    ],
+)
+def test_bad_options_name_the_argument(make, argument):
+    with pytest.raises(ValueError, match=f"`{argument}`"):
+        make()
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda b: losses.SparseCategoricalCrossentropy()(to_backend(b, [0, 7]), to_backend(b, np.ones((2, 5), "f4"))),
+        lambda b: losses.CategoricalGeneralizedCrossEntropy()(
+            to_backend(b, [0, -1]), to_backend(b, np.full((2, 3), 0.3, "f4"))
+        ),
+        lambda b: losses.CTC()(to_backend(b, [[1, 9]]), to_backend(b, np.zeros((1, 4, 5), "f4"))),
+    ],
+    ids=["sparse", "generalized", "ctc"],
+)
+def test_labels_out_of_range(backend, call):
+    with pytest.raises(ValueError, match=r"`y_true` holds .*outside \[0, \d\)"):
+        call(backend)
+
+
+def test_incompatible_shapes_name_both_inputs(backend):
+    with pytest.raises(ValueError, match="y_true.*y_pred.*incompatible|incompatible.*y_true.*y_pred"):
+        losses.MeanSquaredError()(
+            to_backend(backend, np.ones((2, 3), "f4")), to_backend(backend, np.ones((2, 4), "f4"))
+        )
+
+
+def test_ctc_shapes_are_checked(backend):
+    with pytest.raises(ValueError, match=r"\(batch, max_label_length\).*\(batch, time, classes\)"):
+        losses.ctc(to_backend(backend, [1, 2]), to_backend(backend, np.zeros((2, 4, 5), "f4")))
+
+
+def test_per_class_alpha_needs_one_weight_per_class(backend):
+    y_true, y_pred = make_inputs("onehot_probs")
+    with pytest.raises(ValueError, match="alpha.*per-class"):
+        losses.categorical_focal_crossentropy(to_backend(backend, y_true), to_backend(backend, y_pred), alpha=[0.5] * 3)
