@@ -43,6 +43,13 @@ class TensorflowBackend(Backend):
         return np.asarray(x.numpy() if hasattr(x, "numpy") else x)
 
     def from_dlpack(self, x):
+        # TF's CPU kernels assume 64-byte aligned buffers and its DLPack import
+        # does not check (a misaligned one aborts the process): share aligned
+        # CPU buffers only, copy the others (convert_to_tensor aligns)
+        if x.__dlpack_device__()[0] == 1:  # kDLCPU
+            array = np.from_dlpack(x)
+            if array.ctypes.data % 64:
+                return tf.convert_to_tensor(array)
         return tf.experimental.dlpack.from_dlpack(x.__dlpack__())
 
     def cast(self, x, dtype):

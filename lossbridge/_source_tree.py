@@ -27,3 +27,5 @@ def attach_backends(package_dir: str) -> None:
     module = importlib.util.module_from_spec(spec)
     sys.modules["lossbridge.backends"] = module
     spec.loader.exec_module(module)
+    # as an import of the subpackage would: `lossbridge.backends` is an attribute too
+    sys.modules[__package__].backends = module

@@ -1,0 +1,279 @@
+"""Which backend runs a call (DESIGN.md, "Which backend runs a call"):
+detection from the inputs, forcing by environment, ``set_backend`` and
+``use_backend`` (thread- and task-local), conversion of foreign tensors, and
+the errors for mixed frameworks, unknown names and missing frameworks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import lossbridge
+from lossbridge import backends, dispatch, losses
+from tests.helpers import to_backend, to_numpy
+from tests.test_seed_losses import native_type
+
+ROOT = Path(__file__).resolve().parents[1]
+STRONG = [name for name in ("torch", "jax", "tensorflow") if name in backends.installed()]
+Y_TRUE = np.array([[0.0, 1.0, 2.0], [1.0, 1.0, 1.0]], np.float32)
+Y_PRED = np.array([[0.5, 1.0, 1.0], [1.0, 3.0, 1.0]], np.float32)
+MSE = [(0.25 + 0 + 1) / 3, 4 / 3]  # by hand
+
+
+def run_python(code, **env):
+    """Run ``code`` in a fresh interpreter at the repository root; its stdout."""
+    environment = {key: value for key, value in os.environ.items() if key != "LOSSBRIDGE_BACKEND"}
+    environment.update(TF_CPP_MIN_LOG_LEVEL="2", **env)
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=environment, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+# ---------------------------------------------------------------- detection
+@pytest.mark.parametrize("weak", ["numpy", "list", "scalar"])
+def test_strong_input_decides_and_weak_follows(backend, weak):
+    weak_true = {"numpy": Y_TRUE, "list": Y_TRUE.tolist(), "scalar": 1.0}[weak]
+    result = losses.mean_squared_error(weak_true, to_backend(backend, Y_PRED))
+    assert isinstance(result, native_type(backend))
+    expected = MSE if weak != "scalar" else np.mean((Y_PRED - 1.0) ** 2, axis=-1)
+    np.testing.assert_allclose(to_numpy(backend, result), expected, rtol=1e-6)
+    flipped = losses.mean_squared_error(to_backend(backend, Y_TRUE), Y_PRED)
+    assert isinstance(flipped, native_type(backend))
+
+
+def test_all_weak_inputs_run_on_numpy():
+    for y_true, y_pred in [(Y_TRUE, Y_PRED), (Y_TRUE.tolist(), Y_PRED.tolist()), (Y_TRUE.tolist(), Y_PRED)]:
+        result = losses.mean_squared_error(y_true, y_pred)
+        assert isinstance(result, np.ndarray) and result.dtype == np.float32
+        np.testing.assert_allclose(result, MSE, rtol=1e-6)
+
+
+def test_resolve_returns_the_backend_and_converted_values(backend):
+    strong = to_backend(backend, Y_PRED)
+    chosen, (weak, same) = dispatch.resolve(("y_true", "y_pred"), (Y_TRUE, strong))
+    assert chosen is backend
+    assert same is strong  # never convert what is already the right type
+    assert backend.is_tensor(weak)
+    assert backend.device(weak) == backend.device(strong)
+
+
+def test_detection_caches_per_type(backend):
+    strong = to_backend(backend, Y_PRED)
+    expected = None if backend.name == "numpy" else backend
+    assert dispatch.owner(strong) is expected
+    assert dispatch._owner_by_type[type(strong)] is expected
+
+
+@pytest.mark.gpu
+def test_weak_input_moves_to_the_strong_inputs_gpu():
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    result = losses.mean_squared_error(Y_TRUE, torch.as_tensor(Y_PRED, device="cuda"))
+    assert result.device.type == "cuda"
+
+
+# ---------------------------------------------------------------- forcing
+def test_use_backend_converts_every_input(backend):
+    with lossbridge.use_backend(backend.name):
+        assert lossbridge.get_backend() == backend.name
+        result = losses.mean_squared_error(Y_TRUE, Y_PRED)
+    assert isinstance(result, native_type(backend))
+    np.testing.assert_allclose(to_numpy(backend, result), MSE, rtol=1e-6)
+    assert lossbridge.get_backend() == "auto"
+    assert isinstance(losses.mean_squared_error(Y_TRUE, Y_PRED), np.ndarray)
+
+
+def test_set_backend_forces_until_reset(backend):
+    try:
+        lossbridge.set_backend(backend.name)
+        assert lossbridge.get_backend() == backend.name
+        assert isinstance(losses.mean_squared_error(Y_TRUE, Y_PRED), native_type(backend))
+    finally:
+        lossbridge.set_backend("auto")
+    assert lossbridge.get_backend() == "auto"
+
+
+def test_use_backend_wins_over_set_backend(backend):
+    try:
+        lossbridge.set_backend("numpy")
+        with lossbridge.use_backend(backend.name):
+            assert isinstance(losses.mean_squared_error(Y_TRUE, Y_PRED), native_type(backend))
+        assert isinstance(losses.mean_squared_error(Y_TRUE, Y_PRED), np.ndarray)
+    finally:
+        lossbridge.set_backend(None)
+
+
+@pytest.mark.parametrize("source", STRONG)
+def test_forced_backend_converts_foreign_tensors(backend, source):
+    source_backend = backends.get(source)
+    y_true, y_pred = to_backend(source_backend, Y_TRUE), to_backend(source_backend, Y_PRED)
+    with lossbridge.use_backend(backend.name):
+        result = losses.mean_squared_error(y_true, y_pred)
+    assert isinstance(result, native_type(backend))
+    np.testing.assert_allclose(to_numpy(backend, result), MSE, rtol=1e-6)
+
+
+def test_jax_array_reaches_torch_through_dlpack_without_a_copy():
+    if not {"torch", "jax"} <= set(STRONG):
+        pytest.skip("needs torch and jax")
+    import jax.numpy as jnp
+
+    source = jnp.arange(12.0).reshape(3, 4)
+    moved = backends.get("torch").from_foreign(source, backends.get("jax"))
+    assert moved.data_ptr() == source.unsafe_buffer_pointer()
+    np.testing.assert_array_equal(moved.numpy(), np.arange(12.0).reshape(3, 4))
+
+
+def test_use_backend_is_thread_local(backend):
+    """Two threads inside different use_backend blocks at the same time each
+    see their own backend."""
+    barrier = threading.Barrier(2, timeout=30)
+    seen = {}
+
+    def work(name):
+        with lossbridge.use_backend(name):
+            barrier.wait()  # both scopes are open now
+            result = losses.mean_squared_error(Y_TRUE, Y_PRED)
+            seen[name] = (lossbridge.get_backend(), type(result))
+            barrier.wait()
+
+    other = "numpy" if backend.name != "numpy" else (STRONG or ["numpy"])[0]
+    threads = [threading.Thread(target=work, args=(name,)) for name in (backend.name, other)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert seen[backend.name][0] == backend.name
+    assert issubclass(seen[backend.name][1], native_type(backend))
+    assert seen[other][0] == other
+    assert lossbridge.get_backend() == "auto"
+
+
+def test_use_backend_is_task_local(backend):
+    """asyncio tasks interleaving inside different use_backend blocks."""
+
+    async def work(name):
+        with lossbridge.use_backend(name):
+            await asyncio.sleep(0)  # let the other task enter its own block
+            result = losses.mean_squared_error(Y_TRUE, Y_PRED)
+            await asyncio.sleep(0)
+            return lossbridge.get_backend(), type(result)
+
+    async def both():
+        return await asyncio.gather(work(backend.name), work("numpy"))
+
+    (mine, mine_type), (numpy_name, numpy_type) = asyncio.run(both())
+    assert mine == backend.name and issubclass(mine_type, native_type(backend))
+    assert numpy_name == "numpy" and issubclass(numpy_type, np.ndarray)
+
+
+def test_environment_variable_forces_the_backend():
+    if "torch" not in STRONG:
+        pytest.skip("needs torch")
+    code = (
+        "import numpy as np, lossbridge.losses as L\n"
+        "out = L.mean_squared_error(np.ones((2, 3)), np.zeros((2, 3)))\n"
+        "print(type(out).__module__, type(out).__name__, out.tolist())"
+    )
+    assert run_python(code, LOSSBRIDGE_BACKEND="torch").split() == ["torch", "Tensor", "[1.0,", "1.0]"]
+
+
+# ---------------------------------------------------------------- errors
+@pytest.mark.parametrize("other", STRONG)
+def test_mixed_frameworks_name_both_and_the_fix(backend, other):
+    if backend.name in ("numpy", other):
+        pytest.skip("needs two different strong frameworks")
+    y_true, y_pred = to_backend(backend, Y_TRUE), to_backend(backends.get(other), Y_PRED)
+    with pytest.raises(TypeError) as info:
+        losses.mean_squared_error(y_true, y_pred)
+    message = str(info.value)
+    assert backend.name in message and other in message
+    assert "y_true" in message and "y_pred" in message and "use_backend" in message
+
+
+def test_unknown_backend_lists_registered_and_installed():
+    for attempt in (lambda: backends.get("nosuch"), lambda: lossbridge.set_backend("nosuch")):
+        with pytest.raises(ValueError, match="unknown backend 'nosuch'") as info:
+            attempt()
+        message = str(info.value)
+        assert "registered" in message and "installed" in message
+        assert all(name in message for name in backends.BUILTIN)
+    with pytest.raises(ValueError, match="nosuch"), lossbridge.use_backend("nosuch"):
+        pass
+    assert lossbridge.get_backend() == "auto"
+
+
+def test_aliases_of_backend_names():
+    assert backends.get("np") is backends.get("numpy")
+    for alias, name in (("pytorch", "torch"), ("tf", "tensorflow")):
+        if name in backends.installed():
+            assert backends.get(alias) is backends.get(name)
+
+
+def test_missing_framework_names_the_pip_extra():
+    """Each framework hidden (``sys.modules[name] = None`` makes its import
+    fail) in a fresh interpreter."""
+    code = (
+        "import sys\n"
+        "for name in ('torch', 'jax', 'tensorflow'):\n"
+        "    sys.modules[name] = None\n"
+        "import lossbridge, lossbridge.backends as b\n"
+        "for name in ('torch', 'jax', 'tensorflow'):\n"
+        "    try:\n"
+        "        b.get(name)\n"
+        "    except ImportError as error:\n"
+        "        print(name, '|', error)\n"
+        "try:\n"
+        "    lossbridge.use_backend('torch').__enter__()\n"
+        "except ImportError as error:\n"
+        "    print('use_backend |', error)\n"
+    )
+    lines = dict(line.split(" | ", 1) for line in run_python(code).splitlines())
+    for name in ("torch", "jax", "tensorflow"):
+        assert f"pip install 'lossbridge[{name}]'" in lines[name]
+        assert f"backend {name!r} needs {name}" in lines[name]
+    assert "lossbridge[torch]" in lines["use_backend"]
+
+
+def test_numpy_inputs_import_no_framework():
+    code = (
+        "import sys, numpy as np\n"
+        "import lossbridge\n"
+        "from lossbridge import losses, K, dispatch\n"
+        "losses.mean_squared_error(np.ones((2, 3)), [[0.0, 1.0, 2.0]] * 2)\n"
+        "losses.get('bce')(np.ones((2, 3)), np.full((2, 3), 0.5))\n"
+        "dispatch.run_on(dispatch.default_backend(), lambda: K.mean(np.ones(3)))\n"
+        "lossbridge.backends.installed(); lossbridge.backends.registered()\n"
+        "print(sorted(m for m in ('torch', 'jax', 'jaxlib', 'tensorflow', 'keras') if m in sys.modules))"
+    )
+    assert run_python(code).strip() == "[]"
+
+
+@pytest.mark.parametrize("source", STRONG)
+def test_misaligned_foreign_buffers_are_safe(backend, source):
+    """A view at an odd offset (4 bytes past a 64-byte boundary) crosses
+    frameworks intact; TensorFlow kernels abort on such a buffer shared as is."""
+    raw = np.zeros(4 * 20 + 64, np.uint8)
+    start = (-raw.ctypes.data) % 64 + 4
+    values = raw[start : start + 4 * 12].view(np.float32).reshape(2, 6)
+    values[:] = np.arange(12).reshape(2, 6)
+    if source == "torch":
+        import torch
+
+        foreign = torch.from_numpy(values)
+    else:
+        foreign = to_backend(backends.get(source), values)
+    moved = backend.from_foreign(foreign, backends.get(source)) if backend.name != source else foreign
+    total = dispatch.run_on(backend, lambda: lossbridge.K.sum(moved - 1.0, axis=-1))
+    np.testing.assert_array_equal(to_numpy(backend, total), [15.0 - 6.0, 51.0 - 6.0])
