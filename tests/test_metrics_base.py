@@ -11,7 +11,7 @@ import pytest
 import lossbridge
 from lossbridge import K, metrics
 from lossbridge.metrics import base
-from tests.metric_support import compiled_value, eager_value
+from tests.metric_support import compiled_value, eager_value, keras_metrics
 
 SEED_BATCHES = ([1, 3, 5, 7], [1, 3, 5, 7], [1, 1, 1, 1], [2, 2])
 SEED_RESULT = 40.0 / 14.0  # (16 + 16 + 4 + 4) / 14, by hand
@@ -276,6 +276,11 @@ def test_deserialize_never_imports_what_a_config_names():
 def test_keras_style_config_dicts_are_accepted():
     config = {"module": "keras.metrics", "class_name": "Mean", "config": {"name": "m", "dtype": "float32"}}
     assert metrics.deserialize(config).get_config() == {"name": "m", "dtype": "float32"}
+    km = keras_metrics()
+    for keras_metric in (km.BinaryCrossentropy(from_logits=True, label_smoothing=0.1), km.R2Score(num_regressors=1)):
+        ours = metrics.deserialize(km.serialize(keras_metric))
+        assert type(ours).__name__ == type(keras_metric).__name__
+        assert ours.get_config() == keras_metric.get_config()
 
 
 CATALOGUE = [
@@ -321,8 +326,11 @@ def test_serialize_round_trips_every_metric(metric):
 
 
 def test_metric_functions_serialize_by_name():
-    assert metrics.serialize(metrics.binary_accuracy) == "binary_accuracy"
-    assert metrics.deserialize({"class_name": "function", "config": "binary_accuracy"}) is metrics.binary_accuracy
+    config = metrics.serialize(metrics.binary_accuracy)
+    assert config["class_name"] == "function" and config["config"] == "binary_accuracy"
+    assert metrics.deserialize(config) is metrics.binary_accuracy
+    assert type(metrics.deserialize("binary_accuracy")) is metrics.BinaryAccuracy  # a bare name: as metrics.get
+    assert metrics.serialize(lossbridge.losses.hinge)["config"] == "hinge"  # losses are metric functions too
 
 
 def test_unregistered_callables_do_not_serialize():

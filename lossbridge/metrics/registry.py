@@ -105,13 +105,19 @@ def _unknown(name, kind="metric"):
     return ValueError(f"unknown {kind} {name!r}.{hint} Registered names: {', '.join(names())}.")
 
 
+MODULE = "lossbridge.metrics"
+
+
 def _loss_named(name):
-    from .. import losses
+    """The loss *function* registered as ``name`` (Loss classes reduce a whole
+    batch to one number, so they are not per-sample metric functions)."""
+    from ..losses import registry as losses
 
     try:
-        return losses.get(name)
+        loss = losses.lookup(name)
     except ValueError:
         return None
+    return None if isinstance(loss, type) else loss
 
 
 def resolve_function(name):
@@ -119,10 +125,10 @@ def resolve_function(name):
     key = _ALIASES.get(name, name)
     if key in _FUNCTIONS:
         return _FUNCTIONS[key]
-    loss = _loss_named(name)
-    if loss is not None and not isinstance(loss, type):
+    loss = _loss_named(name) if isinstance(name, str) else None
+    if loss is not None:
         return loss
-    raise _unknown(name, "metric function")
+    raise _unknown(str(name), "metric function")
 
 
 def function_name(fn):
@@ -130,10 +136,9 @@ def function_name(fn):
     for key, value in _FUNCTIONS.items():
         if value is fn:
             return key
-    name = getattr(fn, "__name__", None)
-    if isinstance(name, str) and _loss_named(name) is fn:
-        return name
-    return None
+    from ..losses import registry as losses
+
+    return losses.name_of(fn)
 
 
 def get(identifier):
@@ -156,7 +161,7 @@ def get(identifier):
         if key in _FUNCTIONS:
             return _FUNCTIONS[key]
         loss = _loss_named(identifier)
-        if loss is not None and not isinstance(loss, type):
+        if loss is not None:
             from .wrappers import MeanMetricWrapper
 
             return MeanMetricWrapper(loss, name=identifier)
@@ -179,10 +184,11 @@ def _registered_class_name(cls):
 
 
 def serialize(metric):
-    """A JSON-friendly description: ``{"class_name": ..., "config": {...}}``
-    for a ``Metric``, the registered name for a metric function. Raises for
-    anything :func:`deserialize` could not rebuild (unregistered classes or
-    functions), naming what to register."""
+    """A JSON-friendly description in ``keras.metrics.serialize``'s layout:
+    ``{"module", "class_name", "config", "registered_name"}``, with
+    ``class_name="function"`` and the registered name as ``config`` for a
+    metric function. Raises for anything :func:`deserialize` could not
+    rebuild (unregistered classes or functions), naming what to register."""
     if _is_metric_class(type(metric)):
         class_name = _registered_class_name(type(metric))
         if class_name is None:
@@ -197,7 +203,7 @@ def serialize(metric):
                     f"cannot serialize {metric!r}: option {key!r} is the unregistered callable {value!r}. "
                     "Register it with @lossbridge.register_metric (or @lossbridge.register_loss)."
                 )
-        return {"class_name": class_name, "config": config}
+        return {"module": MODULE, "class_name": class_name, "config": config, "registered_name": class_name}
     if callable(metric):
         name = function_name(metric)
         if name is None:
@@ -205,7 +211,7 @@ def serialize(metric):
                 f"cannot serialize {metric!r}: it is not a registered metric function or loss. "
                 "Register it with @lossbridge.register_metric."
             )
-        return name
+        return {"module": MODULE, "class_name": "function", "config": name, "registered_name": "function"}
     raise ValueError(f"cannot serialize {metric!r}: expected a Metric or a registered metric function.")
 
 
@@ -222,10 +228,11 @@ def deserialize(config):
     options = config.get("config") or {}
     if class_name == "function":
         return resolve_function(options)
-    key = _ALIASES.get(class_name, class_name)
-    cls = _CLASSES.get(key) or _CLASSES.get(config.get("registered_name") or "")
+    registered = config.get("registered_name")
+    key = registered if isinstance(registered, str) and registered in _CLASSES else class_name
+    cls = _CLASSES.get(_ALIASES.get(key, key)) if isinstance(key, str) else None
     if cls is None:
-        raise _unknown(class_name, "metric class")
+        raise _unknown(str(class_name), "metric class")
     if not isinstance(options, dict):
         raise ValueError(f"the 'config' of a {class_name} must be a dict; received {options!r}.")
     return cls.from_config(dict(options))
