@@ -1,0 +1,250 @@
+"""Confusion counts at thresholds: the vectorised core shared by the
+confusion-matrix metrics (``TruePositives`` ... ``RecallAtPrecision``) and ``AUC``.
+
+A prediction ``p`` is positive at threshold ``t`` when ``p > t``; per threshold
+the (weighted) true positives, false positives, true negatives and false
+negatives are counted, as Keras 3's ``update_confusion_matrix_variables`` does.
+Two vectorised ways, never a Python loop over thresholds or samples:
+
+* any thresholds: one broadcast comparison ``(T, M)`` of every prediction
+  with every threshold, summed over the predictions;
+* evenly spaced thresholds ``i / (T - 1)`` (AUC's 200): each prediction falls
+  in bucket ``ceil(p (T - 1)) - 1``; one ``segment_sum`` counts the buckets and
+  a reversed cumulative sum turns bucket counts into "above threshold i"
+  counts (Keras' ``_update_confusion_matrix_variables_optimized``), O(T + M).
+
+Unweighted counts are integers (int32 per batch, exact), weighted ones sums in
+the accumulator dtype; :func:`add_counts` folds them into compensated running
+sums (``lossbridge.metrics.base``), splitting integer counts so that a float32
+state (JAX without x64) stays exact far past 2**24.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from .. import dispatch
+from ..k import K
+from .base import accumulate
+
+#: the value Keras gives predictions outside the top k (below every threshold)
+NEG_INF = -1e10
+#: Keras' ``epsilon()``: AUC's end thresholds are ``-EPSILON`` and ``1 + EPSILON``
+EPSILON = 1e-7
+
+COUNT_NAMES = ("true_positives", "false_positives", "true_negatives", "false_negatives")
+
+
+# ---------------------------------------------------------------- configuration
+def parse_thresholds(thresholds, default):
+    """``thresholds`` (a number, a list/tuple or None) as a list of floats in
+    ``[0, 1]``; None gives ``[default]``."""
+    if thresholds is None:
+        return [float(default)]
+    values = list(thresholds) if isinstance(thresholds, (list, tuple, np.ndarray)) else [thresholds]
+    invalid = [t for t in values if not _is_number(t) or not 0 <= t <= 1]
+    if invalid or not values:
+        raise ValueError(
+            f"`thresholds` must be a number or a non-empty list of numbers in [0, 1]; received {thresholds!r} "
+            f"(invalid: {invalid})."
+        )
+    return [float(t) for t in values]
+
+
+def _is_number(value):
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def evenly_spaced(thresholds):
+    """Whether ``thresholds`` are ``0, 1/(T-1), ..., 1`` (T >= 3) within
+    ``EPSILON``, so the bucketing path applies (Keras' test, same tolerance)."""
+    count = len(thresholds)
+    if count < 3:
+        return False
+    even = np.arange(count, dtype=np.float32) / (count - 1)
+    return bool(np.allclose(thresholds, even, atol=EPSILON))
+
+
+def check_class_id(class_id):
+    if class_id is not None and (not isinstance(class_id, numbers.Integral) or class_id < 0):
+        raise ValueError(f"`class_id` must be a non-negative int or None; received {class_id!r}.")
+
+
+def check_top_k(top_k):
+    if top_k is not None and (not isinstance(top_k, numbers.Integral) or isinstance(top_k, bool) or top_k < 1):
+        raise ValueError(f"`top_k` must be a positive int or None; received {top_k!r}.")
+
+
+# ---------------------------------------------------------------- state
+def add_counts(state, **increments):
+    """``accumulate`` for count increments: an integer increment is added as
+    two exact float parts (high bits, low bits), so a float32 running sum
+    gains every unit even when one batch adds more than 2**24."""
+    for name, value in increments.items():
+        if K.dtype(value).startswith("int") and K.dtype(state[name]) != "float64":
+            high = K.cast(value, K.dtype(state[name]))
+            low = value - K.cast(high, K.dtype(value))
+            state = accumulate(state, **{name: high})
+            value = low
+        state = accumulate(state, **{name: value})
+    return state
+
+
+# ---------------------------------------------------------------- inputs
+def same_rank(x1, x2, expand_rank_1=True):
+    """Keras' ``squeeze_or_expand_to_same_rank``: when ranks differ by one and
+    the longer has a trailing 1, squeeze it (or expand a rank-1 shorter one)."""
+    rank1, rank2 = len(K.shape(x1)), len(K.shape(x2))
+    if rank1 == rank2 + 1 and K.shape(x1)[-1] == 1:
+        if rank2 == 1 and expand_rank_1:
+            x2 = K.expand_dims(x2, -1)
+        else:
+            x1 = K.squeeze(x1, -1)
+    elif rank2 == rank1 + 1 and K.shape(x2)[-1] == 1:
+        if rank1 == 1 and expand_rank_1:
+            x1 = K.expand_dims(x1, -1)
+        else:
+            x2 = K.squeeze(x2, -1)
+    return x1, x2
+
+
+def top_k_mask(x, k):
+    """Boolean mask of the ``k`` largest entries along the last axis; ties go
+    to the lower index (``tf.math.top_k``'s rule, made deterministic on every
+    backend): ``x > v_k``, or ``x == v_k`` among the first ``k - #{x > v_k}``."""
+    k = min(k, K.shape(x)[-1])
+    kth = K.top_k(x, k)[0][..., k - 1 : k]
+    greater, equal = x > kth, K.cast(x == kth, "int32")
+    room = k - K.sum(K.cast(greater, "int32"), axis=-1, keepdims=True)
+    earlier_equal = K.cumsum(equal, axis=-1) - equal
+    return K.logical_or(greater, K.logical_and(equal > 0, earlier_equal < room))
+
+
+def prepare(y_true, y_pred, sample_weight, *, top_k, class_id, compute_dtype, label_weights=None):
+    """Keras' input rules before counting: cast to ``compute_dtype``, line up
+    ranks, keep the top k, select ``class_id``. Returns ``(positive labels
+    (bool), predictions, weights or None)``, all of ``y_pred``'s final shape;
+    weights (sample x label weights) are in the accumulator dtype."""
+    y_true, y_pred = K.cast(y_true, compute_dtype), K.cast(y_pred, compute_dtype)
+    y_pred, y_true = same_rank(y_pred, y_true)
+    _check_shapes(y_true, y_pred)
+    if sample_weight is not None:
+        sample_weight = K.expand_dims(K.cast(sample_weight, K.accumulator_dtype), -1)
+        _, sample_weight = same_rank(y_true, sample_weight, expand_rank_1=False)
+    if top_k is not None:
+        y_pred = K.where(top_k_mask(y_pred, top_k), y_pred, K.zeros_like(y_pred) + NEG_INF)
+    if class_id is not None:
+        y_true, y_pred = _select_class(y_true, y_pred, class_id)
+    weights = None
+    if sample_weight is not None:
+        weights = _broadcast(sample_weight, K.shape(y_pred), "sample_weight")
+    if label_weights is not None:
+        labels = K.convert_to_tensor(np.asarray(label_weights, dtype=np.float64), K.accumulator_dtype, like=y_pred)
+        labels = _broadcast(labels, K.shape(y_pred), "label_weights")
+        weights = labels if weights is None else weights * labels
+    return y_true != 0, y_pred, weights
+
+
+def _check_shapes(y_true, y_pred):
+    if K.shape(y_true) != K.shape(y_pred):
+        raise ValueError(
+            f"`y_true` and `y_pred` must have the same shape; received y_true: {dispatch.describe(y_true)}, "
+            f"y_pred: {dispatch.describe(y_pred)}."
+        )
+
+
+def _select_class(y_true, y_pred, class_id):
+    shape = K.shape(y_pred)
+    if len(shape) == 1:
+        raise ValueError(
+            "when `class_id` is given, `y_pred` must have shape (num_samples, num_classes); "
+            f"received {dispatch.describe(y_pred)}."
+        )
+    if shape[-1] is not None and class_id >= shape[-1]:
+        raise ValueError(f"`class_id`={class_id} is out of range for y_pred with {shape[-1]} classes (shape {shape}).")
+    return y_true[..., class_id : class_id + 1], y_pred[..., class_id : class_id + 1]
+
+
+def _broadcast(weights, shape, argument):
+    try:
+        return K.broadcast_to(weights, shape)
+    except Exception as error:  # noqa: BLE001 - each framework raises its own type
+        raise ValueError(
+            f"`{argument}` of shape {K.shape(weights)} cannot be broadcast to y_pred's shape {shape}; "
+            "accepted: a scalar, one weight per sample, or y_true's shape."
+        ) from error
+
+
+# ---------------------------------------------------------------- counting
+def confusion_at_thresholds(positive, y_pred, weights, thresholds, *, evenly=False, multi_label=False):
+    """Counts of (tp, fp, tn, fn) at each threshold, each ``(T,)`` (or
+    ``(T, L)`` with ``multi_label``, labels along the last axis of a rank-2
+    ``y_pred``). ``positive``, ``y_pred``, ``weights`` come from :func:`prepare`."""
+    if multi_label and len(K.shape(y_pred)) != 2:
+        raise ValueError(
+            f"with multi_label=True, `y_pred` must have rank 2 (samples, labels); received {dispatch.describe(y_pred)}."
+        )
+    if not multi_label:
+        positive, y_pred = K.reshape(positive, (-1,)), K.reshape(y_pred, (-1,))
+        weights = None if weights is None else K.reshape(weights, (-1,))
+    if evenly:
+        with_epsilon = thresholds[0] < 0 or thresholds[-1] > 1
+        return _bucketed(positive, y_pred, weights, len(thresholds), with_epsilon, multi_label)
+    return _compared(positive, y_pred, weights, thresholds)
+
+
+def _compared(positive, y_pred, weights, thresholds):
+    """Broadcast comparison: ``above[t, ...] = y_pred > thresholds[t]``,
+    counted over the sample axis (axis 1 of ``(T, N[, L])``)."""
+    values = K.convert_to_tensor(np.asarray(thresholds, dtype=np.float32), like=y_pred)
+    shape = (len(thresholds),) + (1,) * len(K.shape(y_pred))
+    above = y_pred > K.reshape(K.cast(values, K.dtype(y_pred)), shape)
+    negative = K.logical_not(positive)
+    tp = _count(K.logical_and(above, positive), weights, axis=1)
+    fp = _count(K.logical_and(above, negative), weights, axis=1)
+    return {
+        "true_positives": tp,
+        "false_positives": fp,
+        "false_negatives": _count(positive, weights, axis=0) - tp,
+        "true_negatives": _count(negative, weights, axis=0) - fp,
+    }
+
+
+def _count(mask, weights, axis):
+    """Sum over the sample ``axis`` of the weights where ``mask``; integer
+    counts without weights."""
+    if weights is None:
+        return K.sum(K.cast(mask, "int32"), axis=axis)
+    return K.sum(K.where(mask, weights, K.zeros_like(weights)), axis=axis)
+
+
+def _bucketed(positive, y_pred, weights, count, with_epsilon, multi_label):
+    """Evenly spaced thresholds ``i / (count - 1)``: bucket, scatter-add, then a
+    reversed cumulative sum (see the module docstring)."""
+    clipped = K.clip(y_pred, 0.0, 1.0)
+    bucket = K.ceil(clipped * (count - 1)) - 1
+    if with_epsilon:  # every prediction in [0, 1] clears the -epsilon threshold
+        bucket = K.maximum(bucket, 0.0)
+    # NaN clears no threshold (Keras drops it the same way)
+    bucket = K.where(K.isnan(clipped), K.zeros_like(bucket) - 1, bucket)
+    # ids 0..count: id 0 is "above no threshold", id i + 1 "above thresholds 0..i"
+    ids = K.cast(bucket, "int32") + 1 + (count + 1) * K.cast(positive, "int32")
+    labels = K.shape(y_pred)[-1] if multi_label else 1
+    if multi_label:
+        ids = ids + 2 * (count + 1) * K.reshape(K.arange(labels, "int32", like=ids), (1, labels))
+    data = K.ones_like(ids) if weights is None else weights
+    buckets = K.reshape(K.segment_sum(data, ids, 2 * (count + 1) * labels), (labels, 2, count + 1))
+    at_least = K.flip(K.cumsum(K.flip(buckets, -1), axis=-1), -1)
+    totals, above = at_least[..., 0:1], at_least[..., 1:]
+    tp, fp = above[:, 1], above[:, 0]
+    counts = {
+        "true_positives": tp,
+        "false_positives": fp,
+        "false_negatives": totals[:, 1] - tp,
+        "true_negatives": totals[:, 0] - fp,
+    }
+    if multi_label:
+        return {name: K.transpose(value) for name, value in counts.items()}
+    return {name: value[0] for name, value in counts.items()}

@@ -1,0 +1,286 @@
+"""Intersection-over-union metrics for segmentation, as in Keras 3
+(``keras/src/metrics/iou_metrics.py``): ``IoU``, ``MeanIoU``, ``BinaryIoU``,
+``OneHotIoU``, ``OneHotMeanIoU``.
+
+Every pixel adds its weight to a ``num_classes x num_classes`` confusion matrix
+``cm[true class, predicted class]``, built per update by one vectorised
+``segment_sum`` over ``true * num_classes + predicted`` (the cost of one pass
+over the pixels on every backend). Per class ``c``:
+
+    IoU_c = cm[c, c] / (sum_i cm[c, i] + sum_i cm[i, c] - cm[c, c])
+
+and the result is the mean over ``target_class_ids`` of the classes that
+occurred at all (a class never seen nor predicted is left out, as in Keras).
+
+Labels out of range raise ``ValueError`` when their values can be read (eager
+calls); inside jax.jit / tf.function / torch.compile they are left out of
+the matrix, as Keras does. Unlike Keras 3 (integer state by default, which
+truncates float weights) fractional ``sample_weight`` values count as given;
+the state is a compensated running sum (``lossbridge.metrics.base``), exact
+for integer counts.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from ..k import K
+from ._thresholds import add_counts
+from .base import Metric, read_sum, sum_state
+
+EPSILON = 1e-7
+_MATRIX = "total_confusion_matrix"
+
+
+def _is_int(value):
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+class IoU(Metric):
+    """Mean IoU over ``target_class_ids`` (the IoU of that class when one id).
+
+    Args:
+        num_classes: number of classes (the matrix is num_classes squared).
+        target_class_ids: the classes whose IoUs are averaged.
+        ignore_class: a label (e.g. -1 or 255) whose pixels are skipped.
+        sparse_y_true / sparse_y_pred: False when that input holds per-class
+            scores along ``axis`` (its argmax is the class).
+        axis: the class axis of non-sparse inputs.
+
+    >>> float(IoU(num_classes=2, target_class_ids=[0])([0, 0, 1, 1], [0, 1, 0, 1]))
+    0.333333...
+    """
+
+    def __init__(
+        self,
+        num_classes,
+        target_class_ids,
+        name=None,
+        dtype=None,
+        ignore_class=None,
+        sparse_y_true=True,
+        sparse_y_pred=True,
+        axis=-1,
+    ):
+        super().__init__(name=name, dtype=dtype)
+        if not _is_int(num_classes) or num_classes < 1:
+            raise ValueError(f"`num_classes` must be a positive int; received {num_classes!r}.")
+        targets = list(target_class_ids) if isinstance(target_class_ids, (list, tuple, range)) else None
+        if not targets or not all(_is_int(t) and 0 <= t < num_classes for t in targets):
+            raise ValueError(
+                f"`target_class_ids` must be a non-empty list of class ids in [0, {num_classes}); "
+                f"received {target_class_ids!r}."
+            )
+        if ignore_class is not None and not _is_int(ignore_class):
+            raise ValueError(f"`ignore_class` must be an int or None; received {ignore_class!r}.")
+        if not _is_int(axis):
+            raise ValueError(f"`axis` must be an int; received {axis!r}.")
+        self.num_classes, self.target_class_ids = int(num_classes), [int(t) for t in targets]
+        self.ignore_class, self.axis = ignore_class, int(axis)
+        self.sparse_y_true, self.sparse_y_pred = bool(sparse_y_true), bool(sparse_y_pred)
+
+    # ------------------------------------------------ state
+    def initial_state(self, like):
+        return sum_state((_MATRIX,), (self.num_classes, self.num_classes), like=like)
+
+    def update(self, state, y_true, y_pred, sample_weight=None):
+        labels, predicted = self._class_ids(y_true, y_pred)
+        return add_counts(state, **{_MATRIX: self._confusion_matrix(labels, predicted, sample_weight)})
+
+    def _class_ids(self, y_true, y_pred):
+        """Both inputs as flat int32 class ids."""
+        if not self.sparse_y_true:
+            y_true = K.argmax(y_true, axis=self.axis)
+        if not self.sparse_y_pred:
+            y_pred = K.argmax(y_pred, axis=self.axis)
+        return K.reshape(K.cast(y_true, "int32"), (-1,)), K.reshape(K.cast(y_pred, "int32"), (-1,))
+
+    def _confusion_matrix(self, labels, predicted, sample_weight):
+        """This batch's ``(C, C)`` matrix: one segment_sum; excluded pixels
+        (ignored, or out of range inside a trace) go to a dropped extra bin."""
+        size, classes = K.shape(labels)[0], self.num_classes
+        if K.shape(predicted)[0] != size:
+            raise ValueError(
+                f"`y_true` and `y_pred` must hold the same number of pixels; received {size} class ids in y_true "
+                f"and {K.shape(predicted)[0]} in y_pred."
+            )
+        keep = self._kept(labels, predicted)
+        ids = labels * classes + predicted
+        if keep is not None:
+            ids = K.where(keep, ids, K.zeros_like(ids) + classes * classes)
+        if sample_weight is None:
+            data = K.ones_like(ids)
+        else:
+            data = self._flat_weights(K.cast(sample_weight, K.accumulator_dtype), size)
+        counts = K.segment_sum(data, ids, classes * classes + 1)
+        return K.reshape(counts[: classes * classes], (classes, classes))
+
+    def _kept(self, labels, predicted):
+        """The pixels to count (None: all). Eager inputs are checked and raise;
+        traced ones are masked."""
+        classes, ignore = self.num_classes, self.ignore_class
+        if K.is_concrete(labels) and K.is_concrete(predicted):
+            self._check_range(labels, "y_true", ignore)
+            self._check_range(predicted, "y_pred", None)
+            return None if ignore is None else labels != ignore
+        keep = K.logical_and(_in_range(labels, classes), _in_range(predicted, classes))
+        return keep if ignore is None else K.logical_and(keep, labels != ignore)
+
+    def _check_range(self, ids, argument, ignore):
+        if K.shape(ids)[0] == 0:
+            return
+        low, high = int(K.to_numpy(K.min(ids))), int(K.to_numpy(K.max(ids)))
+        if 0 <= low and high < self.num_classes:
+            return
+        bad = K.logical_not(_in_range(ids, self.num_classes))
+        if ignore is not None:
+            bad = K.logical_and(bad, ids != ignore)
+        values = K.to_numpy(ids)[K.to_numpy(bad)]
+        if values.size:
+            ignored = "" if ignore is None else f" or ignore_class={ignore}"
+            raise ValueError(
+                f"`{argument}` holds class ids out of range for num_classes={self.num_classes}: "
+                f"{sorted(set(values.tolist()))[:8]} ({values.size} entries). Accepted: 0..{self.num_classes - 1}"
+                f"{ignored}."
+            )
+
+    def _flat_weights(self, weight, size):
+        """Keras: flatten, then broadcast to one weight per pixel."""
+        if len(K.shape(weight)) > 1:
+            weight = K.reshape(weight, (-1,))
+        try:
+            return K.broadcast_to(weight, (size,))
+        except Exception as error:  # noqa: BLE001 - each framework raises its own type
+            raise ValueError(
+                f"`sample_weight` of shape {K.shape(weight)} cannot be broadcast to the {size} pixels of y_true; "
+                "accepted: a scalar or one weight per pixel (y_true's shape)."
+            ) from error
+
+    # ------------------------------------------------ result
+    def compute(self, state):
+        matrix = read_sum(state, _MATRIX)
+        classes = self.num_classes
+        true_positives = K.reshape(matrix, (-1,))[:: classes + 1]
+        union = K.sum(matrix, axis=0) + K.sum(matrix, axis=1) - true_positives
+        if self.target_class_ids != list(range(classes)):
+            targets = K.convert_to_tensor(np.asarray(self.target_class_ids, np.int32), like=matrix)
+            true_positives = K.take_along_axis(true_positives, targets, axis=0)
+            union = K.take_along_axis(union, targets, axis=0)
+        present = union > 1e-9
+        iou = K.where(present, true_positives / (union + EPSILON), K.zeros_like(union))
+        return K.sum(iou) / (K.sum(K.cast(present, K.dtype(iou))) + EPSILON)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "num_classes": self.num_classes,
+            "target_class_ids": self.target_class_ids,
+            "ignore_class": self.ignore_class,
+            "sparse_y_true": self.sparse_y_true,
+            "sparse_y_pred": self.sparse_y_pred,
+            "axis": self.axis,
+        }
+
+
+def _in_range(ids, classes):
+    return K.logical_and(ids >= 0, ids < classes)
+
+
+class BinaryIoU(IoU):
+    """IoU of classes 0 and/or 1 where ``y_pred >= threshold`` is class 1.
+
+    >>> float(BinaryIoU(target_class_ids=[0, 1], threshold=0.3)([0, 1, 0, 1], [0.1, 0.2, 0.4, 0.7]))
+    0.333333...
+    """
+
+    def __init__(self, target_class_ids=(0, 1), threshold=0.5, name=None, dtype=None):
+        super().__init__(num_classes=2, target_class_ids=target_class_ids, name=name, dtype=dtype)
+        if not isinstance(threshold, numbers.Real) or isinstance(threshold, bool):
+            raise ValueError(f"`threshold` must be a number; received {threshold!r}.")
+        self.threshold = float(threshold)
+
+    def update(self, state, y_true, y_pred, sample_weight=None):
+        # Keras compares in float32 whatever the input's precision
+        y_pred = K.cast(K.cast(y_pred, "float32") >= self.threshold, "int32")
+        return super().update(state, y_true, y_pred, sample_weight)
+
+    def get_config(self):
+        return {
+            "target_class_ids": self.target_class_ids,
+            "threshold": self.threshold,
+            "name": self.name,
+            "dtype": self.dtype,
+        }
+
+
+class MeanIoU(IoU):
+    """Mean IoU over all ``num_classes`` classes.
+
+    >>> float(MeanIoU(num_classes=2)([0, 0, 1, 1], [0, 1, 0, 1]))
+    0.333333...
+    """
+
+    def __init__(
+        self, num_classes, name=None, dtype=None, ignore_class=None, sparse_y_true=True, sparse_y_pred=True, axis=-1
+    ):
+        super().__init__(
+            num_classes,
+            list(range(num_classes)) if _is_int(num_classes) else [],
+            name=name,
+            dtype=dtype,
+            ignore_class=ignore_class,
+            sparse_y_true=sparse_y_true,
+            sparse_y_pred=sparse_y_pred,
+            axis=axis,
+        )
+
+    def get_config(self):
+        config = super().get_config()
+        del config["target_class_ids"]
+        return config
+
+
+class OneHotIoU(IoU):
+    """``IoU`` for one-hot ``y_true`` (and, by default, per-class ``y_pred``
+    scores); both are reduced by argmax along ``axis``."""
+
+    def __init__(
+        self, num_classes, target_class_ids, name=None, dtype=None, ignore_class=None, sparse_y_pred=False, axis=-1
+    ):
+        super().__init__(
+            num_classes,
+            target_class_ids,
+            name=name,
+            dtype=dtype,
+            ignore_class=ignore_class,
+            sparse_y_true=False,
+            sparse_y_pred=sparse_y_pred,
+            axis=axis,
+        )
+
+    def get_config(self):
+        config = super().get_config()
+        del config["sparse_y_true"]
+        return config
+
+
+class OneHotMeanIoU(MeanIoU):
+    """``MeanIoU`` for one-hot ``y_true`` (and per-class ``y_pred`` scores)."""
+
+    def __init__(self, num_classes, name=None, dtype=None, ignore_class=None, sparse_y_pred=False, axis=-1):
+        super().__init__(
+            num_classes,
+            name=name,
+            dtype=dtype,
+            ignore_class=ignore_class,
+            sparse_y_true=False,
+            sparse_y_pred=sparse_y_pred,
+            axis=axis,
+        )
+
+    def get_config(self):
+        config = super().get_config()
+        del config["sparse_y_true"]
+        return config
