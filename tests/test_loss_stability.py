@@ -1,0 +1,262 @@
+"""Numerical edges: huge logits in float32 and half precision (exact, finite
+values and gradients), probabilities of exactly 0 and 1, zeros, NaN
+propagation, sparse cross-entropy over any class axis with ignore_class and
+label smoothing."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from lossbridge import losses
+from tests import loss_catalogue_reference as ref
+from tests.helpers import to_backend, to_numpy
+from tests.loss_catalogue_reference import F32, HALF
+
+TOL = {"float32": F32, **HALF}
+
+
+def bce_logits(y_true, x):
+    """mean(softplus(x) - y x), the exact binary cross-entropy of logits."""
+    return np.mean(np.logaddexp(0.0, ref.f64(x)) - ref.f64(y_true) * ref.f64(x), axis=-1)
+
+
+def cce_logits(y_true, x):
+    return -np.sum(ref.f64(y_true) * ref.log_softmax(x), axis=-1)
+
+
+def sparse_logits(labels, x):
+    return -np.take_along_axis(ref.log_softmax(x), np.asarray(labels)[:, None], axis=-1)[:, 0]
+
+
+def extreme_inputs(kind, size):
+    """Labels and logits mixing +-size with moderate values."""
+    if kind == "binary":
+        y = np.array([[1, 0, 1, 0], [1, 1, 0, 0]], np.float32)
+        x = np.array([[-size, size, size, -size], [0.5, -size, 2.0, size]], np.float32)
+        return y, x
+    x = np.array([[size, -size, 0.0], [size, 0.0, -size]], np.float32)
+    if kind == "categorical":
+        return np.array([[0, 1, 0], [0, 0, 1]], np.float32), x
+    return np.array([1, 2], np.int32), x
+
+
+EXTREME = [
+    ("binary_crossentropy", {"from_logits": True}, "binary", bce_logits),
+    ("binary_focal_crossentropy", {"from_logits": True}, "binary", ref.ref_binary_focal_crossentropy),
+    (
+        "binary_focal_crossentropy",
+        {"from_logits": True, "apply_class_balancing": True, "gamma": 1.0, "label_smoothing": 0.1},
+        "binary",
+        ref.ref_binary_focal_crossentropy,
+    ),
+    ("categorical_crossentropy", {"from_logits": True}, "categorical", cce_logits),
+    ("categorical_crossentropy", {"from_logits": True, "label_smoothing": 0.2}, "categorical", None),
+    ("categorical_focal_crossentropy", {"from_logits": True}, "categorical", ref.ref_categorical_focal_crossentropy),
+    ("sparse_categorical_crossentropy", {"from_logits": True}, "sparse", sparse_logits),
+]
+
+
+def reference_value(case, y_true, x):
+    name, options, _, reference = case
+    if reference is None:  # smoothed one-hot labels, then the plain formula
+        s = options["label_smoothing"]
+        return cce_logits(ref.f64(y_true) * (1 - s) + s / y_true.shape[-1], x)
+    extra = {k: v for k, v in options.items() if k != "from_logits"} if reference is not bce_logits else {}
+    if reference in (ref.ref_binary_focal_crossentropy, ref.ref_categorical_focal_crossentropy):
+        extra["from_logits"] = True
+    return reference(y_true, x, **extra)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16"])
+@pytest.mark.parametrize("size", [100.0, 1e4])
+@pytest.mark.parametrize("case", EXTREME, ids=[f"{c[0]}-{i}" for i, c in enumerate(EXTREME)])
+def test_huge_logits_give_exact_finite_values_and_gradients(backend, case, size, dtype):
+    name, options, kind, _ = case
+    y_true, x = extreme_inputs(kind, size)
+    labels = to_backend(backend, y_true, None if kind == "sparse" else dtype)
+    logits = to_backend(backend, x, dtype)
+    out = getattr(losses, name)(labels, logits, **options)
+    assert backend.dtype(out) == dtype
+    expected = reference_value(case, y_true, to_numpy(backend, logits))
+    np.testing.assert_allclose(to_numpy(backend, out), expected, **TOL[dtype])
+    if backend.name != "numpy":
+        _, grad = backend.value_and_grad(lambda t, p: getattr(losses, name)(t, p, **options))(labels, logits)
+        assert np.all(np.isfinite(to_numpy(backend, grad)))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16"])
+def test_binary_crossentropy_gradient_at_huge_logits(backend, dtype):
+    if backend.name == "numpy":
+        pytest.skip("NumPy has no autograd")
+    y_true, x = extreme_inputs("binary", 1e4)
+    labels, logits = to_backend(backend, y_true, dtype), to_backend(backend, x, dtype)
+    _, grad = backend.value_and_grad(lambda t, p: losses.binary_crossentropy(t, p, from_logits=True))(labels, logits)
+    sigmoid = np.exp(ref.log_sigmoid(to_numpy(backend, logits)))
+    expected = (sigmoid - y_true) / x.shape[-1]
+    np.testing.assert_allclose(to_numpy(backend, grad), expected, **TOL[dtype])
+
+
+def test_keras_numpy_backend_case_is_exact(backend):
+    """keras' NumPy backend gives 16.03 here (log of a clipped sigmoid); the true value is 100."""
+    out = losses.BinaryCrossentropy(from_logits=True)(to_backend(backend, [[1.0]]), to_backend(backend, [[-100.0]]))
+    np.testing.assert_allclose(to_numpy(backend, out), 100.0, **F32)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_half_precision_loss_objects(backend, dtype):
+    y_true, x = extreme_inputs("categorical", 1e4)
+    loss = losses.CategoricalFocalCrossentropy(from_logits=True, dtype=dtype, reduction="none")
+    logits = to_backend(backend, x, dtype)
+    out = loss(to_backend(backend, y_true), logits)
+    assert backend.dtype(out) == dtype
+    expected = ref.ref_categorical_focal_crossentropy(y_true, to_numpy(backend, logits), from_logits=True)
+    np.testing.assert_allclose(to_numpy(backend, out), expected, **HALF[dtype])
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    logits=st.lists(st.floats(-60.0, 60.0, width=32), min_size=4, max_size=4),
+    labels=st.lists(st.integers(0, 1), min_size=4, max_size=4),
+    gamma=st.sampled_from([0.0, 0.5, 2.0]),
+)
+def test_focal_from_logits_is_exact_and_below_crossentropy(backend, logits, labels, gamma):
+    y_true = np.asarray([labels], np.float32)
+    x = np.asarray([logits], np.float32)
+    t, p = to_backend(backend, y_true), to_backend(backend, x)
+    focal = to_numpy(backend, losses.binary_focal_crossentropy(t, p, gamma=gamma, from_logits=True))
+    bce = to_numpy(backend, losses.binary_crossentropy(t, p, from_logits=True))
+    expected = ref.ref_binary_focal_crossentropy(y_true, x, gamma=gamma, from_logits=True)
+    np.testing.assert_allclose(focal, expected, rtol=1e-5, atol=1e-6)
+    assert np.all(focal <= bce * (1 + 1e-6) + 1e-7)
+
+
+# ---------------------------------------------------------------- probabilities at 0 and 1
+PROBABILITY_EDGES = [
+    ("binary_crossentropy", {}),
+    ("binary_focal_crossentropy", {}),
+    ("binary_focal_crossentropy", {"apply_class_balancing": True}),
+    ("categorical_crossentropy", {}),
+    ("categorical_focal_crossentropy", {}),
+    ("kl_divergence", {}),
+    ("poisson", {}),
+]
+
+
+@pytest.mark.parametrize("case", PROBABILITY_EDGES, ids=[f"{n}-{i}" for i, (n, _) in enumerate(PROBABILITY_EDGES)])
+def test_probabilities_of_zero_and_one_stay_finite(backend, case):
+    name, options = case
+    y_true = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]], np.float32)
+    y_pred = np.array([[0.0, 1.0, 0.0], [0.0, 1.0, 0.0]], np.float32)  # wrong, then certain and right
+    fn = getattr(losses, name)
+    out = to_numpy(backend, fn(to_backend(backend, y_true), to_backend(backend, y_pred), **options))
+    assert np.all(np.isfinite(out)) and np.all(out >= 0)
+    if backend.name != "numpy":
+        _, grad = backend.value_and_grad(lambda t, p: fn(t, p, **options))(
+            to_backend(backend, y_true), to_backend(backend, y_pred)
+        )
+        assert np.all(np.isfinite(to_numpy(backend, grad)))
+
+
+def test_clipped_values_match_the_clipped_formula(backend):
+    """Certain and wrong: p is clipped to [eps, 1 - eps] with both bounds in
+    float32, where 1 - 1e-7 rounds to 1 - 2**-23 (Keras gives the same 16.03)."""
+    y_true = np.array([[1.0, 0.0]], np.float32)
+    y_pred = np.array([[0.0, 1.0]], np.float32)
+    out = losses.binary_focal_crossentropy(to_backend(backend, y_true), to_backend(backend, y_pred))
+    low, high = float(np.float32(1e-7)), float(np.float32(1 - 1e-7))
+    expected = (-np.log(low) - np.log(1.0 - high)) / 2  # the focal factor (1 - p_t)**2 is 1 here
+    np.testing.assert_allclose(to_numpy(backend, out), [expected], **F32)
+
+
+# ---------------------------------------------------------------- zeros and NaN
+def test_zero_inputs(backend):
+    zeros = to_backend(backend, np.zeros((2, 4, 4, 1), np.float32))
+    for loss, expected in (
+        (losses.MeanSquaredError(), 0.0),
+        (losses.Huber(), 0.0),
+        (losses.LogCosh(), 0.0),
+        (losses.Dice(), 1.0),  # no mass on either side: 1 - 0 / eps
+        (losses.Tversky(axis=(1, 2, 3)), 1.0),
+    ):
+        out = to_numpy(backend, loss(zeros, zeros))
+        np.testing.assert_allclose(out, expected, atol=1e-6)
+
+
+NAN_CASES = [
+    ("mean_squared_error", {}, "regression"),
+    ("huber", {}, "regression"),
+    ("binary_crossentropy", {"from_logits": True}, "binary"),
+    ("binary_focal_crossentropy", {"from_logits": True}, "binary"),
+    ("categorical_crossentropy", {"from_logits": True}, "categorical"),
+    ("categorical_focal_crossentropy", {"from_logits": True}, "categorical"),
+    ("sparse_categorical_crossentropy", {"from_logits": True}, "sparse"),
+]
+
+
+@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")
+@pytest.mark.parametrize("case", NAN_CASES, ids=[c[0] for c in NAN_CASES])
+def test_nan_propagates_to_its_sample_only(backend, case):
+    name, options, kind = case
+    if kind == "regression":
+        y_true, x = np.zeros((2, 3), np.float32), np.ones((2, 3), np.float32)
+    else:
+        y_true, x = extreme_inputs(kind, 3.0)
+    x = x.copy()
+    x[0, 1] = np.nan
+    out = to_numpy(backend, getattr(losses, name)(to_backend(backend, y_true), to_backend(backend, x), **options))
+    assert np.isnan(out[0]) and np.isfinite(out[1])
+
+
+# ---------------------------------------------------------------- sparse cross-entropy on any axis
+def channels_first(seed=0, ignore=None):
+    rng = np.random.default_rng(seed)
+    logits = rng.normal(size=(2, 4, 3, 5)).astype(np.float32)  # (N, C, H, W)
+    labels = rng.integers(0, 4, (2, 3, 5)).astype(np.int32)
+    if ignore is not None:
+        labels[0, 1, :3] = ignore
+    return labels, logits
+
+
+@pytest.mark.parametrize("smoothing", [0.0, 0.1])
+def test_sparse_crossentropy_class_axis_1_matches_torch(backend, smoothing):
+    torch = pytest.importorskip("torch")
+    labels, logits = channels_first()
+    out = losses.sparse_categorical_crossentropy(
+        to_backend(backend, labels), to_backend(backend, logits), from_logits=True, axis=1, label_smoothing=smoothing
+    )
+    expected = torch.nn.functional.cross_entropy(
+        torch.tensor(logits), torch.tensor(labels).long(), reduction="none", label_smoothing=smoothing
+    )
+    assert backend.shape(out) == (2, 3, 5)
+    np.testing.assert_allclose(to_numpy(backend, out), expected.numpy(), **F32)
+
+
+def test_sparse_crossentropy_axis_1_with_ignore_class(backend):
+    torch = pytest.importorskip("torch")
+    labels, logits = channels_first(seed=1, ignore=255)
+    loss = losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=255, axis=1)
+    out = loss(to_backend(backend, labels), to_backend(backend, logits))
+    expected = torch.nn.functional.cross_entropy(torch.tensor(logits), torch.tensor(labels).long(), ignore_index=255)
+    np.testing.assert_allclose(to_numpy(backend, out), expected.numpy(), **F32)
+    probabilities = np.exp(ref.log_softmax(logits, axis=1)).astype(np.float32)
+    per_pixel = losses.SparseCategoricalCrossentropy(ignore_class=255, axis=1, reduction="none")(
+        to_backend(backend, labels), to_backend(backend, probabilities)
+    )
+    kept = labels != 255
+    dense = -np.take_along_axis(ref.log_softmax(logits, axis=1), np.where(kept, labels, 0)[:, None], axis=1)[:, 0]
+    np.testing.assert_allclose(to_numpy(backend, per_pixel), np.where(kept, dense, 0.0), **F32)
+
+
+def test_sparse_label_smoothing_equals_dense_on_one_hot(backend):
+    labels, logits = channels_first(seed=2)
+    logits = np.moveaxis(logits, 1, -1)
+    one_hot = np.eye(4, dtype=np.float32)[labels]
+    sparse = losses.SparseCategoricalCrossentropy(from_logits=True, label_smoothing=0.3)
+    dense = ref.f64(one_hot) * 0.7 + 0.3 / 4
+    expected = np.mean(-np.sum(dense * ref.log_softmax(logits), axis=-1))
+    np.testing.assert_allclose(
+        to_numpy(backend, sparse(to_backend(backend, labels), to_backend(backend, logits))), expected, **F32
+    )
