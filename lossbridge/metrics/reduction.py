@@ -11,6 +11,10 @@ Both follow Keras 3's rules for ``values`` and ``sample_weight`` exactly:
 
 So ``Mean`` of ``[[1, 2], [3, 4]]`` averages the two row means, and a weight of
 ``[[1, 0], [1, 1]]`` counts the first row as half a sample.
+
+Keras also reads a mask that its layers attach to tensors (``_keras_mask``);
+framework tensors carry no such thing, so a mask is passed as (a factor of)
+``sample_weight``: :func:`apply_mask` folds one in with Keras' rule.
 """
 
 from __future__ import annotations
