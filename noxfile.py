@@ -1,0 +1,80 @@
+"""nox sessions (DESIGN.md, "Tests"): the suite once per backend with only that
+framework installed, all backends together, lint and the benchmarks.
+
+    nox -s tests-torch          # torch alone (+ NumPy), tests run with --backend torch
+    nox -s tests-all lint       # every framework; ruff
+    nox -s tests-jax -- -x -q   # extra arguments go to pytest
+
+Every install is pinned by .ci/constraints.txt (the CPU torch wheel).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import nox
+
+nox.options.sessions = ["lint", "tests-all"]
+
+CONSTRAINTS = ("-c", ".ci/constraints.txt")
+#: backend -> the extra that installs its framework ("" for NumPy)
+BACKENDS = {"numpy": "", "torch": "torch", "jax": "jax", "tensorflow": "tensorflow"}
+#: test requirements that install a framework of their own, and which one
+PULLS_FRAMEWORK = {"optax": "jax"}
+
+
+def test_requirements(backend=None):
+    """The ``test`` extra of pyproject.toml, less anything that would install
+    a framework other than ``backend``'s (optax brings jax). setuptools is
+    added for the packaging tests' --no-build-isolation builds."""
+    text = Path(__file__).with_name("pyproject.toml").read_text()
+    listed = re.search(r"^test = \[(.*?)\]", text, re.MULTILINE | re.DOTALL).group(1)
+    requirements = re.findall(r'"([^"]+)"', listed)
+
+    def allowed(requirement):
+        name = re.split(r"[<>=!~\[ ;]", requirement, maxsplit=1)[0].lower()
+        return backend is None or PULLS_FRAMEWORK.get(name, backend) == backend
+
+    return [requirement for requirement in requirements if allowed(requirement)] + ["setuptools>=68"]
+
+
+def run_tests(session, backend):
+    extra = BACKENDS[backend]
+    target = f".[{extra}]" if extra else "."
+    session.install(*CONSTRAINTS, "-e", target, *test_requirements(backend))
+    session.run("python", "-m", "pytest", "--backend", backend, *session.posargs, env={"TF_CPP_MIN_LOG_LEVEL": "2"})
+
+
+def _backend_session(backend):
+    def tests(session):
+        run_tests(session, backend)
+
+    tests.__doc__ = f"The test suite on {backend} (only that framework installed)."
+    return nox.session(name=f"tests-{backend}")(tests)
+
+
+for _backend in BACKENDS:
+    _backend_session(_backend)
+
+
+@nox.session(name="tests-all")
+def tests_all(session):
+    """The test suite on every backend at once, as CI runs it."""
+    session.install(*CONSTRAINTS, "-e", ".[all,test,plot]", "setuptools>=68")
+    session.run("python", "-m", "pytest", *session.posargs, env={"TF_CPP_MIN_LOG_LEVEL": "2"})
+
+
+@nox.session
+def lint(session):
+    """ruff over the repository (configuration in pyproject.toml)."""
+    session.install("ruff>=0.5")
+    session.run("ruff", "check", ".", *session.posargs)
+
+
+@nox.session
+def bench(session):
+    """The benchmarks: every loss against its hand-written formula, the
+    framework's native op and Keras 3 (``python -m benchmarks``)."""
+    session.install(*CONSTRAINTS, "-e", ".[all,report]", "keras>=3.3")
+    session.run("python", "-m", "benchmarks", *session.posargs, env={"TF_CPP_MIN_LOG_LEVEL": "2"})
