@@ -146,9 +146,7 @@ class Backend:
             two_back = self.concatenate([extended[:, :2] * 0 - 1, extended[:, :-2]], axis=1)
             skip = self.logical_not(self.logical_or(self.equal(extended, blank), self.equal(extended, two_back)))
         alpha = self.where(self.arange(size, like=extended) < 2, emit[0], self._CTC_LOG_ZERO)
-        lengths = self.expand_dims(self.cast(logit_length, "int32"), 1)
-        for t in range(1, steps):
-            alpha = self.where(t < lengths, self._ctc_step(alpha, emit[t], skip), alpha)
+        alpha = self._ctc_recursion(alpha, emit, skip, self.expand_dims(self.cast(logit_length, "int32"), 1))
         loss = -self._ctc_final(alpha, self.cast(label_length, "int32"))
         loss = self.where(loss > -0.5 * self._CTC_LOG_ZERO, float("inf"), loss)
         return self.cast(loss, dtype) if dtype in FLOAT_DTYPES else loss
@@ -159,6 +157,13 @@ class Backend:
         blanks = labels * 0 + blank
         woven = self.reshape(self.stack([blanks, labels], axis=-1), (batch, 2 * length))
         return self.concatenate([woven, self.zeros((batch, 1), "int32", like=labels) + blank], axis=1)
+
+    def _ctc_recursion(self, alpha, emit, skip, lengths):
+        """Steps 1 .. T-1 (a Python loop; an adapter may use its scan);
+        a sample past its own length keeps its alpha."""
+        for t in range(1, self.shape(emit)[0]):
+            alpha = self.where(t < lengths, self._ctc_step(alpha, emit[t], skip), alpha)
+        return alpha
 
     def _ctc_step(self, alpha, emit, skip):
         """One time step of the forward recursion, in log space."""

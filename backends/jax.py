@@ -258,6 +258,16 @@ class JaxBackend(Backend):
     def logaddexp(self, x, y):
         return jnp.logaddexp(x, y)
 
+    def _ctc_recursion(self, alpha, emit, skip, lengths):
+        # one traced step under lax.scan instead of T unrolled ones
+        def step(alpha, inputs):
+            t, emit_t = inputs
+            return jnp.where(t < lengths, self._ctc_step(alpha, emit_t, skip), alpha), None
+
+        steps = emit.shape[0]
+        alpha, _ = jax.lax.scan(step, alpha, (jnp.arange(1, steps), emit[1:]))
+        return alpha
+
     # --- hooks
     def value_and_grad(self, fn):
         def run(*args):

@@ -409,3 +409,47 @@ def test_per_class_alpha_needs_one_weight_per_class(backend):
     y_true, y_pred = make_inputs("onehot_probs")
     with pytest.raises(ValueError, match="alpha.*per-class"):
         losses.categorical_focal_crossentropy(to_backend(backend, y_true), to_backend(backend, y_pred), alpha=[0.5] * 3)
+
+
+# ---------------------------------------------------------------- K.ctc_loss with explicit lengths
+def test_ctc_loss_with_lengths_and_the_default_matches_native(backend):
+    """Per-sample label and input lengths, blank 3; the adapter's native op and
+    the log-space default in backends/base.py agree with the float64 recursion."""
+    from lossbridge.backends import Backend
+
+    rng = np.random.default_rng(13)
+    logits = rng.normal(size=(3, 7, 4)).astype(np.float32)
+    labels = np.array([[1, 0, 0], [2, 2, 0], [0, 1, 2]], np.int32)  # class 0 is a label here, 3 the blank
+    label_length, logit_length = np.array([1, 2, 0]), np.array([7, 5, 3])
+    remapped = np.where(labels == 0, 5, labels)  # the reference pads with 0 = blank: move ids off 0
+    expected = []
+    for b in range(3):
+        padded = np.pad(logits[b : b + 1, : logit_length[b]], ((0, 0), (0, 0), (0, 2)), constant_values=-1e9)
+        padded[..., [0, 3, 5]] = padded[..., [3, 5, 0]]  # blank 3 -> 0, id 0 -> 5
+        row = np.where(np.arange(3) < label_length[b], remapped[b], 0)[None]
+        expected.append(ref.ref_ctc(row, padded)[0])
+    args = [to_backend(backend, a) for a in (labels, logits, label_length, logit_length)]
+    np.testing.assert_allclose(to_numpy(backend, backend.ctc_loss(*args, blank=3)), expected, **F32)
+    np.testing.assert_allclose(to_numpy(backend, Backend.ctc_loss(backend, *args, blank=3)), expected, **F32)
+
+
+def test_ctc_without_any_alignment_is_inf(backend):
+    from lossbridge.backends import Backend
+
+    labels = np.array([[1, 1, 2], [1, 2, 0]], np.int32)  # the repeat needs a blank between: 4 steps
+    logits = np.random.default_rng(0).normal(size=(2, 3, 4)).astype(np.float32)
+    for ctc in (backend.ctc_loss, lambda *a, **k: Backend.ctc_loss(backend, *a, **k)):
+        out = to_numpy(backend, ctc(*[to_backend(backend, a) for a in (labels, logits, [3, 2], [3, 3])], blank=0))
+        assert np.isposinf(out[0]) and np.isfinite(out[1])
+
+
+def test_ctc_traces_under_the_compiler(backend):
+    if backend.name in ("numpy", "torch"):
+        pytest.skip("numpy has no compiler; torch.compile is slow on CPU")
+    labels, logits = make_inputs("ctc", seed=14)
+    t, p = to_backend(backend, labels), to_backend(backend, logits)
+    loss = losses.CTC(reduction="none")
+    compiled = backend.compile(lambda a, b: loss(a, b))(t, p)
+    np.testing.assert_allclose(to_numpy(backend, compiled), ref.ref_ctc(labels, logits), **F32)
+    _, grad = backend.value_and_grad(backend.compile(lambda a, b: losses.ctc(a, b)))(t, p)
+    assert np.all(np.isfinite(to_numpy(backend, grad)))
