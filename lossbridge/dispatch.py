@@ -39,6 +39,12 @@ _owner_by_type: dict[type, object] = {}
 class _Active(threading.local):
     backend = None
 
+    def __init__(self):
+        # an instance attribute from the start (per thread): torch.compile
+        # guards on whether the attribute is in the instance dict, and a
+        # frame that first sets it would fail its own guard
+        self.backend = None
+
 
 _active = _Active()
 
