@@ -1,28 +1,184 @@
-"""The ``compile`` option of Loss and Metric objects (placeholder: eager).
+"""The ``compile`` option of Loss and Metric objects.
 
 ``set_compile(mode)`` sets the process default; an object's own ``compile=``
-argument wins. ``call(owner, backend, fn, *args)`` runs ``fn(*args)`` on
-``backend``, compiled when the mode asks for it.
+argument wins over it (None follows the default). Modes:
+
+* ``False`` (the default): run eagerly.
+* ``True``: compile with the backend's own compiler (``jax.jit``,
+  ``torch.compile``, ``tf.function``). NumPy has no compiler and runs eagerly.
+* ``"auto"``: compile only where the benchmarks say it pays
+  (``benchmarks/README.md`` has the numbers): always on JAX, whose jitted call
+  costs less than two of its eager ops; on torch and TensorFlow only for
+  inputs of at least :data:`AUTO_MIN_ELEMENTS` elements or on a GPU, since on
+  a CPU their compiled call costs more than a small eager loss and the first
+  compile takes seconds.
+
+``call(owner, backend, fn, *args)`` compiles ``fn`` once per owner, backend
+and ``fn.__code__`` and reuses it; the compiler caches per shape, dtype and
+device, so repeated shapes never retrace. A function the compiler rejects runs
+eagerly, and keeps doing so for that owner and backend, after one warning.
+Gradients flow through: ``torch.compile`` compiles the backward too
+(AOTAutograd), ``jax.jit`` composes with ``jax.grad``. The compiler is the
+adapter's ``compile`` hook, so nothing here imports a framework.
 """
 
 from __future__ import annotations
 
+import math
+import warnings
+
+from . import dispatch
+from .backends.base import Backend
+
 _MODES = (False, True, "auto")
 _default = False
 
+#: "auto" compiles torch and TensorFlow calls whose first tensor has at least
+#: this many elements, or lives on a GPU
+AUTO_MIN_ELEMENTS = 1 << 20
+#: backends "auto" always compiles
+AUTO_ALWAYS = frozenset({"jax"})
+#: backends "auto" compiles for large or GPU inputs only
+AUTO_LARGE = frozenset({"torch", "tensorflow"})
+#: backends whose compiled function may run on traced inputs: a jitted
+#: function under ``jax.grad`` gives a compiled backward, under an outer
+#: ``jax.jit`` it is inlined. Elsewhere an outer compiler already sees all.
+NESTS = frozenset({"jax"})
+
+_ATTRIBUTE = "_lossbridge_compiled"  # where an owner keeps its table
+_EAGER = object()  # a table entry whose compile failed
+
 
 def set_compile(mode) -> None:
+    """Set the process default compile mode: False, True or ``"auto"``."""
     global _default
-    if mode not in _MODES:
-        raise ValueError(f"compile must be one of {_MODES}; received {mode!r}")
-    _default = mode
+    _default = _check(mode)
+
+
+def get_compile():
+    """The process default compile mode."""
+    return _default
 
 
 def resolve(option):
-    if option is not None and option not in _MODES:
-        raise ValueError(f"compile must be one of {_MODES} or None; received {option!r}")
-    return _default if option is None else option
+    """An object's ``compile`` option, None replaced by the process default."""
+    return _default if option is None else _check(option)
+
+
+def _check(mode):
+    if mode is True or mode is False or (isinstance(mode, str) and mode == "auto"):
+        return mode
+    raise ValueError(f"compile must be one of {_MODES} or None; received {mode!r}")
 
 
 def call(owner, backend, fn, *args):
-    return fn(*args)
+    """``fn(*args)`` with ``K`` bound to ``backend``, compiled as ``owner.compile``
+    (or the process default) asks.
+
+    ``fn`` is compiled once per ``(owner, backend, fn.__code__)``, so a bound
+    method fetched anew on each call still hits the cache. Its varying inputs
+    come in ``args`` (tensors, None, or tuples/dicts of them); anything else
+    it reads must stay fixed for the owner's lifetime.
+    """
+    mode = resolve(getattr(owner, "compile", True))
+    if not mode or not _wants(mode, backend, args):
+        return dispatch.run_on(backend, fn, *args)
+    table = _table(owner)
+    key = (backend, getattr(fn, "__code__", fn))
+    compiled = table.get(key)
+    if compiled is None:
+        compiled = table[key] = backend.compile(_trampoline(owner, fn))
+    elif compiled is _EAGER:
+        return dispatch.run_on(backend, fn, *args)
+    try:
+        return dispatch.run_on(backend, compiled, *args)
+    except Exception as error:  # noqa: BLE001 - any compiler failure falls back to eager
+        result = dispatch.run_on(backend, fn, *args)  # a genuine input error raises again here
+        table[key] = _EAGER
+        warnings.warn(
+            f"{type(owner).__name__}: the {backend.name} compiler rejected it "
+            f"({type(error).__name__}: {str(error)[:300]}); it runs eagerly from now on.",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        return result
+
+
+def compiled_function(owner, backend, fn):
+    """The compiled function cached for ``(owner, backend, fn)``: None before
+    the first compiled call, ``fn`` itself once it fell back to eager."""
+    entry = _table(owner).get((backend, getattr(fn, "__code__", fn)))
+    return fn if entry is _EAGER else entry
+
+
+def clear(owner) -> None:
+    """Forget ``owner``'s compiled functions (the next call compiles anew)."""
+    _table(owner).clear()
+
+
+def _wants(mode, backend, args):
+    """Whether to compile this call: never without a compiler, nor (outside
+    :data:`NESTS`) while a compiler is already tracing the inputs."""
+    if type(backend).compile is Backend.compile:  # no compiler (NumPy)
+        return False
+    first = next((a for a in args if a is not None), None)
+    if first is None or (backend.name not in NESTS and not backend.is_concrete(first)):
+        return False
+    if mode is True or backend.name in AUTO_ALWAYS:
+        return True
+    if backend.name in AUTO_LARGE:
+        return _on_gpu(backend, first) or math.prod(backend.shape(first)) >= AUTO_MIN_ELEMENTS
+    return False
+
+
+def _on_gpu(backend, x):
+    device = backend.device(x).lower()
+    return "cuda" in device or "gpu" in device
+
+
+class _Table(dict):
+    """An owner's compiled functions. They are bound to that very object and
+    to this process, so a copy or an unpickled owner starts with none."""
+
+    def __init__(self, owner_id):
+        super().__init__()
+        self.owner_id = owner_id
+
+    def __reduce__(self):
+        return (_Table, (None,))
+
+    def __copy__(self):
+        return _Table(None)
+
+    def __deepcopy__(self, memo):
+        return _Table(None)
+
+
+_unowned: dict[int, tuple[object, _Table]] = {}  # owners without a __dict__ (kept alive)
+
+
+def _table(owner):
+    state = getattr(owner, "__dict__", None)
+    if state is None:
+        entry = _unowned.get(id(owner))
+        if entry is None or entry[0] is not owner:
+            entry = _unowned[id(owner)] = (owner, _Table(id(owner)))
+        return entry[1]
+    table = state.get(_ATTRIBUTE)
+    if table is None or table.owner_id != id(owner):  # absent, or shared by a shallow copy
+        table = state[_ATTRIBUTE] = _Table(id(owner))
+    return table
+
+
+def _trampoline(owner, fn):
+    """``fn`` behind a function with a code object of its own. torch.compile
+    caches compiled frames on the code object, at most 8 per code: every Loss
+    object sharing ``Loss._forward``'s code would soon exhaust that."""
+
+    def compiled_call(*args):
+        return fn(*args)
+
+    code = compiled_call.__code__.replace(co_name=f"{type(owner).__name__}_compiled_call")
+    compiled_call.__code__ = code
+    compiled_call.__name__ = compiled_call.__qualname__ = code.co_name
+    return compiled_call

@@ -1,0 +1,116 @@
+"""Per-framework plumbing for the benchmarks: tensors, blocking, compilers.
+
+Benchmarks may import frameworks freely (they are not lossbridge), but each
+import happens only when that backend is benchmarked.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+
+import numpy as np
+
+FRAMEWORKS = ("numpy", "torch", "jax", "tensorflow")
+
+
+def installed(name: str) -> bool:
+    return importlib.util.find_spec(name) is not None
+
+
+def device_of(name: str) -> str:
+    """Where this framework's tensors go: a GPU when the framework has one."""
+    if name == "torch":
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "jax":
+        import jax
+
+        return jax.devices()[0].platform
+    if name == "tensorflow":
+        import tensorflow as tf
+
+        return "gpu" if tf.config.list_physical_devices("GPU") else "cpu"
+    return "cpu"
+
+
+def to_tensor(name: str, array: np.ndarray):
+    """``array`` as a tensor of framework ``name`` on its default device."""
+    if name == "numpy":
+        return array
+    if name == "torch":
+        import torch
+
+        return torch.as_tensor(array, device="cuda" if torch.cuda.is_available() else "cpu")
+    if name == "jax":
+        import jax.numpy as jnp
+
+        return jnp.asarray(array)
+    if name == "tensorflow":
+        import tensorflow as tf
+
+        return tf.constant(array)
+    raise ValueError(name)
+
+
+def sync_for(name: str):
+    """A function that blocks until a result is computed (returns it), or
+    None where results are computed synchronously."""
+    if name == "jax":
+
+        def block(result):
+            return result.block_until_ready() if hasattr(result, "block_until_ready") else result
+
+        return block
+    if name == "torch":
+        import torch
+
+        if torch.cuda.is_available():
+
+            def cuda_sync(result):
+                torch.cuda.synchronize()
+                return result
+
+            return cuda_sync
+    return None
+
+
+def compiler(name: str):
+    """The framework's compiler applied to a function, or None (NumPy)."""
+    if name == "jax":
+        import jax
+
+        return jax.jit
+    if name == "torch":
+        import torch
+
+        return torch.compile
+    if name == "tensorflow":
+        import tensorflow as tf
+
+        return lambda fn: tf.function(fn, reduce_retracing=True)
+    return None
+
+
+def reset_compiler(name: str) -> None:
+    """Drop compiled caches between cases (torch's recompile limit is per code object)."""
+    if name == "torch":
+        import torch
+
+        torch._dynamo.reset()
+
+
+def version(module: str) -> str | None:
+    if not installed(module):
+        return None
+    try:
+        from importlib.metadata import version as dist_version
+
+        dist = {"tensorflow": "tensorflow-cpu"}.get(module, module)
+        try:
+            return dist_version(dist)
+        except Exception:  # noqa: BLE001 - distribution named differently
+            return dist_version(module)
+    except Exception:  # noqa: BLE001
+        return getattr(importlib.import_module(module), "__version__", "unknown")
