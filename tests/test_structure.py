@@ -26,8 +26,11 @@ from lossbridge.backends.base import Backend
 from lossbridge import K, compiling, losses
 from tests.helpers import to_backend, to_numpy
 
-catalogue = pytest.importorskip("lossbridge.testing.catalogue")
-kit = pytest.importorskip("lossbridge.testing.cases")
+try:  # the parity kit's input recipes; without it only the per-loss tests are skipped
+    from lossbridge.testing import cases as kit
+    from lossbridge.testing import catalogue
+except ImportError:  # pragma: no cover
+    kit = catalogue = None
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 F32 = {"rtol": 1e-5, "atol": 1e-6}
@@ -36,7 +39,7 @@ F32 = {"rtol": 1e-5, "atol": 1e-6}
 def _loss_cases():
     """(id, callable, kind) for the first case of every registered loss function and class."""
     out = []
-    for entry in catalogue.losses():
+    for entry in catalogue.losses() if catalogue is not None else ():
         for case in entry.cases[:1]:
             out.append(pytest.param(entry, case, id=f"{entry.name}"))
     return out
