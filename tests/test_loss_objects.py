@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from lossbridge import K, compiling, losses
 from lossbridge.losses import Loss, LossFunctionWrapper
@@ -103,6 +105,29 @@ def test_per_sample_losses_with_column_weights_follow_keras_ranks(backend, reduc
     expected = ref_reduce([110 / 3, 187 / 3], weights, reduction)
     assert backend.shape(out) == np.shape(expected)
     np.testing.assert_allclose(to_numpy(backend, out), expected, **F32)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    n=st.integers(0, 5),
+    t=st.integers(1, 4),
+    weight_rank=st.integers(0, 2),
+    reduction=st.sampled_from(REDUCTIONS),
+    seed=st.integers(0, 2**16),
+)
+def test_reductions_property(backend, n, t, weight_rank, reduction, seed):
+    """Any batch size (0 included), sequence length and weight rank."""
+    rng = np.random.default_rng(seed)
+    y_true, y_pred = rng.normal(size=(2, n, t, 3)).astype(np.float32)
+    weights = rng.random((n, t)[:weight_rank]).astype(np.float32)
+    out = losses.MeanSquaredError(reduction=reduction)(
+        to_backend(backend, y_true), to_backend(backend, y_pred), sample_weight=to_backend(backend, weights)
+    )
+    values = np.mean((y_true.astype(np.float64) - y_pred) ** 2, axis=-1)
+    expected = ref_reduce(values, weights, reduction)
+    result = to_numpy(backend, out)
+    assert result.shape == np.shape(expected) and not np.any(np.isnan(result))
+    np.testing.assert_allclose(result, expected, rtol=1e-5, atol=1e-5)
 
 
 def test_sample_weight_from_numpy_follows_the_tensors(backend):
