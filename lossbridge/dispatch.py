@@ -50,6 +50,7 @@ _active = _Active()
 
 _scoped = contextvars.ContextVar("lossbridge_backend", default=None)
 _open_scopes = 0  # how many use_backend blocks are open, in any thread
+_scope_lock = threading.Lock()
 _forced_name = os.environ.get("LOSSBRIDGE_BACKEND", "auto").strip().lower() or "auto"
 _forced = None  # the Backend for _forced_name, loaded on first use
 
@@ -139,11 +140,13 @@ def use_backend(name: str):
     """Within the block (this thread or task only), run every call on ``name``."""
     global _open_scopes
     token = _scoped.set(registry.get(name))
-    _open_scopes += 1
+    with _scope_lock:  # += on a global is not atomic across threads
+        _open_scopes += 1
     try:
         yield _scoped.get()
     finally:
-        _open_scopes -= 1
+        with _scope_lock:
+            _open_scopes -= 1
         _scoped.reset(token)
 
 
