@@ -1,0 +1,318 @@
+"""The IoU family (IoU, MeanIoU, BinaryIoU, OneHotIoU, OneHotMeanIoU):
+against keras.metrics in-process and a float64 NumPy confusion matrix, on
+every backend, eager and compiled (jax.jit, tf.function, torch.compile);
+ignore_class, out-of-range labels (an error when eager, masked as Keras does
+when traced), fractional weights, input dtypes, counts past 2**24 in one
+float32 batch, merging shards and bad arguments."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import lossbridge
+from lossbridge import metrics
+from tests.metric_support import F64_TOL, KERAS_TOL, compiled_value, eager_value, keras_value
+
+RNG = np.random.default_rng(23)
+C = 4
+SHAPE = (3, 5, 6)  # batch, height, width
+
+
+def _ids():
+    return RNG.integers(0, C, SHAPE)
+
+
+def _scores():
+    return RNG.random((*SHAPE, C)).astype(np.float32)
+
+
+def _one_hot(ids):
+    return np.eye(C, dtype=np.float32)[ids]
+
+
+def _weights():
+    # integer weights: Keras 3 keeps IoU state as int and would truncate fractions
+    return RNG.integers(0, 3, SHAPE)
+
+
+def _with_void(ids, void):
+    ids = ids.copy()
+    ids[0, 0, :4] = void
+    return ids
+
+
+def _batches(make_pair):
+    return [(make_pair(), _weights()), (make_pair(), None)]
+
+
+CASES = {
+    "MeanIoU": ("MeanIoU", {"num_classes": C}, _batches(lambda: (_ids(), _ids()))),
+    "IoU-targets": ("IoU", {"num_classes": C, "target_class_ids": [1, 3]}, _batches(lambda: (_ids(), _ids()))),
+    "MeanIoU-ignore-255": (
+        "MeanIoU",
+        {"num_classes": C, "ignore_class": 255},
+        _batches(lambda: (_with_void(_ids(), 255), _ids())),
+    ),
+    "IoU-ignore--1": (
+        "IoU",
+        {"num_classes": C, "target_class_ids": [0], "ignore_class": -1},
+        _batches(lambda: (_with_void(_ids(), -1), _ids())),
+    ),
+    "MeanIoU-dense-pred": (
+        "MeanIoU",
+        {"num_classes": C, "sparse_y_pred": False},
+        _batches(lambda: (_ids(), _scores())),
+    ),
+    "BinaryIoU": (
+        "BinaryIoU",
+        {"target_class_ids": [1], "threshold": 0.3},
+        _batches(lambda: (RNG.integers(0, 2, SHAPE), RNG.random(SHAPE).astype(np.float32))),
+    ),
+    "BinaryIoU-both": (
+        "BinaryIoU",
+        {},
+        _batches(lambda: (RNG.integers(0, 2, SHAPE), RNG.random(SHAPE).astype(np.float32))),
+    ),
+    "OneHotIoU": (
+        "OneHotIoU",
+        {"num_classes": C, "target_class_ids": [0, 2]},
+        _batches(lambda: (_one_hot(_ids()), _scores())),
+    ),
+    "OneHotMeanIoU": ("OneHotMeanIoU", {"num_classes": C}, _batches(lambda: (_one_hot(_ids()), _scores()))),
+    "OneHotMeanIoU-sparse-pred": (
+        "OneHotMeanIoU",
+        {"num_classes": C, "sparse_y_pred": True},
+        _batches(lambda: (_one_hot(_ids()), _ids())),
+    ),
+}
+
+
+def _ours(name):
+    cls, options, _ = CASES[name]
+    return getattr(metrics, cls)(**options)
+
+
+def _keras(name):
+    cls, options, _ = CASES[name]
+    return lambda km: getattr(km, cls)(**options)
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_eager_matches_keras(backend, name):
+    batches = CASES[name][2]
+    np.testing.assert_allclose(
+        eager_value(backend, _ours(name), batches), keras_value(_keras(name), batches), **KERAS_TOL
+    )
+
+
+@pytest.mark.parametrize("name", ["MeanIoU-ignore-255", "OneHotIoU", "BinaryIoU"])
+def test_compiled_stateless_form_matches_keras(backend, name):
+    if backend.name not in ("jax", "tensorflow"):
+        pytest.skip("jax.jit / tf.function here; torch.compile in test_mean_iou_under_torch_compile")
+    batches = CASES[name][2]
+    value = compiled_value(backend, _ours(name), batches)
+    np.testing.assert_allclose(value, keras_value(_keras(name), batches), **KERAS_TOL)
+
+
+def test_mean_iou_under_torch_compile(backend):
+    if backend.name != "torch":
+        pytest.skip("torch.compile only")
+    batches = CASES["MeanIoU-ignore-255"][2]
+    value = compiled_value(backend, _ours("MeanIoU-ignore-255"), batches)
+    np.testing.assert_allclose(value, keras_value(_keras("MeanIoU-ignore-255"), batches), **KERAS_TOL)
+
+
+def test_traced_updates_drop_out_of_range_labels_as_keras_does(backend):
+    if backend.name not in ("jax", "tensorflow"):
+        pytest.skip("values are readable (and checked) outside jax.jit / tf.function")
+    labels, predicted = _ids(), _ids()
+    labels[0, 0, 0], labels[1, 1, 1], predicted[2, 2, 2] = 7, -3, 9
+    batches = [((labels, predicted), None)]
+    value = compiled_value(backend, metrics.MeanIoU(num_classes=C), batches)
+    np.testing.assert_allclose(value, keras_value(lambda km: km.MeanIoU(num_classes=C), batches), **KERAS_TOL)
+
+
+# ---------------------------------------------------------------- NumPy float64 reference
+def ref_confusion(labels, predicted, num_classes, weight=None, ignore_class=None):
+    """``cm[t, p]`` = summed weight of the pixels labelled t and predicted p."""
+    labels, predicted = np.ravel(labels), np.ravel(predicted)
+    weight = np.broadcast_to(np.ones(()) if weight is None else np.ravel(weight).astype(np.float64), labels.shape)
+    kept = np.ones(labels.shape, bool) if ignore_class is None else labels != ignore_class
+    matrix = np.zeros((num_classes, num_classes))
+    np.add.at(matrix, (labels[kept], predicted[kept]), weight[kept])
+    return matrix
+
+
+def ref_mean_iou(matrix, targets=None):
+    """Mean over the target classes that occur of tp / (tp + fp + fn)."""
+    tp = np.diag(matrix)
+    union = matrix.sum(0) + matrix.sum(1) - tp
+    targets = np.arange(len(tp)) if targets is None else np.asarray(targets)
+    tp, union = tp[targets], union[targets]
+    present = union > 0
+    return (tp[present] / union[present]).mean() if present.any() else 0.0
+
+
+def _feed(backend, metric, y_true, y_pred, sample_weight=None):
+    metric.update_state(
+        backend.convert_to_tensor(np.asarray(y_true)),
+        backend.convert_to_tensor(np.asarray(y_pred)),
+        sample_weight=None if sample_weight is None else backend.convert_to_tensor(np.asarray(sample_weight)),
+    )
+    return float(np.asarray(backend.to_numpy(metric.result()), np.float64))
+
+
+def test_fractional_weights_match_numpy(backend):
+    labels, predicted = _with_void(_ids(), 255), _ids()
+    weight = RNG.uniform(0, 2, SHAPE).astype(np.float32)
+    expected = ref_mean_iou(ref_confusion(labels, predicted, C, weight, ignore_class=255), [0, 1, 3])
+    metric = metrics.IoU(C, [0, 1, 3], ignore_class=255)
+    np.testing.assert_allclose(_feed(backend, metric, labels, predicted, weight), expected, **F64_TOL)
+    scalar = metrics.MeanIoU(C)
+    expected = ref_mean_iou(ref_confusion(labels % C, predicted, C))
+    np.testing.assert_allclose(_feed(backend, scalar, labels % C, predicted, 2.5), expected, **F64_TOL)
+
+
+def test_channels_first_scores_with_axis_1(backend):
+    labels, scores = _ids(), _scores()
+    to_first = (0, 3, 1, 2)
+    metric = metrics.OneHotMeanIoU(C, axis=1)
+    value = _feed(backend, metric, _one_hot(labels).transpose(to_first), scores.transpose(to_first))
+    np.testing.assert_allclose(value, ref_mean_iou(ref_confusion(labels, scores.argmax(-1), C)), **F64_TOL)
+
+
+@pytest.mark.filterwarnings("ignore:Explicitly requested dtype")  # JAX without x64: 32-bit
+@pytest.mark.parametrize("true_dtype", ["bool", "int8", "int32", "int64", "float32"])
+@pytest.mark.parametrize("pred_dtype", ["bool", "int32", "float16", "float64"])
+def test_bool_int_and_float_class_ids(backend, true_dtype, pred_dtype):
+    labels, predicted = RNG.integers(0, 2, SHAPE), RNG.integers(0, 2, SHAPE)
+    to = lambda ids, dtype: backend.cast(backend.convert_to_tensor(ids.astype(np.int32)), dtype)  # noqa: E731
+    metric = metrics.MeanIoU(num_classes=2)
+    metric.update_state(to(labels, true_dtype), to(predicted, pred_dtype))
+    value = float(np.asarray(backend.to_numpy(metric.result()), np.float64))
+    np.testing.assert_allclose(value, ref_mean_iou(ref_confusion(labels, predicted, 2)), **F64_TOL)
+    binary = metrics.BinaryIoU()
+    binary.update_state(to(labels, true_dtype), to(predicted, pred_dtype))
+    np.testing.assert_allclose(np.asarray(backend.to_numpy(binary.result()), np.float64), value, **F64_TOL)
+
+
+def test_keras_doc_examples(backend):
+    assert _feed(backend, metrics.IoU(2, [0]), [0, 0, 1, 1], [0, 1, 0, 1]) == pytest.approx(1 / 3)
+    assert _feed(backend, metrics.MeanIoU(2), [0, 0, 1, 1], [0, 1, 0, 1], [0.3, 0.3, 0.3, 0.1]) == pytest.approx(
+        (0.3 / 0.9 + 0.1 / 0.7) / 2
+    )
+    binary = metrics.BinaryIoU(target_class_ids=[0, 1], threshold=0.3)
+    assert _feed(backend, binary, [0, 1, 0, 1], [0.1, 0.2, 0.4, 0.7]) == pytest.approx(1 / 3)
+
+
+# ---------------------------------------------------------------- edges
+ALL = [
+    lambda: metrics.IoU(C, [1]),
+    lambda: metrics.MeanIoU(C, ignore_class=255),
+    lambda: metrics.BinaryIoU(),
+    lambda: metrics.OneHotIoU(C, [0, 3]),
+    lambda: metrics.OneHotMeanIoU(C),
+]
+
+
+@pytest.mark.parametrize("make", ALL, ids=lambda make: type(make()).__name__)
+def test_result_before_any_update_is_zero_and_config_round_trips(make):
+    assert float(np.asarray(make().result())) == 0.0
+    metric = make()
+    again = metrics.deserialize(metrics.serialize(metric))
+    assert type(again) is type(metric) and again.get_config() == metric.get_config()
+
+
+def test_an_empty_batch_changes_nothing(backend):
+    metric = metrics.MeanIoU(C)
+    assert _feed(backend, metric, np.zeros(0, np.int32), np.zeros(0, np.int32)) == 0.0
+    labels, predicted = _ids(), _ids()
+    np.testing.assert_allclose(
+        _feed(backend, metric, labels, predicted), _feed(backend, metrics.MeanIoU(C), labels, predicted)
+    )
+
+
+def test_out_of_range_labels_raise_naming_the_argument(backend):
+    labels, predicted = _ids(), _ids()
+    bad = labels.copy()
+    bad[0, 0, 0] = C
+    with pytest.raises(ValueError, match=r"`y_true` holds class ids out of range for num_classes=4: \[4\]"):
+        _feed(backend, metrics.MeanIoU(C), bad, predicted)
+    with pytest.raises(ValueError, match=r"`y_pred` holds class ids out of range for num_classes=4: \[-1\]"):
+        _feed(backend, metrics.MeanIoU(C), labels, predicted - (predicted == 0) * 1)
+    with pytest.raises(ValueError, match=r"`y_true` holds.*\[-1\].*or ignore_class=255"):
+        _feed(backend, metrics.MeanIoU(C, ignore_class=255), _with_void(labels, -1), predicted)
+
+
+def test_mismatched_inputs_are_rejected(backend):
+    with pytest.raises(ValueError, match="same number of pixels"):
+        _feed(backend, metrics.MeanIoU(C), np.zeros(4, np.int32), np.zeros(5, np.int32))
+    with pytest.raises(ValueError, match="`sample_weight` of shape"):
+        _feed(backend, metrics.MeanIoU(C), np.zeros(4, np.int32), np.zeros(4, np.int32), np.ones(3, np.float32))
+
+
+@pytest.mark.parametrize(
+    ("make", "match"),
+    [
+        (lambda: metrics.MeanIoU(0), "`num_classes` must be a positive int"),
+        (lambda: metrics.IoU(3, [3]), r"`target_class_ids` must be a non-empty list of class ids in \[0, 3\)"),
+        (lambda: metrics.IoU(3, []), "`target_class_ids` must be"),
+        (lambda: metrics.BinaryIoU(target_class_ids=[2]), "`target_class_ids` must be"),
+        (lambda: metrics.MeanIoU(3, ignore_class=0.5), "`ignore_class` must be an int or None"),
+        (lambda: metrics.BinaryIoU(threshold="half"), "`threshold` must be a number"),
+    ],
+)
+def test_invalid_arguments_are_rejected(make, match):
+    with pytest.raises(ValueError, match=match):
+        make()
+
+
+def test_one_batch_of_more_than_2_24_pixels_counts_exactly(backend):
+    # JAX's float32 state: a single class collecting 2**24 + 3 pixels in one
+    # update must not stop at 2**24 (the batch count is an exact int32)
+    pixels = 2**24 + 3
+    with lossbridge.use_backend(backend.name):
+        metric = metrics.MeanIoU(num_classes=2)
+        zeros = backend.convert_to_tensor(np.zeros(pixels, np.int8))
+        metric.update_state(zeros, zeros)
+    state = {k: np.asarray(backend.to_numpy(v), np.float64) for k, v in metric.state.items()}
+    counted = state["total_confusion_matrix"] + state["total_confusion_matrix_compensation"]
+    np.testing.assert_array_equal(counted, [[pixels, 0], [0, 0]])
+
+
+# ---------------------------------------------------------------- merging shards
+N = 12
+CUTS = st.lists(st.sampled_from(range(0, N + 1, 4)), max_size=3)
+
+
+@pytest.mark.parametrize("make", ALL, ids=lambda make: type(make()).__name__)
+@settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 2**32 - 1), cuts=CUTS, weighted=st.booleans())
+def test_merged_shards_equal_one_metric_on_all_data(backend, make, seed, cuts, weighted):
+    rng = np.random.default_rng(seed)
+    kind = type(make()).__name__
+    labels, predicted = rng.integers(0, C, (N, 5)), rng.integers(0, C, (N, 5))
+    if kind.startswith("OneHot"):
+        labels, predicted = _one_hot(labels), rng.random((N, 5, C)).astype(np.float32)
+    elif kind == "BinaryIoU":
+        labels, predicted = labels % 2, rng.random((N, 5)).astype(np.float32)
+    weight = rng.uniform(0, 2, (N, 5)).astype(np.float32) if weighted else None
+    expected = _feed(backend, make(), labels, predicted, weight)
+    bounds = [0, *sorted(cuts), N]
+    shards = []
+    for start, stop in zip(bounds[:-1], bounds[1:], strict=True):
+        shard = make()
+        if stop > start:
+            _feed(
+                backend,
+                shard,
+                labels[start:stop],
+                predicted[start:stop],
+                None if weight is None else weight[start:stop],
+            )
+        shards.append(shard)
+    shards[0].merge_state(shards[1:])
+    np.testing.assert_allclose(float(np.asarray(backend.to_numpy(shards[0].result()))), expected, **F64_TOL)
