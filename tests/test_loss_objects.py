@@ -445,3 +445,38 @@ def test_compiled_equals_eager(backend, case):
     eager = loss(y_true, y_pred, sample_weight=weights)
     compiled = backend.compile(lambda t, p, w: loss(t, p, sample_weight=w))(y_true, y_pred, weights)
     np.testing.assert_allclose(to_numpy(backend, compiled), to_numpy(backend, eager), rtol=1e-6, atol=1e-7)
+
+
+# ---------------------------------------------------------------- devices
+GPU_CASES = [
+    (losses.MeanSquaredError(), "regression"),
+    (losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=0), "sparse"),
+    (losses.CategoricalFocalCrossentropy(alpha=[0.1, 0.2, 0.3]), "categorical"),
+    (losses.CTC(), "ctc"),
+    (losses.Circle(), "embeddings"),
+]
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("case", GPU_CASES, ids=[type(c[0]).__name__ for c in GPU_CASES])
+def test_loss_objects_stay_on_the_gpu(case):
+    """Inputs on CUDA (torch), NumPy sample weights: the result is on the same
+    device and equals the CPU result."""
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("torch sees no CUDA device")
+    loss, kind = case
+    rng = np.random.default_rng(0)
+    y_true, y_pred = {
+        "regression": (rng.normal(size=(4, 3)), rng.normal(size=(4, 3))),
+        "sparse": (rng.integers(0, 3, 4), rng.normal(size=(4, 3))),
+        "categorical": (np.eye(3)[rng.integers(0, 3, 4)], rng.random((4, 3)) + 0.1),
+        "ctc": (np.array([[1, 2, 0], [2, 2, 1], [1, 0, 0], [2, 1, 0]]), rng.normal(size=(4, 6, 3))),
+        "embeddings": (rng.integers(0, 2, 4), rng.normal(size=(4, 3)) / 2),
+    }[kind]
+    y_true = torch.tensor(y_true if y_true.dtype.kind == "i" else y_true.astype(np.float32))
+    y_pred = torch.tensor(y_pred.astype(np.float32))
+    weights = np.array([1.0, 0.5, 2.0, 0.0], np.float32)
+    on_gpu = loss(y_true.cuda(), y_pred.cuda(), sample_weight=weights)
+    assert on_gpu.device.type == "cuda"
+    np.testing.assert_allclose(on_gpu.cpu().numpy(), loss(y_true, y_pred, sample_weight=weights).numpy(), rtol=1e-5)

@@ -108,6 +108,8 @@ class Loss:
         if backend.dtype(values) != dtype:
             values = backend.cast(values, dtype)
         mask = self.compute_mask(y_true, y_pred, values)
+        if sample_weight is None and mask is None:
+            return reduce_values(backend, values, None, self.reduction)
         return reduce_weighted_values(backend, values, sample_weight, mask, self.reduction)
 
     def call(self, y_true, y_pred):
