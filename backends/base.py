@@ -194,3 +194,10 @@ class Backend:
     def compile(self, fn):
         """The framework's own compiler (jax.jit, torch.compile, tf.function)."""
         return fn
+
+    def fused(self, fn):
+        """``fn``, a pure function of tensors, as one kernel where the framework
+        fuses it cheaply even in eager code: ``jax.jit`` on JAX, where every
+        eager op is a dispatch and a pass over memory. Elsewhere ``fn`` itself:
+        eager ops are fast there and the compilers take seconds to start."""
+        return fn

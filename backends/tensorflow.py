@@ -226,7 +226,10 @@ class TensorflowBackend(Backend):
         return tf.matmul(x, y)
 
     def segment_sum(self, data, segment_ids, num_segments):
-        ids, data = tf.reshape(tf.cast(segment_ids, tf.int32), [-1]), tf.reshape(data, [-1])
+        ids = tf.reshape(tf.cast(segment_ids, tf.int32), [-1])
+        if data is None:  # count the ids
+            return tf.math.bincount(ids, minlength=num_segments, maxlength=num_segments, dtype=tf.int32)
+        data = tf.reshape(data, [-1])
         if data.dtype in (tf.int32, tf.int64, tf.float32, tf.float64):
             # bincount's kernel is ~10x faster than unsorted_segment_sum's on CPU
             return tf.math.bincount(ids, data, num_segments, num_segments, dtype=data.dtype)

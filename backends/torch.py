@@ -232,9 +232,15 @@ class TorchBackend(Backend):
 
     def segment_sum(self, data, segment_ids, num_segments):
         # index_add keeps a fixed output shape (torch.bincount's depends on the
-        # values, a graph break under torch.compile) and takes int32 indices
+        # values, a graph break under torch.compile) and takes int32 indices;
+        # eager counting (data None) uses bincount, about twice as fast
+        ids = segment_ids.reshape(-1)
+        if data is None:
+            if not torch.compiler.is_compiling():
+                return torch.bincount(ids, minlength=num_segments).to(torch.int32)
+            data = torch.ones_like(ids, dtype=torch.int32)
         out = torch.zeros(num_segments, dtype=data.dtype, device=data.device)
-        return out.index_add(0, segment_ids.reshape(-1), data.reshape(-1))
+        return out.index_add(0, ids, data.reshape(-1))
 
     def flip(self, x, axis=None):
         dims = tuple(range(x.dim())) if axis is None else axis if isinstance(axis, tuple) else (axis,)

@@ -13,8 +13,8 @@ and the result is the mean over ``target_class_ids`` of the classes that
 occurred at all (a class never seen nor predicted is left out, as in Keras).
 
 Labels out of range raise ``ValueError`` when their values can be read (eager
-calls); inside jax.jit / tf.function / torch.compile they are left out of
-the matrix, as Keras does. Unlike Keras 3 (integer state by default, which
+calls; a pixel of weight 0 is not looked at); inside jax.jit / tf.function /
+torch.compile they are left out of the matrix, as Keras does. Unlike Keras 3 (integer state by default, which
 truncates float weights) fractional ``sample_weight`` values count as given;
 the state is a compensated running sum (``lossbridge.metrics.base``), exact
 for integer counts.
@@ -26,6 +26,7 @@ import numbers
 
 import numpy as np
 
+from .. import dispatch
 from ..k import K
 from ._thresholds import add_counts
 from .base import Metric, read_sum, sum_state
@@ -98,53 +99,38 @@ class IoU(Metric):
         return K.reshape(K.cast(y_true, "int32"), (-1,)), K.reshape(K.cast(y_pred, "int32"), (-1,))
 
     def _confusion_matrix(self, labels, predicted, sample_weight):
-        """This batch's ``(C, C)`` matrix: one segment_sum; excluded pixels
-        (ignored, or out of range inside a trace) go to a dropped extra bin."""
+        """This batch's ``(C, C)`` matrix (see :func:`_counts_grid`); border
+        mass means out-of-range ids: an error when the values can be read,
+        left out (as Keras does) inside a trace."""
         size, classes = K.shape(labels)[0], self.num_classes
         if K.shape(predicted)[0] != size:
             raise ValueError(
                 f"`y_true` and `y_pred` must hold the same number of pixels; received {size} class ids in y_true "
                 f"and {K.shape(predicted)[0]} in y_pred."
             )
-        keep = self._kept(labels, predicted)
-        ids = labels * classes + predicted
-        if keep is not None:
-            ids = K.where(keep, ids, K.zeros_like(ids) + classes * classes)
-        if sample_weight is None:
-            data = K.ones_like(ids)
-        else:
-            data = self._flat_weights(K.cast(sample_weight, K.accumulator_dtype), size)
-        counts = K.segment_sum(data, ids, classes * classes + 1)
-        return K.reshape(counts[: classes * classes], (classes, classes))
+        weight = None
+        if sample_weight is not None:
+            weight = self._flat_weights(K.cast(sample_weight, K.accumulator_dtype), size)
+        matrix, stray = _fused_counts_grid(classes, self.ignore_class)(labels, predicted, weight)
+        if K.is_concrete(stray) and bool(K.to_numpy(stray)):
+            self._raise_out_of_range(labels, predicted)
+        return matrix
 
-    def _kept(self, labels, predicted):
-        """The pixels to count (None: all). Eager inputs are checked and raise;
-        traced ones are masked."""
-        classes, ignore = self.num_classes, self.ignore_class
-        if K.is_concrete(labels) and K.is_concrete(predicted):
-            self._check_range(labels, "y_true", ignore)
-            self._check_range(predicted, "y_pred", None)
-            return None if ignore is None else labels != ignore
-        keep = K.logical_and(_in_range(labels, classes), _in_range(predicted, classes))
-        return keep if ignore is None else K.logical_and(keep, labels != ignore)
-
-    def _check_range(self, ids, argument, ignore):
-        if K.shape(ids)[0] == 0:
-            return
-        low, high = int(K.to_numpy(K.min(ids))), int(K.to_numpy(K.max(ids)))
-        if 0 <= low and high < self.num_classes:
-            return
-        bad = K.logical_not(_in_range(ids, self.num_classes))
-        if ignore is not None:
-            bad = K.logical_and(bad, ids != ignore)
-        values = K.to_numpy(ids)[K.to_numpy(bad)]
-        if values.size:
-            ignored = "" if ignore is None else f" or ignore_class={ignore}"
-            raise ValueError(
-                f"`{argument}` holds class ids out of range for num_classes={self.num_classes}: "
-                f"{sorted(set(values.tolist()))[:8]} ({values.size} entries). Accepted: 0..{self.num_classes - 1}"
-                f"{ignored}."
-            )
+    def _raise_out_of_range(self, labels, predicted):
+        """Name the argument and the offending class ids (read on the host)."""
+        ignore = self.ignore_class
+        for argument, ids in (("y_true", labels), ("y_pred", predicted)):
+            ids = K.to_numpy(ids)
+            bad = (ids < 0) | (ids >= self.num_classes)
+            if argument == "y_true" and ignore is not None:
+                bad &= ids != ignore
+            if bad.any():
+                ignored = "" if argument == "y_pred" or ignore is None else f" or ignore_class={ignore}"
+                raise ValueError(
+                    f"`{argument}` holds class ids out of range for num_classes={self.num_classes}: "
+                    f"{sorted(set(ids[bad].tolist()))[:8]} ({int(bad.sum())} entries). "
+                    f"Accepted: 0..{self.num_classes - 1}{ignored}."
+                )
 
     def _flat_weights(self, weight, size):
         """Keras: flatten, then broadcast to one weight per pixel."""
@@ -184,8 +170,41 @@ class IoU(Metric):
         }
 
 
-def _in_range(ids, classes):
-    return K.logical_and(ids >= 0, ids < classes)
+def _counts_grid(labels, predicted, weight, classes, ignore):
+    """``(matrix, stray)`` of one batch from one segment_sum over a
+    ``(C + 3, C + 2)`` grid: ids are clipped to ``[-1, C]`` and shifted by one,
+    so out-of-range labels and predictions land on the border, ignored labels
+    on an extra last row, and the interior is the ``(C, C)`` matrix; ``stray``
+    says whether the border holds any mass. Unweighted pixels are counted as
+    int32 (exact)."""
+    width = classes + 2
+    rows = K.clip(labels, -1, classes)
+    if ignore is not None:
+        rows = K.where(labels == ignore, K.zeros_like(rows) + (classes + 1), rows)
+    ids = rows * width + K.clip(predicted, -1, classes) + (width + 1)
+    grid = K.reshape(K.segment_sum(weight, ids, (classes + 3) * width), (classes + 3, width))
+    inner = grid[1 : classes + 1]
+    border = K.concatenate([grid[0], grid[classes + 1], inner[:, 0], inner[:, classes + 1]])
+    return inner[:, 1 : classes + 1], K.any(border != 0)
+
+
+_FUSED: dict = {}
+
+
+def _fused_counts_grid(classes, ignore):
+    """:func:`_counts_grid` for the active backend as one fused kernel
+    (``K.fused``: jax.jit on JAX, whose eager ops each cost a pass over the
+    pixels), made once per backend and configuration."""
+    backend = dispatch.active()
+    key = (backend.name, classes, ignore)
+    kernel = _FUSED.get(key)
+    if kernel is None:
+
+        def kernel(labels, predicted, weight):
+            return dispatch.run_on(backend, _counts_grid, labels, predicted, weight, classes, ignore)
+
+        kernel = _FUSED[key] = backend.fused(kernel)
+    return kernel
 
 
 class BinaryIoU(IoU):
