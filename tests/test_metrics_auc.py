@@ -257,3 +257,27 @@ def test_merged_shards_equal_one_metric_on_all_data(backend, options, seed, cuts
         shards.append(shard)
     shards[0].merge_state(shards[1:])
     np.testing.assert_allclose(float(np.asarray(backend.to_numpy(shards[0].result()))), expected, **F64_TOL)
+
+
+# ---------------------------------------------------------------- the K ops the bucketing needs
+@pytest.mark.filterwarnings("ignore:Explicitly requested dtype float64")  # JAX without x64 keeps float32
+@pytest.mark.parametrize("dtype", [None, "int32", "float32", "float64"])
+def test_segment_sum_adds_or_counts_into_a_fixed_length(backend, dtype):
+    ids = np.array([[0, 4, 4], [2, 4, 0]], np.int32)
+    values = np.array([[1.5, 2.0, 3.0], [4.0, 5.0, 6.0]])
+    data = None if dtype is None else backend.cast(backend.convert_to_tensor(values.astype(np.float32)), dtype)
+    out = backend.segment_sum(data, backend.convert_to_tensor(ids), 6)
+    expected = np.bincount(ids.ravel(), None if dtype is None else values.ravel().astype(dtype), 6)
+    assert backend.dtype(out) == ("int32" if dtype is None else backend.dtype(data))
+    np.testing.assert_array_equal(np.asarray(backend.to_numpy(out), np.float64), expected.astype(np.float64))
+
+
+def test_flip_and_ceil(backend):
+    x = np.arange(6, dtype=np.float32).reshape(2, 3) - 2.5
+    t = backend.convert_to_tensor(x)
+    np.testing.assert_array_equal(backend.to_numpy(backend.flip(t, -1)), x[:, ::-1])
+    np.testing.assert_array_equal(backend.to_numpy(backend.flip(t, 0)), x[::-1])
+    np.testing.assert_array_equal(backend.to_numpy(backend.flip(t)), x[::-1, ::-1])
+    np.testing.assert_array_equal(backend.to_numpy(backend.ceil(t)), np.ceil(x))
+    ints = backend.convert_to_tensor(np.array([1, 2], np.int32))
+    assert backend.dtype(backend.ceil(ints)) == "float32"

@@ -234,8 +234,8 @@ def _bucketed(positive, y_pred, weights, count, with_epsilon, multi_label):
     labels = K.shape(y_pred)[-1] if multi_label else 1
     if multi_label:
         ids = ids + 2 * (count + 1) * K.reshape(K.arange(labels, "int32", like=ids), (1, labels))
-    data = K.ones_like(ids) if weights is None else weights
-    buckets = K.reshape(K.segment_sum(data, ids, 2 * (count + 1) * labels), (labels, 2, count + 1))
+    # no weights: segment_sum counts the ids (int32, exact)
+    buckets = K.reshape(K.segment_sum(weights, ids, 2 * (count + 1) * labels), (labels, 2, count + 1))
     at_least = K.flip(K.cumsum(K.flip(buckets, -1), axis=-1), -1)
     totals, above = at_least[..., 0:1], at_least[..., 1:]
     tp, fp = above[:, 1], above[:, 0]
