@@ -30,6 +30,12 @@ def _name(dtype):
     return name
 
 
+# concrete arrays, checked by type identity (isinstance(x, jax.Array) goes
+# through an ABC check); tracers take the general paths
+_ARRAY_TYPES = frozenset({type(jnp.zeros(()))})
+_FULL = frozenset({jnp.dtype("float32"), jnp.dtype("float64")})
+
+
 class JaxBackend(Backend):
     name = "jax"
     extra = "jax"
@@ -58,10 +64,12 @@ class JaxBackend(Backend):
         return (x if isinstance(x, jax.Array) else jnp.asarray(x)).astype(dtype)
 
     def dtype(self, x):
+        if type(x) in _ARRAY_TYPES:
+            return _NAMES.get(x.dtype) or _name(x.dtype)
         return _name(x.dtype if isinstance(x, jax.Array) else jnp.asarray(x).dtype)
 
     def shape(self, x):
-        return tuple(jnp.shape(x))
+        return x.shape if type(x) in _ARRAY_TYPES else tuple(jnp.shape(x))
 
     def ndim(self, x):
         return jnp.ndim(x)
@@ -77,12 +85,16 @@ class JaxBackend(Backend):
 
     # --- reductions
     def mean(self, x, axis=None, keepdims=False):
+        if type(x) in _ARRAY_TYPES and x.dtype in _FULL:  # the common case, straight through
+            return jnp.mean(x, axis=axis, keepdims=keepdims)
         x = _float(x)
         if _name(x.dtype) in HALF_DTYPES:
             return jnp.mean(x, axis=axis, keepdims=keepdims, dtype=jnp.float32).astype(x.dtype)
         return jnp.mean(x, axis=axis, keepdims=keepdims)
 
     def sum(self, x, axis=None, keepdims=False):
+        if type(x) in _ARRAY_TYPES and x.dtype in _FULL:
+            return jnp.sum(x, axis=axis, keepdims=keepdims)
         if _name(x.dtype) in HALF_DTYPES:
             return jnp.sum(x, axis=axis, keepdims=keepdims, dtype=jnp.float32).astype(x.dtype)
         return jnp.sum(x, axis=axis, keepdims=keepdims)

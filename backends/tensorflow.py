@@ -8,13 +8,26 @@ import tensorflow as tf
 from .base import Backend
 
 _HALF = (tf.float16, tf.bfloat16)
+# TF interns its DTypes, so they are told apart by identity: ``==``, ``in``,
+# hashing and ``.name`` on a DType each cost 0.2-0.9 us of Python
+_HALF_IDS = frozenset(map(id, _HALF))
+_FLOAT_IDS = frozenset(map(id, (tf.float16, tf.bfloat16, tf.float32, tf.float64)))
+_NAMES = {id(dtype): dtype.name for dtype in (tf.float16, tf.bfloat16, tf.float32, tf.float64, tf.int32, tf.int64, tf.bool)}
 
 
 def _float(x):
-    return x if x.dtype.is_floating else tf.cast(x, tf.float32)
+    return x if id(x.dtype) in _FLOAT_IDS or x.dtype.is_floating else tf.cast(x, tf.float32)
 
 
 def _axis(axis):
+    return list(axis) if isinstance(axis, tuple) else axis
+
+
+def _axes(x, axis):
+    """``_axis``, and axis 0 for a whole rank-1 tensor: ``reduce_*(v, 0)`` costs
+    ~7 us eagerly where ``reduce_*(v)`` builds a range of axes first (~13 us)."""
+    if axis is None:
+        return 0 if x.shape.rank == 1 else None
     return list(axis) if isinstance(axis, tuple) else axis
 
 
@@ -56,10 +69,12 @@ class TensorflowBackend(Backend):
         return tf.cast(x, dtype)
 
     def dtype(self, x):
-        return x.dtype.name
+        dtype = x.dtype
+        return _NAMES.get(id(dtype)) or dtype.name
 
     def shape(self, x):
-        return tuple(x.shape)
+        shape = x.shape  # as_list is ~2x faster than iterating a TensorShape
+        return tuple(shape.as_list()) if shape.rank is not None else tuple(shape)
 
     def ndim(self, x):
         return x.shape.rank
@@ -76,20 +91,20 @@ class TensorflowBackend(Backend):
     # --- reductions
     def mean(self, x, axis=None, keepdims=False):
         x = _float(x)
-        if x.dtype in _HALF:
-            return tf.cast(tf.reduce_mean(tf.cast(x, tf.float32), _axis(axis), keepdims), x.dtype)
-        return tf.reduce_mean(x, _axis(axis), keepdims)
+        if id(x.dtype) in _HALF_IDS:
+            return tf.cast(tf.reduce_mean(tf.cast(x, tf.float32), _axes(x, axis), keepdims), x.dtype)
+        return tf.reduce_mean(x, _axes(x, axis), keepdims)
 
     def sum(self, x, axis=None, keepdims=False):
-        if x.dtype in _HALF:
-            return tf.cast(tf.reduce_sum(tf.cast(x, tf.float32), _axis(axis), keepdims), x.dtype)
-        return tf.reduce_sum(x, _axis(axis), keepdims)
+        if id(x.dtype) in _HALF_IDS:
+            return tf.cast(tf.reduce_sum(tf.cast(x, tf.float32), _axes(x, axis), keepdims), x.dtype)
+        return tf.reduce_sum(x, _axes(x, axis), keepdims)
 
     def max(self, x, axis=None, keepdims=False):
-        return tf.reduce_max(x, _axis(axis), keepdims)
+        return tf.reduce_max(x, _axes(x, axis), keepdims)
 
     def min(self, x, axis=None, keepdims=False):
-        return tf.reduce_min(x, _axis(axis), keepdims)
+        return tf.reduce_min(x, _axes(x, axis), keepdims)
 
     def any(self, x, axis=None, keepdims=False):
         return tf.reduce_any(tf.cast(x, tf.bool), _axis(axis), keepdims)

@@ -80,12 +80,22 @@ class TorchBackend(Backend):
 
     # --- reductions (torch has no dim=None with keepdim, hence the branches)
     def mean(self, x, axis=None, keepdims=False):
+        dtype = x.dtype
+        if dtype is torch.float32 or dtype is torch.float64:  # the common case, straight through
+            if axis is None:
+                return torch.mean(x) if not keepdims else self._reduce(torch.mean, x, axis, keepdims)
+            return torch.mean(x, axis if type(axis) is int else list(axis), keepdims)
         x = _float(x)
         if x.dtype in _HALF:
             return self._reduce(torch.mean, x.float(), axis, keepdims).to(x.dtype)
         return self._reduce(torch.mean, x, axis, keepdims)
 
     def sum(self, x, axis=None, keepdims=False):
+        dtype = x.dtype
+        if dtype is torch.float32 or dtype is torch.float64:
+            if axis is None:
+                return torch.sum(x) if not keepdims else self._reduce(torch.sum, x, axis, keepdims)
+            return torch.sum(x, axis if type(axis) is int else list(axis), keepdims)
         if x.dtype in _HALF:
             return self._reduce(torch.sum, x.float(), axis, keepdims).to(x.dtype)
         return self._reduce(torch.sum, x, axis, keepdims)

@@ -7,6 +7,8 @@ of operations is the adapter contract in ``lossbridge.backends.base``.
 
 from __future__ import annotations
 
+import re
+import sys
 import types
 
 from . import dispatch
@@ -43,18 +45,30 @@ def bind(fn, backend):
     and keeps reading the facade, which sees later edits of its module.
     """
     source = fn.__globals__
-    if source.get("K") is not K or not source.get("__name__", "").startswith("lossbridge."):
+    module_name = source.get("__name__", "")
+    if source.get("K") is not K or not module_name.startswith("lossbridge."):
         return fn
     key = (id(source), backend)
     namespace = _namespaces.get(key)
     if namespace is None:
-        namespace = dict(source)
-        namespace["K"] = backend
-        for name, value in source.items():
-            if isinstance(value, types.FunctionType) and value.__globals__ is source:
-                namespace[name] = _rebind(value, namespace)
-        _namespaces[key] = namespace
+        namespace = _namespaces[key] = _bound_namespace(source, module_name, backend)
     return _rebind(fn, namespace)
+
+
+def _bound_namespace(source, module_name, backend):
+    """A copy of a module's globals with ``K`` bound, as the dict of a module
+    registered in ``sys.modules``: torch.compile finds a function's globals by
+    their ``__name__``, and must find these, not the facade's module."""
+    name = module_name + "._bound_" + re.sub(r"\W", "_", backend.name)
+    module = types.ModuleType(name)
+    namespace = module.__dict__
+    namespace.update(source)
+    namespace.update(__name__=name, __spec__=None, K=backend)
+    for attribute, value in source.items():
+        if isinstance(value, types.FunctionType) and value.__globals__ is source:
+            namespace[attribute] = _rebind(value, namespace)
+    sys.modules[name] = module
+    return namespace
 
 
 def _rebind(fn, namespace):

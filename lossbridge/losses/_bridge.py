@@ -65,6 +65,8 @@ def prepare(backend, y_true, y_pred, sparse=False):
         return y_true, y_pred
     if backend.dtype(y_true) != dtype:
         y_true = backend.cast(y_true, dtype)
+    if backend.shape(y_true) == backend.shape(y_pred):  # the common case, without another call
+        return y_true, y_pred
     return align_ranks(backend, y_true, y_pred)
 
 
@@ -80,12 +82,9 @@ def loss_function(fn=None, *, sparse=False):
     def wrapper(y_true, y_pred, *args, **kwargs):
         backend, y_true, y_pred = dispatch.resolve_pair(_NAMES, y_true, y_pred)
         y_true, y_pred = prepare(backend, y_true, y_pred, sparse)
-        if backend.is_concrete(y_pred):
-            formula = bound.get(backend) or bound.setdefault(backend, bind(fn, backend))
-        else:
-            # tracing: torch.compile guards on the module's own K, and the
-            # facade costs nothing once traced
-            formula = fn
+        formula = bound.get(backend)
+        if formula is None:  # first call on this backend: bind, unless a compiler is tracing
+            formula = bound.setdefault(backend, bind(fn, backend)) if backend.is_concrete(y_pred) else fn
         active = dispatch._active
         previous, active.backend = active.backend, backend
         try:
@@ -98,6 +97,17 @@ def loss_function(fn=None, *, sparse=False):
             out = backend.cast(out, "bfloat16")
         return out
 
+    def formula_on(backend, like=None):
+        """``fn`` with ``K`` bound to ``backend`` (k.bind), for callers that
+        resolved the backend and prepared the inputs already; ``fn`` itself
+        while a compiler traces ``like`` before the first eager call."""
+        formula = bound.get(backend)
+        if formula is None:
+            concrete = like is None or backend.is_concrete(like)
+            formula = bound.setdefault(backend, bind(fn, backend)) if concrete else fn
+        return formula
+
     wrapper.raw = fn
+    wrapper.formula_on = formula_on
     wrapper.sparse = sparse
     return wrapper

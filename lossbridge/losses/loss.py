@@ -24,6 +24,7 @@ REDUCTIONS = ("sum_over_batch_size", "sum", "mean", "mean_with_sample_weight", "
 # reductions that divide by the element count: a mask rescales weights for them
 _COUNTING = ("sum_over_batch_size", "mean")
 _ARGNAMES = ("y_true", "y_pred", "sample_weight")
+_PAIR = _ARGNAMES[:2]
 
 
 def standardize_reduction(reduction):
@@ -86,7 +87,10 @@ class Loss:
         return self._dtype
 
     def __call__(self, y_true, y_pred, sample_weight=None):
-        backend, (y_true, y_pred, sample_weight) = dispatch.resolve(_ARGNAMES, (y_true, y_pred, sample_weight))
+        if sample_weight is None:  # the common case: two dict lookups (dispatch.resolve_pair)
+            backend, y_true, y_pred = dispatch.resolve_pair(_PAIR, y_true, y_pred)
+        else:
+            backend, (y_true, y_pred, sample_weight) = dispatch.resolve(_ARGNAMES, (y_true, y_pred, sample_weight))
         active = dispatch._active
         previous, active.backend = active.backend, backend
         try:
@@ -162,6 +166,9 @@ class LossFunctionWrapper(Loss):
         self._fn_kwargs = kwargs
         raw = getattr(fn, "raw", fn)  # already inside a bridged call: skip the entry
         self._bound = functools.partial(raw, **kwargs) if kwargs else raw
+        # a lossbridge loss function offers its formula with K bound per backend
+        # (no facade lookup per K op); anything else runs through the facade
+        self._binds = hasattr(fn, "formula_on")
         self.sparse_labels = bool(getattr(fn, "sparse", False))
 
     def call(self, y_true, y_pred):
@@ -171,6 +178,8 @@ class LossFunctionWrapper(Loss):
         elif backend.shape(y_true) != backend.shape(y_pred):
             # dtypes already match (``__call__`` cast both); only ranks may differ
             y_true, y_pred = align_ranks(backend, y_true, y_pred)
+        if self._binds:
+            return self.fn.formula_on(backend, y_pred)(y_true, y_pred, **self._fn_kwargs)
         return self._bound(y_true, y_pred)
 
     def get_config(self):
