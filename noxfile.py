@@ -76,5 +76,5 @@ def lint(session):
 def bench(session):
     """The benchmarks: every loss against its hand-written formula, the
     framework's native op and Keras 3 (``python -m benchmarks``)."""
-    session.install(*CONSTRAINTS, "-e", ".[all,report]", "keras>=3.3")
+    session.install(*CONSTRAINTS, "-e", ".[all,report]", "keras>=3.3", "optax>=0.2")
     session.run("python", "-m", "benchmarks", *session.posargs, env={"TF_CPP_MIN_LOG_LEVEL": "2"})
