@@ -114,3 +114,29 @@ def version(module: str) -> str | None:
             return dist_version(module)
     except Exception:  # noqa: BLE001
         return getattr(importlib.import_module(module), "__version__", "unknown")
+
+
+class threads_for_size:
+    """Context: torch runs single-threaded on small inputs. At a few hundred
+    elements its intra-op thread hand-off costs more than the work, and on a
+    loaded machine a wake-up can take milliseconds, which scattered the small
+    torch timings by 100x. Large inputs keep every core."""
+
+    def __init__(self, name: str, size: str):
+        self.active = name == "torch" and size == "small"
+        self.previous = None
+
+    def __enter__(self):
+        if self.active:
+            import torch
+
+            self.previous = torch.get_num_threads()
+            torch.set_num_threads(1)
+        return self
+
+    def __exit__(self, *exc):
+        if self.active:
+            import torch
+
+            torch.set_num_threads(self.previous)
+        return False

@@ -57,7 +57,8 @@ def main(argv=None):
                 variants["lb_obj"] = lambda o=lb_obj, t=t, p=p: o(t, p)
             else:
                 notes.append(f"{args.backend}/{case.id}: lossbridge.losses.{case.cls} missing")
-            stats = interleaved({k: synced(v, sync) for k, v in variants.items()}, samples, target)
+            with fw.threads_for_size(args.backend, size):
+                stats = interleaved({k: synced(v, sync) for k, v in variants.items()}, samples, target)
             rows += _rows(args.backend, case.id, size, "keras", stats)
             print(f"  keras[{args.backend}] {case.id} {size}", _brief(stats), file=sys.stderr, flush=True)
         if args.metrics:
@@ -91,7 +92,8 @@ def _metrics(backend, size, settings, sync, notes, keras):
                 return metric.result()
 
             variants[label] = update_and_result
-        stats = interleaved({k: synced(v, sync) for k, v in variants.items()}, samples, target)
+        with fw.threads_for_size(backend, size):
+            stats = interleaved({k: synced(v, sync) for k, v in variants.items()}, samples, target)
         rows += _rows(backend, case.id, size, "keras_metric", stats)
         print(f"  keras[{backend}] {case.id} {size}", _brief(stats), file=sys.stderr, flush=True)
     return rows

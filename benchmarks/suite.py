@@ -138,12 +138,14 @@ def run_losses(backend, sizes, settings, selected=None, compile_=True, log=print
             t, p = fw.to_tensor(backend, y_true), fw.to_tensor(backend, y_pred)
             variants, missing = loss_variants(backend, case, losses, t, p)
             notes += [f"{backend}/{case.id}: {note}" for note in missing]
-            stats = interleaved({k: synced(v, sync) for k, v in variants.items()}, samples, target)
+            with fw.threads_for_size(backend, size):
+                stats = interleaved({k: synced(v, sync) for k, v in variants.items()}, samples, target)
             _record(rows, backend, case.id, size, "eager", stats)
             if compile_:
                 try:
-                    compiled, cold = compiled_variants(backend, case, losses, t, p)
-                    stats = interleaved({k: synced(v, sync) for k, v in compiled.items()}, samples, target)
+                    with fw.threads_for_size(backend, size):
+                        compiled, cold = compiled_variants(backend, case, losses, t, p)
+                        stats = interleaved({k: synced(v, sync) for k, v in compiled.items()}, samples, target)
                     _record(rows, backend, case.id, size, "compiled", stats, cold)
                     for name, info in cold.items():
                         if "compile_error" in info:
@@ -190,7 +192,8 @@ def run_metrics(backend, sizes, settings, log=print):
             variants = {"lb_metric": lb_metric}
             if case.id == "mean":
                 variants["hand"] = _hand_mean(backend, inputs[0])
-            stats = interleaved({k: synced(v, sync) for k, v in variants.items()}, samples, target)
+            with fw.threads_for_size(backend, size):
+                stats = interleaved({k: synced(v, sync) for k, v in variants.items()}, samples, target)
             _record(rows, backend, case.id, size, "metric", stats)
             log(_progress(backend, case.id, size, rows))
     return rows, notes

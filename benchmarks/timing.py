@@ -59,16 +59,24 @@ def synced(fn, sync):
 
 
 def calibrate(fn, target_s: float, max_number: int = 100_000) -> int:
-    """How many back-to-back calls of ``fn`` last about ``target_s``."""
-    number = 1
+    """How many back-to-back calls of ``fn`` last about ``target_s``, from the
+    fastest of a few short timed batches (one slow outlier, such as a thread
+    wake-up on a loaded machine, must not shrink every later sample to 1 call)."""
+    if target_s <= 0:
+        return 1
+    batch, best = 1, None
     while True:
-        start = clock()
-        for _ in range(number):
-            fn()
-        elapsed = clock() - start
-        if elapsed >= target_s / 4 or number >= max_number:
-            return max(1, min(max_number, int(number * target_s / max(elapsed, 1e-9))))
-        number *= 4
+        per_call = []
+        for _ in range(3):
+            start = clock()
+            for _ in range(batch):
+                fn()
+            per_call.append((clock() - start) / batch)
+        best = min(per_call)
+        if best * batch >= target_s / 20 or batch >= max_number:
+            break
+        batch *= 4
+    return max(1, min(max_number, int(target_s / max(best, 1e-9))))
 
 
 def interleaved(variants: dict, samples: int, target_s: float, warmup: int = 3) -> dict[str, Stats]:
