@@ -201,3 +201,15 @@ class Backend:
         eager op is a dispatch and a pass over memory. Elsewhere ``fn`` itself:
         eager ops are fast there and the compilers take seconds to start."""
         return fn
+
+    # ------------------------------------------------------------ devices (python -m lossbridge report)
+    def devices(self) -> list[str]:
+        """The devices this framework can compute on here, as ``"kind:index"``
+        names (``"cpu:0"``, ``"cuda:0"``, ``"gpu:0"``); the CPU first."""
+        return ["cpu:0"]
+
+    def to_device(self, x, device: str):
+        """``x`` copied to ``device``, one of :meth:`devices`."""
+        if device not in self.devices():
+            raise ValueError(f"the {self.name} backend has no device {device!r}; available: {self.devices()}")
+        return x

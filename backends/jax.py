@@ -302,6 +302,15 @@ class JaxBackend(Backend):
     def fused(self, fn):
         return jax.jit(fn)
 
+    def devices(self):
+        found = {f"{d.platform}:{d.id}": d for d in jax.devices("cpu")}
+        found.update({f"{d.platform}:{d.id}": d for d in jax.devices()})
+        return list(found)
+
+    def to_device(self, x, device):
+        platform, index = device.split(":")
+        return jax.device_put(x, jax.devices(platform)[int(index)])
+
 
 def _device(x):
     if isinstance(x, jax.Array) and not isinstance(x, jax.core.Tracer):

@@ -320,3 +320,11 @@ class TensorflowBackend(Backend):
 
     def compile(self, fn):
         return tf.function(fn, reduce_retracing=True)
+
+    def devices(self):
+        return [f"{d.device_type.lower()}:{d.name.rsplit(':', 1)[-1]}" for d in tf.config.list_logical_devices()]
+
+    def to_device(self, x, device):
+        kind, index = device.split(":")
+        with tf.device(f"/{kind.upper()}:{index}"):
+            return tf.identity(x)

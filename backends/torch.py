@@ -310,6 +310,13 @@ class TorchBackend(Backend):
     def compile(self, fn):
         return torch.compile(fn)
 
+    def devices(self):
+        cuda = [f"cuda:{i}" for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
+        return ["cpu:0", *cuda]
+
+    def to_device(self, x, device):
+        return x.to("cpu" if device == "cpu:0" else device)
+
 
 def _device(like):
     return like.device if isinstance(like, torch.Tensor) else None
