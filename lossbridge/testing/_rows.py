@@ -64,7 +64,8 @@ class ParityResult:
 
 def _cells(row):
     tol = "" if row.tolerance is None else f"{row.tolerance.rtol:.0e}/{row.tolerance.atol:.0e}"
-    index = "" if row.worst_index is None else str(tuple(int(i) for i in row.worst_index))
+    exact = row.max_abs_err == 0 or row.worst_index is None
+    index = "" if exact else str(tuple(int(i) for i in row.worst_index))
     status = "ok" if row.ok else "FAIL"
     if row.note:
         status += f" ({row.note})"
