@@ -39,6 +39,9 @@ def parse(argv):
     parser.add_argument("--no-metrics", action="store_true")
     parser.add_argument("--no-probes", action="store_true", help="skip import-time and first-call probes")
     parser.add_argument("--import-runs", type=int, help="fresh interpreters per import-time program (default 21)")
+    parser.add_argument(
+        "--torch-threads", type=int, help="torch intra-op threads at every size (default: 1 small, all large)"
+    )
     parser.add_argument("--report", metavar="JSON", help="print the tables of an earlier run and exit")
     return parser.parse_args(argv)
 
@@ -50,6 +53,7 @@ def main(argv=None):
             print(report.full_report(json.load(handle)))
         return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    fw.TORCH_THREADS = args.torch_threads
     backends = args.backend or [name for name in fw.FRAMEWORKS if fw.installed(name)]
     size = args.size or ("small" if args.quick else "both")
     sizes = ["small", "large"] if size == "both" else [size]
@@ -65,6 +69,7 @@ def main(argv=None):
             "sizes_shapes": {s: C.SIZES[s] for s in sizes},
             "cases": sorted(selected) if selected else [c.id for c in C.LOSSES],
             "quick": args.quick,
+            "torch_threads": args.torch_threads or "1 for small inputs, all cores for large",
             "samples_small": settings.small_samples,
             "samples_large": settings.large_samples,
             "argv": sys.argv[1:] if argv is None else argv,
@@ -116,6 +121,8 @@ def run_keras(backend, sizes, selected, args, env, root):
         cmd.append("--quick")
     if args.samples:
         cmd += ["--samples", str(args.samples)]
+    if args.torch_threads:
+        cmd += ["--torch-threads", str(args.torch_threads)]
     if not args.no_metrics:
         cmd.append("--metrics")
     child_env = dict(env, KERAS_BACKEND=backend)

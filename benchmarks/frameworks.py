@@ -116,14 +116,20 @@ def version(module: str) -> str | None:
         return getattr(importlib.import_module(module), "__version__", "unknown")
 
 
+#: torch intra-op threads for every size (``--torch-threads``); None: the rule below
+TORCH_THREADS = None
+
+
 class threads_for_size:
     """Context: torch runs single-threaded on small inputs. At a few hundred
     elements its intra-op thread hand-off costs more than the work, and on a
     loaded machine a wake-up can take milliseconds, which scattered the small
-    torch timings by 100x. Large inputs keep every core."""
+    torch timings by 100x. Large inputs keep every core, unless
+    :data:`TORCH_THREADS` fixes the count for all sizes."""
 
     def __init__(self, name: str, size: str):
-        self.active = name == "torch" and size == "small"
+        self.threads = TORCH_THREADS or (1 if size == "small" else None)
+        self.active = name == "torch" and self.threads is not None
         self.previous = None
 
     def __enter__(self):
@@ -131,7 +137,7 @@ class threads_for_size:
             import torch
 
             self.previous = torch.get_num_threads()
-            torch.set_num_threads(1)
+            torch.set_num_threads(self.threads)
         return self
 
     def __exit__(self, *exc):

@@ -24,6 +24,7 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--samples", type=int, default=None)
     parser.add_argument("--metrics", action="store_true")
+    parser.add_argument("--torch-threads", type=int)
     args = parser.parse_args(argv)
     if os.environ.get("KERAS_BACKEND") != args.backend:
         raise SystemExit(f"KERAS_BACKEND must be {args.backend!r} (is {os.environ.get('KERAS_BACKEND')!r})")
@@ -37,6 +38,7 @@ def main(argv=None):
     from .suite import Settings
     from .timing import interleaved, synced
 
+    fw.TORCH_THREADS = args.torch_threads
     settings = Settings(quick=args.quick, samples=args.samples)
     sync = fw.sync_for(args.backend)
     rows, notes = [], []

@@ -6,12 +6,14 @@ argument wins over it (None follows the default). Modes:
 * ``False`` (the default): run eagerly.
 * ``True``: compile with the backend's own compiler (``jax.jit``,
   ``torch.compile``, ``tf.function``). NumPy has no compiler and runs eagerly.
-* ``"auto"``: compile only where the benchmarks say it pays
-  (``benchmarks/README.md`` has the numbers): always on JAX, whose jitted call
-  costs less than two of its eager ops; on torch and TensorFlow only for
-  inputs of at least :data:`AUTO_MIN_ELEMENTS` elements or on a GPU, since on
-  a CPU their compiled call costs more than a small eager loss and the first
-  compile takes seconds.
+* ``"auto"``: compile only where it pays, by the measurements of
+  ``python -m benchmarks.compile_sweep`` (benchmarks/README.md): always on
+  JAX (a jitted loss runs 2-3x faster than its eager ops at every size); on
+  torch and TensorFlow for inputs of at least :data:`AUTO_MIN_ELEMENTS`
+  elements or on a GPU. On a CPU their compiled call costs more than a small
+  eager loss (torch's guards ~15 us, a tf.function call ~200 us), while from
+  ~2^18 (torch) and ~2^20 (TensorFlow) elements fusion wins (1.3-12x); the
+  first compile costs seconds on torch, so it pays in loops, not in one call.
 
 ``call(owner, backend, fn, *args)`` compiles ``fn`` once per owner, backend
 and ``fn.__code__`` and reuses it; the compiler caches per shape, dtype and
@@ -33,13 +35,11 @@ from .backends.base import Backend
 _MODES = (False, True, "auto")
 _default = False
 
-#: "auto" compiles torch and TensorFlow calls whose first tensor has at least
-#: this many elements, or lives on a GPU
-AUTO_MIN_ELEMENTS = 1 << 20
 #: backends "auto" always compiles
 AUTO_ALWAYS = frozenset({"jax"})
-#: backends "auto" compiles for large or GPU inputs only
-AUTO_LARGE = frozenset({"torch", "tensorflow"})
+#: backend -> "auto" compiles calls whose first tensor has at least this many
+#: elements, or lives on a GPU (break-even on a CPU, benchmarks/README.md)
+AUTO_MIN_ELEMENTS = {"torch": 1 << 18, "tensorflow": 1 << 20}
 #: backends whose compiled function may run on traced inputs: a jitted
 #: function under ``jax.grad`` gives a compiled backward, under an outer
 #: ``jax.jit`` it is inlined. Elsewhere an outer compiler already sees all.
@@ -126,8 +126,9 @@ def _wants(mode, backend, args):
         return False
     if mode is True or backend.name in AUTO_ALWAYS:
         return True
-    if backend.name in AUTO_LARGE:
-        return _on_gpu(backend, first) or math.prod(backend.shape(first)) >= AUTO_MIN_ELEMENTS
+    threshold = AUTO_MIN_ELEMENTS.get(backend.name)
+    if threshold is not None:
+        return _on_gpu(backend, first) or math.prod(backend.shape(first)) >= threshold
     return False
 
 
