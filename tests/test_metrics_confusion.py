@@ -327,3 +327,32 @@ def test_merged_shards_equal_one_metric_on_all_data(backend, make, seed, cuts, w
         shards.append(shard)
     shards[0].merge_state(shards[1:])
     np.testing.assert_allclose(np.asarray(backend.to_numpy(shards[0].result()), np.float64), expected, **F64_TOL)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: metrics.Precision(thresholds=[0.2, 0.7], class_id=1),
+        lambda: metrics.Recall(top_k=2),
+        lambda: metrics.AUC(multi_label=True, curve="PR"),
+        lambda: metrics.MeanIoU(2, ignore_class=255),
+        lambda: metrics.F1Score(average="weighted"),
+    ],
+    ids=lambda make: type(make()).__name__,
+)
+def test_no_graph_breaks_under_torch_compile(backend, make):
+    if backend.name != "torch":
+        pytest.skip("torch.compile only")
+    import torch._dynamo as dynamo
+
+    metric = make()
+    y_true = backend.convert_to_tensor(RNG.integers(0, 2, (B, C)))
+    y_pred = backend.convert_to_tensor(RNG.random((B, C)).astype(np.float32))
+    weight = backend.convert_to_tensor(np.ones(B, np.float32))
+    if isinstance(metric, metrics.MeanIoU):  # class ids, one weight per pixel
+        y_pred, weight = y_true, backend.convert_to_tensor(np.ones((B, C), np.float32))
+    state = metric.stateless_initial_state(y_pred)
+    update = dynamo.explain(lambda s, t, p: metric.stateless_update_state(s, t, p, sample_weight=weight))
+    result = dynamo.explain(metric.stateless_result)
+    assert update(state, y_true, y_pred).graph_break_count == 0
+    assert result(state).graph_break_count == 0

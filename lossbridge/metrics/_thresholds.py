@@ -141,7 +141,7 @@ def prepare(y_true, y_pred, sample_weight, *, top_k, class_id, compute_dtype, la
     if sample_weight is not None:
         weights = _broadcast(sample_weight, K.shape(y_pred), "sample_weight")
     if label_weights is not None:
-        labels = K.convert_to_tensor(np.asarray(label_weights, dtype=np.float64), K.accumulator_dtype, like=y_pred)
+        labels = K.convert_to_tensor(list(label_weights), K.accumulator_dtype, like=y_pred)
         labels = _broadcast(labels, K.shape(y_pred), "label_weights")
         weights = labels if weights is None else weights * labels
     return y_true != 0, y_pred, weights
@@ -198,7 +198,8 @@ def confusion_at_thresholds(positive, y_pred, weights, thresholds, *, evenly=Fal
 def _compared(positive, y_pred, weights, thresholds):
     """Broadcast comparison: ``above[t, ...] = y_pred > thresholds[t]``,
     counted over the sample axis (axis 1 of ``(T, N[, L])``)."""
-    values = K.convert_to_tensor(np.asarray(thresholds, dtype=np.float32), like=y_pred)
+    # a Python list, not a NumPy array: torch.compile traces it without a graph break
+    values = K.convert_to_tensor(list(thresholds), "float32", like=y_pred)
     shape = (len(thresholds),) + (1,) * len(K.shape(y_pred))
     above = y_pred > K.reshape(K.cast(values, K.dtype(y_pred)), shape)
     negative = K.logical_not(positive)

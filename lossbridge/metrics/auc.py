@@ -169,8 +169,7 @@ class AUC(Metric):
         by_label = K.sum(areas, axis=0)
         if self.label_weights is None:
             return K.mean(by_label)
-        weights = K.convert_to_tensor(np.asarray(self.label_weights, np.float32), like=by_label)
-        weights = K.cast(weights, K.dtype(by_label))
+        weights = K.convert_to_tensor(self.label_weights, K.dtype(by_label), like=by_label)
         return divide_no_nan(K.sum(by_label * weights), K.sum(weights))
 
     def get_config(self):

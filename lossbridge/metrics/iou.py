@@ -24,8 +24,6 @@ from __future__ import annotations
 
 import numbers
 
-import numpy as np
-
 from .. import dispatch
 from ..k import K
 from ._thresholds import add_counts
@@ -151,7 +149,7 @@ class IoU(Metric):
         true_positives = K.reshape(matrix, (-1,))[:: classes + 1]
         union = K.sum(matrix, axis=0) + K.sum(matrix, axis=1) - true_positives
         if self.target_class_ids != list(range(classes)):
-            targets = K.convert_to_tensor(np.asarray(self.target_class_ids, np.int32), like=matrix)
+            targets = K.convert_to_tensor(self.target_class_ids, "int32", like=matrix)
             true_positives = K.take_along_axis(true_positives, targets, axis=0)
             union = K.take_along_axis(union, targets, axis=0)
         present = union > 1e-9
