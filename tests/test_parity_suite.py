@@ -49,10 +49,6 @@ HALF = ("float16", "bfloat16")
 
 #: (family, case id, dtype) -> the defect, reported to the owners
 KNOWN_ISSUES = {
-    ("loss", "kl_divergence", "float16"): "y_true / y_pred overflows float16 (2.8e6 > 65504) when y_pred is clipped "
-    "to eps; log(y_true) - log(y_pred) would not",
-    ("metric", "kl_divergence", "float16"): "as the kl_divergence loss: y_true / y_pred overflows float16",
-    ("metric", "root_mean_squared_error", "float16"): "squares errors of 1e4 in float16 (inf) before accumulating",
     ("metric", "concordance_correlation", "float16"): "zero-variance inputs: jax (float32 state without x64) "
     "returns a different value than float64 state on the other backends",
 }

@@ -109,7 +109,18 @@ def _check_labels(y_true, y_pred, num_classes, class_axis, ignore_class):
 @loss_function
 def kl_divergence(y_true, y_pred):
     """``sum(y_true * log(y_true / y_pred), axis=-1)`` with both clipped to
-    ``[eps, 1]``, as in Keras."""
+    ``[eps, 1]``, as in Keras.
+
+    Half-precision inputs are computed in float32 and rounded back: eps = 1e-7
+    is subnormal in float16 (stored as 1.19e-7) and ``y_true / eps`` overflows it.
+    """
+    dtype = K.dtype(y_pred)
+    if dtype in _HALF_EPS:
+        return K.cast(_kl_divergence(K.cast(y_true, "float32"), K.cast(y_pred, "float32")), dtype)
+    return _kl_divergence(y_true, y_pred)
+
+
+def _kl_divergence(y_true, y_pred):
     y_true = K.clip(y_true, K.epsilon(), 1.0)
     y_pred = K.clip(y_pred, K.epsilon(), 1.0)
     return K.sum(y_true * K.log(y_true / y_pred), axis=-1)

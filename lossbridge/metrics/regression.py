@@ -10,6 +10,7 @@ computed over all data seen.
 from __future__ import annotations
 
 from .. import dispatch
+from ..backends.base import HALF_DTYPES
 from ..k import K
 from ..losses._bridge import align_ranks, loss_function
 from .base import Metric, accumulate, read_sum, sum_state, warn_if_concrete
@@ -103,7 +104,10 @@ class RootMeanSquaredError(Mean):
 
     def update(self, state, y_true, y_pred, sample_weight=None):
         y_true, y_pred = _prepared(y_true, y_pred)
-        return super().update(state, K.square(y_pred - y_true), sample_weight=sample_weight)
+        error = y_pred - y_true
+        if K.dtype(error) in HALF_DTYPES:  # an error of 1e4 squares past float16's 65504
+            error = K.cast(error, "float32")
+        return super().update(state, K.square(error), sample_weight=sample_weight)
 
     def compute(self, state):
         return K.sqrt(super().compute(state))
