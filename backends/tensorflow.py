@@ -319,7 +319,9 @@ class TensorflowBackend(Backend):
         return run
 
     def compile(self, fn):
-        return tf.function(fn, reduce_retracing=True)
+        # no autograph: K code already traces under jax.jit, and autograph re-reads
+        # (and rewrites) source files, warning about closures it cannot convert
+        return tf.function(fn, reduce_retracing=True, autograph=False)
 
     def devices(self):
         return [f"{d.device_type.lower()}:{d.name.rsplit(':', 1)[-1]}" for d in tf.config.list_logical_devices()]
