@@ -179,6 +179,20 @@ def test_bool_int_and_float_inputs(backend, true_dtype, pred_dtype):
     np.testing.assert_allclose(value, ref_auc(y_true, held, num_thresholds=50), **F64_TOL)
 
 
+def test_huge_logits_and_nan_predictions(backend):
+    y_true = np.array([1, 0, 1, 0, 1, 0, 1, 0])
+    logits = np.array([1e4, -1e4, 100.0, -100.0, 3.0, 0.5, -2.0, 1e4], np.float32)
+    probabilities = 0.5 * (1 + np.tanh(logits.astype(np.float64) / 2))  # the sigmoid, without overflow
+    for curve in ("ROC", "PR"):
+        value = _feed(backend, metrics.AUC(curve=curve, from_logits=True), y_true, logits)
+        np.testing.assert_allclose(value, ref_auc(y_true, probabilities.astype(np.float32), curve=curve), **F64_TOL)
+    # a NaN prediction clears no threshold (Keras drops it from every bucket)
+    with_nan = np.array([0.9, np.nan, 0.2, 0.4], np.float32)
+    value = _feed(backend, metrics.AUC(num_thresholds=5), [1, 0, 0, 1], with_nan)
+    expected = ref_auc([1, 0, 0, 1], np.nan_to_num(with_nan, nan=-1.0), num_thresholds=5)
+    np.testing.assert_allclose(value, expected, **F64_TOL)
+
+
 # ---------------------------------------------------------------- edges
 def test_result_before_any_update_is_zero():
     for options in ({}, {"curve": "PR"}, {"multi_label": True}, {"multi_label": True, "num_labels": 4}):

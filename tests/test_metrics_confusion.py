@@ -72,10 +72,14 @@ def test_eager_matches_keras(backend, name):
 # one configuration of each class keeps the compile count small
 COMPILED = [
     "TruePositives",
+    "FalsePositives-list",
+    "TrueNegatives-scalar",
     "FalseNegatives-even",
     "Precision-top_k-class_id",
     "Recall-even-class_id",
     "SensitivityAtSpecificity",
+    "SpecificityAtSensitivity",
+    "PrecisionAtRecall-class_id",
     "RecallAtPrecision-2",
 ]
 

@@ -108,7 +108,7 @@ def test_eager_matches_keras(backend, name):
     )
 
 
-@pytest.mark.parametrize("name", ["MeanIoU-ignore-255", "OneHotIoU", "BinaryIoU"])
+@pytest.mark.parametrize("name", ["MeanIoU-ignore-255", "IoU-targets", "OneHotIoU", "OneHotMeanIoU", "BinaryIoU"])
 def test_compiled_stateless_form_matches_keras(backend, name):
     if backend.name not in ("jax", "tensorflow"):
         pytest.skip("jax.jit / tf.function here; torch.compile in test_mean_iou_under_torch_compile")
