@@ -4,8 +4,10 @@
 
 Every pixel adds its weight to a ``num_classes x num_classes`` confusion matrix
 ``cm[true class, predicted class]``, built per update by one vectorised
-``segment_sum`` over ``true * num_classes + predicted`` (the cost of one pass
-over the pixels on every backend). Per class ``c``:
+``segment_sum`` over ``true * num_classes + predicted`` (one pass over the
+pixels on every backend; on JAX the few elementwise steps around it run as one
+jitted kernel, compiled once per input shape, since each eager JAX op is a
+pass of its own). Per class ``c``:
 
     IoU_c = cm[c, c] / (sum_i cm[c, i] + sum_i cm[i, c] - cm[c, c])
 
@@ -14,10 +16,11 @@ occurred at all (a class never seen nor predicted is left out, as in Keras).
 
 Labels out of range raise ``ValueError`` when their values can be read (eager
 calls; a pixel of weight 0 is not looked at); inside jax.jit / tf.function /
-torch.compile they are left out of the matrix, as Keras does. Unlike Keras 3 (integer state by default, which
-truncates float weights) fractional ``sample_weight`` values count as given;
-the state is a compensated running sum (``lossbridge.metrics.base``), exact
-for integer counts.
+torch.compile they are left out of the matrix, as Keras does. Unlike Keras 3
+(integer state by default, which truncates float weights) fractional
+``sample_weight`` values count as given. State: a compensated running sum
+(``lossbridge.metrics.base``) of per-batch int32 counts, exact far past 2**24
+even where it is float32 (JAX without x64).
 """
 
 from __future__ import annotations
