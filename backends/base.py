@@ -196,10 +196,11 @@ class Backend:
         return fn
 
     def fused(self, fn):
-        """``fn``, a pure function of tensors, as one kernel where the framework
-        fuses it cheaply even in eager code: ``jax.jit`` on JAX, where every
-        eager op is a dispatch and a pass over memory. Elsewhere ``fn`` itself:
-        eager ops are fast there and the compilers take seconds to start."""
+        """``fn``, a pure function of tensors, as one kernel where that is
+        cheap even in eager code: ``jax.jit`` on JAX (every eager op is a
+        dispatch and a pass over memory), a ``tf.function`` graph on TensorFlow
+        (no Python dispatch per op; ~0.1 s to trace). ``fn`` itself on NumPy
+        and PyTorch, whose eager ops are fast and whose compiler takes seconds."""
         return fn
 
     # ------------------------------------------------------------ devices (python -m lossbridge report)
