@@ -295,3 +295,14 @@ def test_flip_and_ceil(backend):
     np.testing.assert_array_equal(backend.to_numpy(backend.ceil(t)), np.ceil(x))
     ints = backend.convert_to_tensor(np.array([1, 2], np.int32))
     assert backend.dtype(backend.ceil(ints)) == "float32"
+
+
+def test_fused_kernels_equal_their_eager_function(backend):
+    def kernel(x, y):
+        return backend.clip(x, -1, 3) * 5 + y, backend.any(x > 2)
+
+    x = backend.convert_to_tensor(np.array([-4, 0, 2, 9], np.int32))
+    y = backend.convert_to_tensor(np.array([1, 1, 2, 2], np.int32))
+    fused = backend.fused(kernel)
+    for got, expected in zip(fused(x, y), kernel(x, y), strict=True):
+        np.testing.assert_array_equal(backend.to_numpy(got), backend.to_numpy(expected))

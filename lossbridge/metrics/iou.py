@@ -5,9 +5,9 @@
 Every pixel adds its weight to a ``num_classes x num_classes`` confusion matrix
 ``cm[true class, predicted class]``, built per update by one vectorised
 ``segment_sum`` over ``true * num_classes + predicted`` (one pass over the
-pixels on every backend; on JAX the few elementwise steps around it run as one
-jitted kernel, compiled once per input shape, since each eager JAX op is a
-pass of its own). Per class ``c``:
+pixels on every backend; on JAX and TensorFlow the few elementwise steps around
+it run as one kernel, ``K.fused``: jax.jit, compiled once per input shape, and
+a tf.function graph, since there each eager op costs a dispatch). Per class ``c``:
 
     IoU_c = cm[c, c] / (sum_i cm[c, i] + sum_i cm[i, c] - cm[c, c])
 
