@@ -8,6 +8,7 @@ CUDA device is present.
 from __future__ import annotations
 
 import os
+import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -71,3 +72,15 @@ def pytest_collection_modifyitems(config, items):
         skip = pytest.mark.skip(reason="no CUDA device on this machine")
         for item in gpu_items:
             item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_torch_compile_cache():
+    """Each test starts with an empty torch.compile cache: test helpers compile
+    the same nested function for many metrics and losses, and dynamo's
+    recompilation bookkeeping across tests (one code object, many guards) has
+    crashed inside torch while explaining a guard failure."""
+    yield
+    dynamo = sys.modules.get("torch._dynamo")
+    if dynamo is not None:
+        dynamo.reset()
