@@ -222,7 +222,19 @@ class TensorflowBackend(Backend):
         return tf.one_hot(tf.cast(indices, tf.int64), num_classes, axis=axis, dtype=dtype or self._floatx)
 
     def take_along_axis(self, x, indices, axis):
-        return tf.experimental.numpy.take_along_axis(x, tf.cast(indices, tf.int64), axis=axis)
+        indices = tf.cast(indices, tf.int64)
+        rank, leading = x.shape.rank, x.shape[:-1]
+        if (
+            rank is not None
+            and axis in (-1, rank - 1)
+            and indices.shape.rank == rank
+            and leading.is_fully_defined()
+            and leading == indices.shape[:-1]
+        ):
+            # along the last axis with equal leading dims it is a batched gather:
+            # ~20 us eagerly, where the NumPy-API version takes ~1 ms
+            return tf.gather(x, indices, axis=rank - 1, batch_dims=rank - 1)
+        return tf.experimental.numpy.take_along_axis(x, indices, axis=axis)
 
     def top_k(self, x, k):
         return tf.math.top_k(x, k)
