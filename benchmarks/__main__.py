@@ -36,11 +36,16 @@ def parse(argv):
     parser.add_argument("--json", help="results path (default benchmarks/results/<date>-<host>.json)")
     parser.add_argument("--no-keras", action="store_true")
     parser.add_argument("--no-compile", action="store_true")
+    parser.add_argument(
+        "--full", action="store_true", help="compiled variants for every loss (default: mse, bce_logits, cce_logits)"
+    )
     parser.add_argument("--no-metrics", action="store_true")
     parser.add_argument("--no-probes", action="store_true", help="skip import-time and first-call probes")
     parser.add_argument("--import-runs", type=int, help="fresh interpreters per import-time program (default 21)")
     parser.add_argument(
-        "--torch-threads", type=int, help="torch intra-op threads at every size (default: 1 small, all large)"
+        "--torch-threads",
+        type=int,
+        help="torch intra-op threads at every size (default: 1 on <=2 cores, else 1 small / all large)",
     )
     parser.add_argument("--report", metavar="JSON", help="print the tables of an earlier run and exit")
     return parser.parse_args(argv)
@@ -53,7 +58,7 @@ def main(argv=None):
             print(report.full_report(json.load(handle)))
         return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    fw.TORCH_THREADS = args.torch_threads
+    fw.TORCH_THREADS = args.torch_threads or fw.TORCH_THREADS
     backends = args.backend or [name for name in fw.FRAMEWORKS if fw.installed(name)]
     size = args.size or ("small" if args.quick else "both")
     sizes = ["small", "large"] if size == "both" else [size]
@@ -61,6 +66,7 @@ def main(argv=None):
     settings = suite.Settings(quick=args.quick, samples=args.samples)
     env, root = suite.environment_for_subprocess()
     started = time.time()
+    phases = {}
     doc = {
         "machine": machine.describe(),
         "config": {
@@ -68,8 +74,10 @@ def main(argv=None):
             "sizes": sizes,
             "sizes_shapes": {s: C.SIZES[s] for s in sizes},
             "cases": sorted(selected) if selected else [c.id for c in C.LOSSES],
+            "compiled_cases": "all" if args.full else list(QUICK_CASES),
+            "metric_shapes": {s: C.METRIC_SIZES[s] for s in sizes},
             "quick": args.quick,
-            "torch_threads": args.torch_threads or "1 for small inputs, all cores for large",
+            "torch_threads": fw.TORCH_THREADS or "1 for small inputs, all cores for large",
             "samples_small": settings.small_samples,
             "samples_large": settings.large_samples,
             "argv": sys.argv[1:] if argv is None else argv,
@@ -79,27 +87,45 @@ def main(argv=None):
         "started": datetime.datetime.now().isoformat(timespec="seconds"),
     }
     log = _log
+
+    def phase(name, run):
+        began = time.time()
+        log(f"{name} ...")
+        out = run()
+        phases[name] = round(time.time() - began, 1)
+        return out
+
     if not args.no_probes:
-        log("import time ...")
-        doc["import_time"] = probes.import_time(args.import_runs or (7 if args.quick else 21), env, root)
-        log("first-call latency ...")
-        doc["first_call"] = probes.first_call_latency(backends, env, root)
+        runs = args.import_runs or (7 if args.quick else 21)
+        doc["import_time"] = phase("import time", lambda: probes.import_time(runs, env, root))
+        doc["first_call"] = phase("first-call latency", lambda: probes.first_call_latency(backends, env, root))
+    compiled = None if args.full else set(QUICK_CASES)
+    metric_sizes = sizes if not args.quick else ["small"]
     for backend in backends:
-        log(f"[{backend}] losses ...")
-        rows, notes = suite.run_losses(backend, sizes, settings, selected, compile_=not args.no_compile, log=log)
-        doc["rows"] += rows
-        doc["notes"] += notes
+        parts = [
+            (
+                f"[{backend}] losses",
+                lambda b=backend: suite.run_losses(
+                    b, sizes, settings, selected, compile_=not args.no_compile, compiled_cases=compiled, log=log
+                ),
+            )
+        ]
         if not args.no_metrics:
-            log(f"[{backend}] metrics ...")
-            metric_sizes = sizes if not args.quick else ["small"]
-            rows, notes = suite.run_metrics(backend, metric_sizes, settings, log=log)
-            doc["rows"] += rows
-            doc["notes"] += notes
+            parts.append(
+                (f"[{backend}] metrics", lambda b=backend: suite.run_metrics(b, metric_sizes, settings, log=log))
+            )
         if not args.no_keras:
-            log(f"[{backend}] keras 3 (subprocess, KERAS_BACKEND={backend}) ...")
-            rows, notes = run_keras(backend, sizes, selected, args, env, root)
+            parts.append(
+                (
+                    f"[{backend}] keras 3 (KERAS_BACKEND={backend}, subprocess)",
+                    lambda b=backend: run_keras(b, sizes, selected, args, env, root),
+                )
+            )
+        for name, run in parts:
+            rows, notes = phase(name, run)
             doc["rows"] += rows
             doc["notes"] += notes
+    doc["phase_seconds"] = phases
     doc["elapsed_s"] = time.time() - started
     doc["notes"].append(
         "timings on a machine shared with other jobs are noisy: compare ratios (variants are interleaved), "

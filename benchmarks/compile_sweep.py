@@ -96,7 +96,7 @@ def main(argv=None):
     parser.add_argument("--torch-threads", type=int, help="torch intra-op threads at every size")
     parser.add_argument("--json")
     args = parser.parse_args(argv)
-    fw.TORCH_THREADS = args.torch_threads
+    fw.TORCH_THREADS = args.torch_threads or fw.TORCH_THREADS
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     backends = args.backend or [b for b in ("jax", "torch", "tensorflow") if fw.installed(b)]
     sizes = tuple(s for s in LOG2_SIZES if s <= args.max_log2)

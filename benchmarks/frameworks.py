@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 
 import numpy as np
 
@@ -116,8 +117,11 @@ def version(module: str) -> str | None:
         return getattr(importlib.import_module(module), "__version__", "unknown")
 
 
-#: torch intra-op threads for every size (``--torch-threads``); None: the rule below
-TORCH_THREADS = None
+#: torch intra-op threads for every size (``--torch-threads``); None: the rule
+#: below. On two cores or fewer torch's OpenMP workers fight the benchmark
+#: itself and any other load (large-input timings came out quantised to the
+#: scheduler's 4-8 ms slices), so there torch runs single-threaded throughout.
+TORCH_THREADS = 1 if (os.cpu_count() or 1) <= 2 else None
 
 
 class threads_for_size:

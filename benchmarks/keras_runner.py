@@ -38,7 +38,7 @@ def main(argv=None):
     from .suite import Settings
     from .timing import interleaved, synced
 
-    fw.TORCH_THREADS = args.torch_threads
+    fw.TORCH_THREADS = args.torch_threads or fw.TORCH_THREADS
     settings = Settings(quick=args.quick, samples=args.samples)
     sync = fw.sync_for(args.backend)
     rows, notes = [], []

@@ -32,9 +32,9 @@ class Settings:
     """How hard to measure: samples per variant and seconds per sample."""
 
     def __init__(self, quick=False, samples=None):
-        self.small_samples = samples or (5 if quick else 15)
+        self.small_samples = samples or (5 if quick else 11)
         self.large_samples = samples or (3 if quick else 5)
-        self.small_target_s = 0.005 if quick else 0.02
+        self.small_target_s = 0.005 if quick else 0.015
         self.large_target_s = 0.0  # one call per sample: each already lasts milliseconds
 
     def for_size(self, size):
@@ -124,8 +124,9 @@ def compiled_variants(backend, case, losses, t, p):
     return ready, cold
 
 
-def run_losses(backend, sizes, settings, selected=None, compile_=True, log=print):
-    """Rows for every loss case on ``backend``."""
+def run_losses(backend, sizes, settings, selected=None, compile_=True, compiled_cases=None, log=print):
+    """Rows for every loss case on ``backend``; compiled variants for
+    ``compiled_cases`` only (None: all)."""
     _, losses, _ = _lossbridge()
     rows, notes = [], []
     sync = fw.sync_for(backend)
@@ -141,7 +142,7 @@ def run_losses(backend, sizes, settings, selected=None, compile_=True, log=print
             with fw.threads_for_size(backend, size):
                 stats = interleaved({k: synced(v, sync) for k, v in variants.items()}, samples, target)
             _record(rows, backend, case.id, size, "eager", stats)
-            if compile_:
+            if compile_ and (compiled_cases is None or case.id in compiled_cases):
                 try:
                     with fw.threads_for_size(backend, size):
                         compiled, cold = compiled_variants(backend, case, losses, t, p)

@@ -79,14 +79,23 @@ def calibrate(fn, target_s: float, max_number: int = 100_000) -> int:
     return max(1, min(max_number, int(target_s / max(best, 1e-9))))
 
 
+#: a variant whose call takes longer than this gets one warm-up call, and
+#: the group at most :data:`SLOW_SAMPLES` samples (keeps the suite's run time bounded)
+SLOW_CALL_S = 0.5
+SLOW_SAMPLES = 3
+
+
 def interleaved(variants: dict, samples: int, target_s: float, warmup: int = 3) -> dict[str, Stats]:
     """Time every ``variants[name]()`` (already synced) round-robin; returns
     ``{name: Stats}``. A variant that raises is dropped with its error."""
     numbers, errors = {}, {}
     for name, fn in variants.items():
         try:
-            for _ in range(warmup):
-                fn()
+            if first_call(fn) < SLOW_CALL_S:
+                for _ in range(warmup - 1):
+                    fn()
+            else:
+                samples = min(samples, SLOW_SAMPLES)
             numbers[name] = calibrate(fn, target_s)
         except Exception as error:  # noqa: BLE001 - reported, not fatal
             errors[name] = f"{type(error).__name__}: {error}"[:300]
