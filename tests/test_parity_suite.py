@@ -49,8 +49,6 @@ HALF = ("float16", "bfloat16")
 
 #: (family, case id, dtype) -> the defect, reported to the owners
 KNOWN_ISSUES = {
-    ("metric", "concordance_correlation", "float16"): "zero-variance inputs: jax (float32 state without x64) "
-    "returns a different value than float64 state on the other backends",
 }
 
 

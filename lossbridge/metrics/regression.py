@@ -52,7 +52,11 @@ def pearson_correlation(y_true, y_pred, axis=-1):
 def concordance_correlation(y_true, y_pred, axis=-1):
     """Lin's concordance correlation along ``axis``:
     ``2 cov(t, p) / (var(t) + var(p) + (mean(t) - mean(p))**2 + eps)``
-    (population moments; eps = 1e-7 as in Keras)."""
+    (population moments; eps = 1e-7 as in Keras). Half precision computes in
+    float32: eps is subnormal in float16, and XLA flushes it to 0."""
+    dtype = K.dtype(y_pred)
+    if dtype in HALF_DTYPES:
+        return K.cast(concordance_correlation.raw(K.cast(y_true, "float32"), K.cast(y_pred, "float32"), axis), dtype)
     mean_t, mean_p = K.mean(y_true, axis=axis, keepdims=True), K.mean(y_pred, axis=axis, keepdims=True)
     t, p = y_true - mean_t, y_pred - mean_p
     var_t, var_p = K.mean(K.square(t), axis=axis, keepdims=True), K.mean(K.square(p), axis=axis, keepdims=True)
