@@ -32,8 +32,8 @@ class Settings:
     """How hard to measure: samples per variant and seconds per sample."""
 
     def __init__(self, quick=False, samples=None):
-        self.small_samples = samples or (5 if quick else 11)
-        self.large_samples = samples or (3 if quick else 5)
+        self.small_samples = samples or (5 if quick else 9)
+        self.large_samples = samples or (3 if quick else 4)
         self.small_target_s = 0.005 if quick else 0.015
         self.large_target_s = 0.0  # one call per sample: each already lasts milliseconds
 
