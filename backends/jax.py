@@ -242,9 +242,6 @@ class JaxBackend(Backend):
     def ceil(self, x):
         return jnp.ceil(_float(x))
 
-
-
-
     # --- fused natives
     def softplus(self, x):
         return jax.nn.softplus(_float(x))

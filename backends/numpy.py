@@ -262,9 +262,6 @@ class NumpyBackend(Backend):
     def ceil(self, x):
         return np.ceil(_float(x))
 
-
-
-
     # --- composites with fused NumPy forms
     def softplus(self, x):
         x = _float(x)
