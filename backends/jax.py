@@ -10,7 +10,6 @@ from jax.scipy.special import xlogy as _xlogy
 
 from .base import HALF_DTYPES, Backend
 
-
 _FLOATS = frozenset(jnp.dtype(name) for name in ("float16", "bfloat16", "float32", "float64"))
 # dtype -> name: ``dtype.name`` costs ~1.4 us a read and is read on every call
 _NAMES: dict = {}

@@ -167,7 +167,7 @@ def resolve(names, values):
     target = forced()
     if target is None:
         lead, lead_name = None, None
-        for name, value in zip(names, values):
+        for name, value in zip(names, values, strict=True):
             if value is None:
                 continue
             backend = owner(value, name)
@@ -183,12 +183,12 @@ def resolve(names, values):
                 )
         if target is None:
             return registry.get("numpy"), [
-                None if v is None else to_numpy_weak(v, n) for n, v in zip(names, values)
+                None if v is None else to_numpy_weak(v, n) for n, v in zip(names, values, strict=True)
             ]
     else:
         lead = None
     out = []
-    for name, value in zip(names, values):
+    for name, value in zip(names, values, strict=True):
         if value is None:
             out.append(None)
             continue

@@ -44,7 +44,7 @@ def align_ranks(K, y_true, y_pred):
 
 
 def check_broadcast(true_shape, pred_shape, y_true=None, y_pred=None):
-    for a, b in zip(reversed(true_shape), reversed(pred_shape)):
+    for a, b in zip(reversed(true_shape), reversed(pred_shape), strict=False):
         if a != b and a != 1 and b != 1 and a is not None and b is not None:
             raise ValueError(
                 f"`y_true` and `y_pred` have incompatible shapes: y_true {dispatch.describe(y_true)}, "
