@@ -14,13 +14,11 @@ from .. import dispatch
 from ..k import K
 from ._bridge import loss_function
 from ._options import check_alpha, check_axis, check_non_negative, check_unit_interval
-
-# 1 - 1e-7 rounds to 1 in half precision: clip by the dtype's own spacing there
-_HALF_EPS = {"float16": 2.0**-11, "bfloat16": 2.0**-8}
+from .probabilistic import probability_eps
 
 
 def _clipped(y_pred):
-    eps = _HALF_EPS.get(K.dtype(y_pred), K.epsilon())
+    eps = probability_eps(y_pred)
     return K.clip(y_pred, eps, 1.0 - eps)
 
 

@@ -17,7 +17,8 @@ from ._bridge import loss_function
 _HALF_EPS = {"float16": 2.0**-11, "bfloat16": 2.0**-8}
 
 
-def _eps(x):
+def probability_eps(x):
+    """The clip distance from 0 and 1 for probabilities of ``x``'s dtype."""
     return _HALF_EPS.get(K.dtype(x), K.epsilon())
 
 
@@ -32,7 +33,7 @@ def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, 
         y_true = y_true * (1.0 - label_smoothing) + 0.5 * label_smoothing
     if from_logits:
         return K.mean(K.softplus(y_pred) - y_true * y_pred, axis=axis)
-    eps = _eps(y_pred)
+    eps = probability_eps(y_pred)
     p = K.clip(y_pred, eps, 1.0 - eps)
     return K.mean(-(y_true * K.log(p) + (1.0 - y_true) * K.log(1.0 - p)), axis=axis)
 
@@ -40,7 +41,7 @@ def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, 
 def _log_probabilities(y_pred, from_logits, axis):
     if from_logits:
         return K.log_softmax(y_pred, axis=axis)
-    eps = _eps(y_pred)
+    eps = probability_eps(y_pred)
     # Keras renormalises probabilities before the log
     p = y_pred / K.sum(y_pred, axis=axis, keepdims=True)
     return K.log(K.clip(p, eps, 1.0 - eps))
