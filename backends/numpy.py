@@ -153,6 +153,8 @@ class NumpyBackend(Backend):
         return np.sign(x)
 
     def power(self, x, y):
+        if type(y) in (int, float) and y == 2 and self.is_float(x):
+            return np.square(x)  # np.power runs its general loop, ~1.3x slower
         return np.power(x, _match(y, x))
 
     def isfinite(self, x):

@@ -12,7 +12,9 @@ _HALF = (tf.float16, tf.bfloat16)
 # hashing and ``.name`` on a DType each cost 0.2-0.9 us of Python
 _HALF_IDS = frozenset(map(id, _HALF))
 _FLOAT_IDS = frozenset(map(id, (tf.float16, tf.bfloat16, tf.float32, tf.float64)))
-_NAMES = {id(dtype): dtype.name for dtype in (tf.float16, tf.bfloat16, tf.float32, tf.float64, tf.int32, tf.int64, tf.bool)}
+_NAMES = {
+    id(dtype): dtype.name for dtype in (tf.float16, tf.bfloat16, tf.float32, tf.float64, tf.int32, tf.int64, tf.bool)
+}
 
 
 def _float(x):
@@ -144,6 +146,8 @@ class TensorflowBackend(Backend):
         return tf.sign(x)
 
     def power(self, x, y):
+        if type(y) in (int, float) and y == 2 and self.is_float(x):
+            return tf.square(x)  # tf.pow is the general exp/log kernel: 20x slower on 10^7 floats
         return tf.pow(x, _same(y, x))
 
     def isfinite(self, x):

@@ -22,7 +22,7 @@ def _clipped(y_pred):
     return K.clip(y_pred, eps, 1.0 - eps)
 
 
-@loss_function
+@loss_function(reduce="mean")
 def binary_focal_crossentropy(
     y_true,
     y_pred,
@@ -54,10 +54,10 @@ def binary_focal_crossentropy(
     focal = K.power(miss, gamma) * bce
     if apply_class_balancing:
         focal = (y_true * alpha + (1.0 - y_true) * (1.0 - alpha)) * focal
-    return K.mean(focal, axis=axis)
+    return focal
 
 
-@loss_function
+@loss_function(reduce="sum", scale=-1.0)
 def categorical_focal_crossentropy(
     y_true, y_pred, alpha=0.25, gamma=2.0, from_logits=False, label_smoothing=0.0, axis=-1
 ):
@@ -79,7 +79,7 @@ def categorical_focal_crossentropy(
         log_p = K.log(p)
     if isinstance(alpha, tuple):
         alpha = _per_class(alpha, y_pred, axis)
-    return K.sum(K.power(1.0 - p, gamma) * alpha * (-y_true * log_p), axis=axis)
+    return K.power(1.0 - p, gamma) * alpha * (y_true * log_p)
 
 
 def _per_class(alpha, y_pred, axis):

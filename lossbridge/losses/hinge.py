@@ -14,16 +14,16 @@ def _signed_labels(y_true):
     return K.where(is_binary, 2.0 * y_true - 1.0, y_true)
 
 
-@loss_function
+@loss_function(reduce="mean")
 def hinge(y_true, y_pred):
     """``mean(max(1 - y_true * y_pred, 0), axis=-1)``."""
-    return K.mean(K.maximum(1.0 - _signed_labels(y_true) * y_pred, 0.0), axis=-1)
+    return K.maximum(1.0 - _signed_labels(y_true) * y_pred, 0.0)
 
 
-@loss_function
+@loss_function(reduce="mean")
 def squared_hinge(y_true, y_pred):
     """``mean(max(1 - y_true * y_pred, 0)**2, axis=-1)``."""
-    return K.mean(K.square(K.maximum(1.0 - _signed_labels(y_true) * y_pred, 0.0)), axis=-1)
+    return K.square(K.maximum(1.0 - _signed_labels(y_true) * y_pred, 0.0))
 
 
 @loss_function

@@ -23,6 +23,8 @@ from ._bridge import align_ranks, prepare
 REDUCTIONS = ("sum_over_batch_size", "sum", "mean", "mean_with_sample_weight", "none", None)
 # reductions that divide by the element count: a mask rescales weights for them
 _COUNTING = ("sum_over_batch_size", "mean")
+# reductions an unweighted, unmasked call can take from all terms at once
+_FUSED = ("sum_over_batch_size", "mean", "mean_with_sample_weight", "sum")
 _ARGNAMES = ("y_true", "y_pred", "sample_weight")
 _PAIR = _ARGNAMES[:2]
 
@@ -94,6 +96,8 @@ class Loss:
         active = dispatch._active
         previous, active.backend = active.backend, backend
         try:
+            if self.compile is False or (self.compile is None and compiling._default is False):
+                return self._forward(y_true, y_pred, sample_weight)
             if compiling.resolve(self.compile):
                 return compiling.call(self, backend, self._forward, y_true, y_pred, sample_weight)
             return self._forward(y_true, y_pred, sample_weight)
@@ -166,10 +170,37 @@ class LossFunctionWrapper(Loss):
         self._fn_kwargs = kwargs
         raw = getattr(fn, "raw", fn)  # already inside a bridged call: skip the entry
         self._bound = functools.partial(raw, **kwargs) if kwargs else raw
-        # a lossbridge loss function offers its formula with K bound per backend
+        # a lossbridge loss function runs its formula with K bound per backend
         # (no facade lookup per K op); anything else runs through the facade
-        self._binds = hasattr(fn, "formula_on")
+        self._per_sample = getattr(fn, "per_sample", None)
         self.sparse_labels = bool(getattr(fn, "sparse", False))
+        # where the loss declares how its terms reduce per sample, and this
+        # class adds no mask or formula of its own, unweighted calls reduce
+        # all terms at once (TermReduction)
+        terms = getattr(fn, "term_reduction", None)
+        plain = type(self).compute_mask is Loss.compute_mask and type(self).call is LossFunctionWrapper.call
+        self._term_reduction = terms if plain and not self.sparse_labels else None
+        self._terms_axis = terms.axis_of((), kwargs) if terms is not None else None
+
+    def _forward(self, y_true, y_pred, sample_weight):
+        terms = self._term_reduction
+        if sample_weight is not None or terms is None or self.reduction not in _FUSED:
+            return super()._forward(y_true, y_pred, sample_weight)
+        backend = dispatch._active.backend
+        dtype = self._dtype
+        if backend.dtype(y_pred) != dtype:
+            y_pred = backend.cast(y_pred, dtype)
+        if backend.dtype(y_true) != dtype:
+            y_true = backend.cast(y_true, dtype)
+        if backend.shape(y_true) != backend.shape(y_pred):
+            y_true, y_pred = align_ranks(backend, y_true, y_pred)
+        elementwise = self.fn.terms(backend, y_true, y_pred, **self._fn_kwargs)
+        total = terms.total(backend, elementwise, self._terms_axis, self.reduction)
+        if total is None:  # empty or not yet shaped: per sample, then reduced
+            total = reduce_values(
+                backend, terms.per_sample(backend, elementwise, self._terms_axis), None, self.reduction
+            )
+        return total if backend.dtype(total) == dtype else backend.cast(total, dtype)
 
     def call(self, y_true, y_pred):
         backend = dispatch._active.backend or dispatch.active()
@@ -178,8 +209,8 @@ class LossFunctionWrapper(Loss):
         elif backend.shape(y_true) != backend.shape(y_pred):
             # dtypes already match (``__call__`` cast both); only ranks may differ
             y_true, y_pred = align_ranks(backend, y_true, y_pred)
-        if self._binds:
-            return self.fn.formula_on(backend, y_pred)(y_true, y_pred, **self._fn_kwargs)
+        if self._per_sample is not None:
+            return self._per_sample(backend, y_true, y_pred, **self._fn_kwargs)
         return self._bound(y_true, y_pred)
 
     def get_config(self):

@@ -22,7 +22,7 @@ def probability_eps(x):
     return _HALF_EPS.get(K.dtype(x), K.epsilon())
 
 
-@loss_function
+@loss_function(reduce="mean")
 def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1):
     """``mean(-(y log p + (1 - y) log(1 - p)), axis)``.
 
@@ -32,10 +32,10 @@ def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, 
     if label_smoothing:
         y_true = y_true * (1.0 - label_smoothing) + 0.5 * label_smoothing
     if from_logits:
-        return K.mean(K.softplus(y_pred) - y_true * y_pred, axis=axis)
+        return K.softplus(y_pred) - y_true * y_pred
     eps = probability_eps(y_pred)
     p = K.clip(y_pred, eps, 1.0 - eps)
-    return K.mean(-(y_true * K.log(p) + (1.0 - y_true) * K.log(1.0 - p)), axis=axis)
+    return -(y_true * K.log(p) + (1.0 - y_true) * K.log(1.0 - p))
 
 
 def _log_probabilities(y_pred, from_logits, axis):
@@ -47,20 +47,18 @@ def _log_probabilities(y_pred, from_logits, axis):
     return K.log(K.clip(p, eps, 1.0 - eps))
 
 
-@loss_function
+@loss_function(reduce="sum", scale=-1.0)
 def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1):
     """``-sum(y_true * log_softmax(logits), axis)`` (or ``log p`` for
     probabilities). Shapes ``(..., C)`` one-hot or soft labels. Label
     smoothing: ``y * (1 - s) + s / C``."""
     if label_smoothing:
         y_true = y_true * (1.0 - label_smoothing) + label_smoothing / K.shape(y_pred)[axis]
-    return -K.sum(y_true * _log_probabilities(y_pred, from_logits, axis), axis=axis)
+    return y_true * _log_probabilities(y_pred, from_logits, axis)
 
 
 @loss_function(sparse=True)
-def sparse_categorical_crossentropy(
-    y_true, y_pred, from_logits=False, ignore_class=None, axis=-1, label_smoothing=0.0
-):
+def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, ignore_class=None, axis=-1, label_smoothing=0.0):
     """``-log_softmax(logits)[label]`` along ``axis``.
 
     ``y_true`` holds integer class ids of shape ``y_pred.shape`` without
@@ -107,27 +105,18 @@ def _check_labels(y_true, y_pred, num_classes, class_axis, ignore_class):
         )
 
 
-@loss_function
+# Half-precision inputs are computed in float32 and rounded back: eps = 1e-7 is
+# subnormal in float16 (stored as 1.19e-7) and ``y_true / eps`` overflows it.
+@loss_function(reduce="sum", half_as_float32=True)
 def kl_divergence(y_true, y_pred):
     """``sum(y_true * log(y_true / y_pred), axis=-1)`` with both clipped to
-    ``[eps, 1]``, as in Keras.
-
-    Half-precision inputs are computed in float32 and rounded back: eps = 1e-7
-    is subnormal in float16 (stored as 1.19e-7) and ``y_true / eps`` overflows it.
-    """
-    dtype = K.dtype(y_pred)
-    if dtype in _HALF_EPS:
-        return K.cast(_kl_divergence(K.cast(y_true, "float32"), K.cast(y_pred, "float32")), dtype)
-    return _kl_divergence(y_true, y_pred)
-
-
-def _kl_divergence(y_true, y_pred):
+    ``[eps, 1]``, as in Keras."""
     y_true = K.clip(y_true, K.epsilon(), 1.0)
     y_pred = K.clip(y_pred, K.epsilon(), 1.0)
-    return K.sum(y_true * K.log(y_true / y_pred), axis=-1)
+    return y_true * K.log(y_true / y_pred)
 
 
-@loss_function
+@loss_function(reduce="mean")
 def poisson(y_true, y_pred):
     """``mean(y_pred - y_true * log(y_pred + eps), axis=-1)``."""
-    return K.mean(y_pred - y_true * K.log(y_pred + K.epsilon()), axis=-1)
+    return y_pred - y_true * K.log(y_pred + K.epsilon())
