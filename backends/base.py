@@ -106,6 +106,19 @@ class Backend:
         square_sum = self.sum(self.square(x), axis=axis, keepdims=True)
         return x / self.sqrt(self.maximum(square_sum, epsilon))
 
+    def pick_along_axis(self, x, indices, axis):
+        """One entry of ``x`` per position along ``axis``, at ``indices`` (the
+        shape of ``x`` without ``axis``, as is the result): the pick of a
+        sparse cross-entropy. An index outside ``[0, x.shape[axis])`` raises
+        IndexError rather than wrap, clamp or read out of bounds; here by
+        reading the indices on the host (skipped while a compiler traces),
+        in adapters whose gather checks on the device by that gather."""
+        if self.is_concrete(indices) and 0 not in self.shape(indices):
+            values, size = self.to_numpy(indices), self.shape(x)[axis]
+            if values.min() < 0 or values.max() >= size:
+                raise IndexError(f"index out of range [0, {size})")
+        return self.squeeze(self.take_along_axis(x, self.expand_dims(indices, axis), axis), axis)
+
     def xlogy(self, x, y):
         # where(x == 0, 0, ...) alone would still send nan gradients through log(0)
         x, y = self.ensure_float(x), self.ensure_float(y)

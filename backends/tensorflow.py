@@ -240,6 +240,15 @@ class TensorflowBackend(Backend):
             return tf.gather(x, indices, axis=rank - 1, batch_dims=rank - 1)
         return tf.experimental.numpy.take_along_axis(x, indices, axis=axis)
 
+    def pick_along_axis(self, x, indices, axis):
+        rank = x.shape.rank
+        if axis not in (-1, rank - 1) or not self.is_concrete(x) or "CPU" not in x.device:
+            return super().pick_along_axis(x, indices, axis)  # a GPU gather gives 0 out of range
+        try:  # a batched gather, which on the CPU checks every index
+            return tf.gather(x, indices, axis=rank - 1, batch_dims=rank - 1)
+        except tf.errors.InvalidArgumentError as error:
+            raise IndexError(error.message) from None
+
     def top_k(self, x, k):
         return tf.math.top_k(x, k)
 

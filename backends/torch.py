@@ -228,6 +228,14 @@ class TorchBackend(Backend):
     def take_along_axis(self, x, indices, axis):
         return torch.take_along_dim(x, indices.long(), dim=axis)
 
+    def pick_along_axis(self, x, indices, axis):
+        if x.device.type != "cpu" or not self.is_concrete(x):
+            return super().pick_along_axis(x, indices, axis)  # CUDA's gather asserts on the device
+        try:  # the CPU gather checks every index, at no cost (take_along_dim does not)
+            return torch.gather(x, axis, indices.long().unsqueeze(axis)).squeeze(axis)
+        except RuntimeError as error:
+            raise IndexError(str(error)) from None
+
     def top_k(self, x, k):
         return torch.topk(x, k, dim=-1)
 

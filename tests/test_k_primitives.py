@@ -318,3 +318,21 @@ def test_stop_gradient(backend):
     value, grad = backend.value_and_grad(lambda v: k(backend, "stop_gradient", v) * v)(x)
     close(backend, value, X.astype(np.float32).astype(np.float64) ** 2)
     close(backend, grad, X.astype(np.float32))  # d(c * x)/dx with c = x held constant
+
+
+# ---------------------------------------------------------------- checked pick
+@pytest.mark.parametrize("axis", [0, 1, -1])
+@pytest.mark.parametrize("index_dtype", ["int32", "int64"])
+def test_pick_along_axis_takes_one_entry_and_rejects_out_of_range(backend, axis, index_dtype):
+    x = np.arange(12, dtype=np.float32).reshape(3, 4)
+    size = x.shape[axis]
+    picks = np.random.default_rng(0).integers(0, size, size=np.delete(x.shape, axis % 2))
+    with precision(backend, index_dtype):
+        out = backend.pick_along_axis(to_backend(backend, x), to_backend(backend, picks, index_dtype), axis)
+        expected = np.take_along_axis(x, np.expand_dims(picks, axis), axis).squeeze(axis)
+        np.testing.assert_array_equal(to_numpy(backend, out), expected)
+        for bad in (size, -1):
+            wrong = picks.copy()
+            wrong[0] = bad
+            with pytest.raises(IndexError):
+                backend.pick_along_axis(to_backend(backend, x), to_backend(backend, wrong, index_dtype), axis)

@@ -64,7 +64,8 @@ def prepare(backend, y_true, y_pred, sparse=False):
         y_pred = backend.ensure_float(y_pred)
         dtype = backend.dtype(y_pred)
     if sparse:
-        if backend.is_float(y_true) or backend.dtype(y_true) == "bool":
+        label_dtype = backend.dtype(y_true)
+        if label_dtype in FLOAT_DTYPES or label_dtype == "bool":
             y_true = backend.cast(y_true, "int32")
         return y_true, y_pred
     if backend.dtype(y_true) != dtype:

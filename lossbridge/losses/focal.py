@@ -45,8 +45,11 @@ def binary_focal_crossentropy(
     if label_smoothing:
         y_true = y_true * (1.0 - label_smoothing) + 0.5 * label_smoothing
     if from_logits:
-        bce = K.softplus(y_pred) - y_true * y_pred
-        miss = y_true * K.sigmoid(-y_pred) + (1.0 - y_true) * K.sigmoid(y_pred)
+        # sigmoid(-x) = exp(-softplus(x)) reuses the softplus (exact where it
+        # is small, gradient -sigmoid(x) sigmoid(-x) without cancellation)
+        softplus = K.softplus(y_pred)
+        bce = softplus - y_true * y_pred
+        miss = y_true * K.exp(-softplus) + (1.0 - y_true) * K.sigmoid(y_pred)
     else:
         p = _clipped(y_pred)
         bce = -(y_true * K.log(p) + (1.0 - y_true) * K.log(1.0 - p))
@@ -103,23 +106,17 @@ def categorical_generalized_cross_entropy(y_true, y_pred, q=0.5):
     check_unit_interval("q", q, open_low=True, open_high=True)
     if len(K.shape(y_true)) == len(K.shape(y_pred)) and K.shape(y_true)[-1] == 1:
         y_true = K.squeeze(y_true, -1)
-    _check_class_ids(y_true, y_pred)
-    p = K.squeeze(K.take_along_axis(y_pred, K.expand_dims(y_true, -1), axis=-1), -1)
-    return (1.0 - K.power(p, q)) / q
-
-
-def _check_class_ids(y_true, y_pred):
-    classes = K.shape(y_pred)[-1]
     if K.shape(y_true) != K.shape(y_pred)[:-1]:
         raise ValueError(
             f"`y_true` must hold one class id per sample, shape {K.shape(y_pred)[:-1]} for y_pred "
             f"{dispatch.describe(y_pred)}; received {dispatch.describe(y_true)}."
         )
-    if 0 in K.shape(y_true) or not K.is_concrete(y_true):
-        return
-    labels = K.to_numpy(y_true)
-    if labels.min() < 0 or labels.max() >= classes:
+    try:
+        p = K.pick_along_axis(y_pred, y_true, -1)
+    except IndexError:
+        labels, classes = K.to_numpy(y_true), K.shape(y_pred)[-1]
         raise ValueError(
             f"`y_true` holds class ids in [{labels.min()}, {labels.max()}], outside [0, {classes}) for "
             f"y_pred with {classes} classes. Accepted: integer ids 0 .. {classes - 1}."
-        )
+        ) from None
+    return (1.0 - K.power(p, q)) / q

@@ -253,6 +253,8 @@ def reduce_values(backend, values, sample_weight=None, reduction="sum_over_batch
     if reduction is None or reduction == "none":
         return values
     shape = backend.shape(values)
+    if reduction in _COUNTING and shape and None not in shape:  # the default, without more tests
+        return backend.mean(values) if 0 not in shape else backend.sum(values)
     if shape == ():
         return values
     if reduction == "sum":

@@ -66,18 +66,23 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, ignore_cl
     positions whose loss is 0. Label smoothing, which Keras lacks here, mixes
     in ``s / C`` of the uniform target as in the dense loss.
     """
-    rank = len(K.shape(y_pred))
-    class_axis = axis % rank
-    num_classes = K.shape(y_pred)[class_axis]
-    if len(K.shape(y_true)) == rank and K.shape(y_true)[class_axis] == 1:
+    pred_shape, true_shape = K.shape(y_pred), K.shape(y_true)
+    class_axis = axis % len(pred_shape)
+    num_classes = pred_shape[class_axis]
+    if len(true_shape) == len(pred_shape) and true_shape[class_axis] == 1:
         y_true = K.squeeze(y_true, class_axis)
-    _check_labels(y_true, y_pred, num_classes, class_axis, ignore_class)
+        true_shape = K.shape(y_true)
+    if true_shape != pred_shape[:class_axis] + pred_shape[class_axis + 1 :]:
+        raise _label_shape_error(y_true, y_pred, class_axis)
+    labels = y_true
     if ignore_class is not None:
         valid = K.logical_not(K.equal(y_true, ignore_class))
-        y_true = K.where(valid, y_true, K.zeros_like(y_true))
+        labels = K.where(valid, y_true, K.zeros_like(y_true))
     log_prob = _log_probabilities(y_pred, from_logits, class_axis)
-    picked = K.squeeze(K.take_along_axis(log_prob, K.expand_dims(y_true, class_axis), class_axis), class_axis)
-    loss = -picked
+    try:
+        loss = -K.pick_along_axis(log_prob, labels, class_axis)
+    except IndexError:
+        raise _label_out_of_range(y_true, num_classes, ignore_class) from None
     if label_smoothing:
         loss = (1.0 - label_smoothing) * loss - label_smoothing * K.mean(log_prob, axis=class_axis)
     if ignore_class is not None:
@@ -85,28 +90,25 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, ignore_cl
     return loss
 
 
-def _check_labels(y_true, y_pred, num_classes, class_axis, ignore_class):
+def _label_shape_error(y_true, y_pred, class_axis):
     expected = K.shape(y_pred)[:class_axis] + K.shape(y_pred)[class_axis + 1 :]
-    if K.shape(y_true) != expected:
-        raise ValueError(
-            f"`y_true` must hold one class id per prediction, shape {expected} for y_pred of shape "
-            f"{K.shape(y_pred)} with classes on axis {class_axis}; received {dispatch.describe(y_true)}."
-        )
-    if not K.is_concrete(y_true) or 0 in K.shape(y_true):
-        return
+    return ValueError(
+        f"`y_true` must hold one class id per prediction, shape {expected} for y_pred of shape "
+        f"{K.shape(y_pred)} with classes on axis {class_axis}; received {dispatch.describe(y_true)}."
+    )
+
+
+def _label_out_of_range(y_true, num_classes, ignore_class):
     labels = K.to_numpy(y_true)
     if ignore_class is not None:
         labels = labels[labels != ignore_class]
-    if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
-        bad = labels[(labels < 0) | (labels >= num_classes)][0]
-        raise ValueError(
-            f"`y_true` holds class id {bad}, outside [0, {num_classes}) for y_pred with {num_classes} "
-            "classes. Accepted: integer ids in that range, or the id given as `ignore_class`."
-        )
+    bad = labels[(labels < 0) | (labels >= num_classes)][0]
+    return ValueError(
+        f"`y_true` holds class id {bad}, outside [0, {num_classes}) for y_pred with {num_classes} "
+        "classes. Accepted: integer ids in that range, or the id given as `ignore_class`."
+    )
 
 
-# Half-precision inputs are computed in float32 and rounded back: eps = 1e-7 is
-# subnormal in float16 (stored as 1.19e-7) and ``y_true / eps`` overflows it.
 @loss_function(reduce="sum", half_as_float32=True)
 def kl_divergence(y_true, y_pred):
     """``sum(y_true * log(y_true / y_pred), axis=-1)`` with both clipped to
