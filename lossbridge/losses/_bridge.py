@@ -177,7 +177,12 @@ def loss_function(fn=None, *, sparse=False, reduce=None, scale=1.0, half_as_floa
         active = dispatch._active
         previous, active.backend = active.backend, backend
         try:
-            out = per_sample(backend, y_true, y_pred, *args, **kwargs)
+            if half_as_float32:
+                out = per_sample(backend, y_true, y_pred, *args, **kwargs)
+            else:  # per_sample inlined: this is every call of a loss function
+                out = (bound.get(backend) or formula_on(backend, y_pred))(y_true, y_pred, *args, **kwargs)
+                if term_reduction is not None:
+                    out = term_reduction.per_sample(backend, out, term_reduction.axis_of(args, kwargs))
         finally:
             active.backend = previous
         if type(y_pred) is np.ndarray and y_pred.dtype.kind == "V":
