@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from .. import dispatch
 from ..k import K
-from .base import Metric, accumulate, divide_no_nan, read_sum, sum_state
+from .base import _RunningSums, accumulate, divide_no_nan, read_sum
 
 
 def squeeze_or_expand(values, sample_weight):
@@ -57,9 +57,9 @@ def _broadcast_weight(sample_weight, shape, values):
 
 def samplewise(values, sample_weight, reduce):
     """``(per-sample values, per-sample weights)``: Keras'
-    ``reduce_to_samplewise_values``. ``values`` are already in the
-    accumulation dtype; weights are cast to it. ``reduce`` is ``K.mean`` for
-    ``Mean`` and ``K.sum`` for ``Sum``. Shapes: values ``(B, ...)`` become
+    ``reduce_to_samplewise_values``. ``values`` are already floats
+    (:func:`batch_float`); weights are cast to their dtype. ``reduce`` is
+    ``K.mean`` for ``Mean`` and ``K.sum`` for ``Sum``. Shapes: values ``(B, ...)`` become
     ``(B,)`` (a 0-d value stays 0-d); weights become ``(B,)`` or 0-d."""
     if sample_weight is not None:
         sample_weight = K.cast(sample_weight, K.dtype(values))
@@ -88,13 +88,18 @@ def batch_size(values):
     return K.sum(K.ones_like(values))
 
 
-def as_accumulator(x):
-    """``x`` as floats in the accumulator dtype (bool and int become numbers;
-    half precision is widened before any arithmetic)."""
-    return K.cast(K.ensure_float(x), K.accumulator_dtype)
+_FULL_FLOATS = frozenset({"float32", "float64"})
 
 
-class Sum(Metric):
+def batch_float(x):
+    """``x`` as the floats one batch is reduced in: float32 and float64 as
+    they are (a float32 batch sum errs by ~1e-7 of that batch, and only its
+    scalar enters the compensated running sum), everything else (bool, int,
+    half precision, whose sums overflow) in the accumulator dtype."""
+    return x if K.dtype(x) in _FULL_FLOATS else K.cast(x, K.accumulator_dtype)
+
+
+class Sum(_RunningSums):
     """Weighted sum of every value seen: ``sum(values * sample_weight)``.
 
     >>> float(Sum()([1, 3, 5, 7], sample_weight=[1, 1, 0, 0]))
@@ -102,22 +107,25 @@ class Sum(Metric):
     """
 
     input_names = ("values",)
+    sums = ("total",)
 
     def __init__(self, name="sum", dtype=None):
         super().__init__(name=name, dtype=dtype)
 
-    def initial_state(self, like):
-        return sum_state(("total",), like=like)
+    def increments(self, values, sample_weight=None):
+        values, _ = samplewise(batch_float(values), sample_weight, K.sum)
+        return {"total": K.sum(values)}
 
     def update(self, state, values, sample_weight=None):
-        values, _ = samplewise(as_accumulator(values), sample_weight, K.sum)
-        return accumulate(state, total=K.sum(values))
+        return accumulate(state, **Sum.increments(self, values, sample_weight=sample_weight))
+
+    update._increments = increments  # derived from Sum.increments
 
     def compute(self, state):
         return read_sum(state, "total")
 
 
-class Mean(Metric):
+class Mean(_RunningSums):
     """Weighted mean of every sample seen: ``sum(w * v) / sum(w)`` over
     per-sample values (module docstring); 0 before any update (Keras'
     ``divide_no_nan``).
@@ -127,20 +135,28 @@ class Mean(Metric):
     """
 
     input_names = ("values",)
+    sums = ("total", "count")
 
     def __init__(self, name="mean", dtype=None):
         super().__init__(name=name, dtype=dtype)
 
-    def initial_state(self, like):
-        return sum_state(("total", "count"), like=like)
-
-    def update(self, state, values, sample_weight=None):
-        values, sample_weight = samplewise(as_accumulator(values), sample_weight, K.mean)
+    def increments(self, values, sample_weight=None):
+        """``{"total": sum of per-sample values * weights, "count": the
+        samples' weight}`` of one batch; the count is the batch size, a
+        Python int, where the shape is static and no weight is given."""
+        values, sample_weight = samplewise(batch_float(values), sample_weight, K.mean)
         if sample_weight is not None:
             count = K.sum(sample_weight)
         else:
             count = batch_size(values)
-        return accumulate(state, total=K.sum(values), count=count)
+        return {"total": K.sum(values), "count": count}
+
+    def update(self, state, values, sample_weight=None):
+        # Mean's own increments, also when a subclass with other inputs (a
+        # MeanMetricWrapper) calls Mean.update(self, state, values, ...)
+        return accumulate(state, **Mean.increments(self, values, sample_weight=sample_weight))
+
+    update._increments = increments  # derived from Mean.increments
 
     def compute(self, state):
         return divide_no_nan(read_sum(state, "total"), read_sum(state, "count"))

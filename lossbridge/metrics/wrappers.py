@@ -13,7 +13,7 @@ from __future__ import annotations
 from .. import dispatch
 from .. import losses as _losses
 from ..k import K
-from .base import Metric
+from .base import Metric, accumulate
 from .reduction import Mean, apply_mask
 from .registry import function_name, resolve_function
 
@@ -51,8 +51,13 @@ class MeanMetricWrapper(Mean):
         """The per-sample values of one batch."""
         return self._fn(y_true, y_pred, **self._fn_kwargs)
 
+    def increments(self, y_true, y_pred, sample_weight=None):
+        return Mean.increments(self, self.values(y_true, y_pred), sample_weight=sample_weight)
+
     def update(self, state, y_true, y_pred, sample_weight=None):
-        return Mean.update(self, state, self.values(y_true, y_pred), sample_weight=sample_weight)
+        return accumulate(state, **self.increments(y_true, y_pred, sample_weight=sample_weight))
+
+    update._increments = None  # derived from type(self).increments
 
     def get_config(self):
         fn = function_name(self._fn) or self._fn
@@ -186,7 +191,7 @@ class SparseCategoricalCrossentropy(_LossMean):
             axis=axis,
         )
 
-    def update(self, state, y_true, y_pred, sample_weight=None):
+    def increments(self, y_true, y_pred, sample_weight=None):
         values = self.values(y_true, y_pred)
         ignore_class = self._fn_kwargs["ignore_class"]
         if ignore_class is not None and sample_weight is not None:
@@ -194,4 +199,4 @@ class SparseCategoricalCrossentropy(_LossMean):
             if len(K.shape(labels)) == len(K.shape(values)) + 1:
                 labels = K.squeeze(labels, self._fn_kwargs["axis"])
             sample_weight = apply_mask(sample_weight, K.logical_not(K.equal(labels, ignore_class)))
-        return Mean.update(self, state, values, sample_weight=sample_weight)
+        return Mean.increments(self, values, sample_weight=sample_weight)

@@ -1,0 +1,222 @@
+"""The stateful update path of metrics of scalar running sums (Mean, Sum,
+every MeanMetricWrapper): it must reach the same state as the pure
+``update`` that the stateless API and the compilers run, whatever route it
+takes (TwoSum or a fused kernel for the compensated step, batch sizes counted
+on the host until the state is read)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import lossbridge
+from lossbridge import K, dispatch, metrics
+from lossbridge.metrics import base
+
+RNG = np.random.default_rng(23)
+
+
+def _f32(*shape, scale=1.0, loc=0.0):
+    return (loc + scale * RNG.normal(size=shape)).astype(np.float32)
+
+
+def _state_numpy(backend, state):
+    return {k: np.asarray(backend.to_numpy(v), np.float64) for k, v in state.items()}
+
+
+def _stateless(backend, metric, batches):
+    """The state the pure update reaches (stateless API, run eagerly)."""
+    state = None
+    for inputs, weight in batches:
+        xs = [backend.convert_to_tensor(x) for x in inputs]
+        w = None if weight is None else backend.convert_to_tensor(weight)
+        if state is None:
+            state = metric.stateless_initial_state(xs[-1])
+        state = metric.stateless_update_state(state, *xs, sample_weight=w)
+    return state
+
+
+def _stateful(backend, metric, batches):
+    for inputs, weight in batches:
+        xs = [backend.convert_to_tensor(x) for x in inputs]
+        w = None if weight is None else backend.convert_to_tensor(weight)
+        metric.update_state(*xs, sample_weight=w)
+    return metric
+
+
+# near 1e4 with unit noise: every compensated step loses low-order bits
+UNWEIGHTED = [((_f32(64, loc=1e4),), None) for _ in range(20)]
+WEIGHTED = [((_f32(16, 3, loc=1e3),), RNG.uniform(0, 2, 16).astype(np.float32)) for _ in range(12)]
+PAIRS = [((_f32(8, 5), _f32(8, 5)), None) for _ in range(6)]
+# float64 batch sums have every bit of float64: the correction is not 0 here
+FLOAT64 = [((np.float64(1e4) + RNG.normal(size=64) / 3,), None) for _ in range(20)]
+
+
+@pytest.mark.parametrize(
+    ("make", "batches"),
+    [
+        (metrics.Mean, UNWEIGHTED),
+        (metrics.Mean, WEIGHTED),
+        (metrics.Sum, UNWEIGHTED),
+        (metrics.Sum, WEIGHTED),
+        (metrics.MeanSquaredError, PAIRS),
+        (metrics.Mean, FLOAT64),
+    ],
+    ids=["mean", "mean-weighted", "sum", "sum-weighted", "mse-wrapper", "mean-float64"],
+)
+def test_stateful_state_equals_the_pure_update_bit_for_bit(backend, make, batches):
+    if batches is FLOAT64 and backend.accumulator_dtype != "float64":
+        pytest.skip("jax without x64 has no float64 tensors")
+    eager = _stateful(backend, make(), batches)
+    pure = _stateless(backend, make(), batches)
+    got, want = _state_numpy(backend, eager.state), _state_numpy(backend, pure)
+    assert set(got) == set(want)
+    for key in want:
+        assert got[key] == want[key], key  # exact: the compensated steps agree to the bit
+    if batches is FLOAT64 or backend.accumulator_dtype == "float32":
+        assert got["total_compensation"] != 0  # the compensated step had work to do
+    np.testing.assert_array_equal(
+        np.asarray(backend.to_numpy(eager.result())), np.asarray(backend.to_numpy(make().stateless_result(pure)))
+    )
+
+
+@pytest.mark.parametrize(
+    ("total", "value"),
+    [
+        (1e4, 1e-4),
+        (1e-4, 1e4),
+        (-3.0, 3.0),
+        (0.1, 0.2),
+        (2.0**60, 1.0),
+        (1.0, -(2.0**-60)),
+        (np.inf, 1.0),
+        (1.0, np.nan),
+        (np.inf, -np.inf),
+        (-np.inf, -1.0),
+        (1.7e308, 1.7e308),
+    ],
+)
+def test_compensated_add_equals_neumaier_add(backend, total, value):
+    dtype = backend.accumulator_dtype
+    if dtype == "float32" and abs(total) == 1.7e308:
+        total = value = 3.0e38  # the overflow case in float32
+    t, c, v = (backend.convert_to_tensor(np.array(x, dtype)) for x in (total, 0.25 * 2.0**-40, value))
+    with np.errstate(invalid="ignore", over="ignore"):
+        want = dispatch.run_on(backend, base.neumaier_add, t, c, v)
+        got = dispatch.run_on(backend, base.compensated_add, t, c, v)
+    want, got = ([float(backend.to_numpy(x)) for x in pair] for pair in (want, got))
+    np.testing.assert_array_equal(got, want)
+    assert np.isfinite(got[1])  # a non-finite sum keeps a finite correction
+
+
+def test_host_counts_are_exact_and_survive_reads_merges_and_resets(backend):
+    x = backend.convert_to_tensor(np.full(3, 2.0, np.float32))
+    m = metrics.Mean()
+    m.update_state(backend.convert_to_tensor(np.array([0.0], np.float32)), sample_weight=[2.0**24])
+    for _ in range(5):
+        m.update_state(x)
+    assert float(backend.to_numpy(m.result())) == pytest.approx(30 / (2.0**24 + 15), rel=1e-6)
+    state = m.state  # reading the state folds the host count into it
+    count = sum(float(backend.to_numpy(state[k])) for k in ("count", "count_compensation"))
+    assert count == 2.0**24 + 15
+    m.update_state(x)
+    other = metrics.Mean()
+    other.update_state(x)
+    other.update_state(x)
+    m.merge_state([other])
+    count = sum(float(backend.to_numpy(m.state[k])) for k in ("count", "count_compensation"))
+    assert count == 2.0**24 + 24
+    assert float(backend.to_numpy(m.result())) == pytest.approx(48 / (2.0**24 + 24), rel=1e-6)
+    m.reset_state()
+    m.update_state(x)
+    assert float(backend.to_numpy(m.result())) == 2.0
+    assert sum(float(backend.to_numpy(m.state[k])) for k in ("count", "count_compensation")) == 3
+
+
+def test_host_counts_follow_a_change_of_backend(backend):
+    m = metrics.Mean()
+    m.update_state(np.array([1.0, 3.0], np.float32))  # NumPy state, count on the host
+    with lossbridge.use_backend(backend.name):
+        m.update_state(np.array([5.0, 7.0, 9.0], np.float32))
+    assert backend.is_tensor(m.result()) or backend.name == "numpy"
+    assert float(backend.to_numpy(m.result())) == 5.0
+    assert float(backend.to_numpy(m.state["count"])) == 5.0
+
+
+def test_weak_weights_with_strong_values(backend):
+    m = metrics.Mean()
+    values = [np.array([1.0, 2.0, 3.0], np.float32), np.array([4.0, 5.0], np.float32)]
+    weights = [np.array([1.0, 0.0, 2.0], np.float32), [0.5, 0.5]]
+    for v, w in zip(values, weights, strict=True):
+        m.update_state(backend.convert_to_tensor(v), sample_weight=w)
+    assert float(backend.to_numpy(m.result())) == pytest.approx((1 + 6 + 4.5) / 4.0, rel=1e-7)
+
+
+def test_a_non_finite_sum_keeps_finite_corrections(backend):
+    m = metrics.Mean()
+    m.update_state(backend.convert_to_tensor(np.array([1.0, np.inf], np.float32)))
+    m.update_state(backend.convert_to_tensor(np.array([2.0], np.float32)))
+    assert float(backend.to_numpy(m.result())) == np.inf
+    assert np.isfinite(float(backend.to_numpy(m.state["total_compensation"])))
+
+
+# ---------------------------------------------------------------- subclasses
+class _PlusOneMean(metrics.Mean):
+    """A Mean of values + 1, written with the ``increments`` hook only."""
+
+    def increments(self, values, sample_weight=None):
+        return metrics.Mean.increments(self, K.cast(values, "float32") + 1.0, sample_weight=sample_weight)
+
+
+class _DoubledWrapper(metrics.MeanMetricWrapper):
+    """The pattern of a subclass written before ``increments`` existed: its
+    own ``update`` calling ``Mean.update`` with per-sample values."""
+
+    def update(self, state, y_true, y_pred, sample_weight=None):
+        return metrics.Mean.update(self, state, 2.0 * self.values(y_true, y_pred), sample_weight=sample_weight)
+
+
+def test_subclass_overriding_increments_takes_effect_on_both_paths(backend):
+    batches = [((np.array([1.0, 3.0], np.float32),), None), ((np.array([5.0], np.float32),), None)]
+    eager = _stateful(backend, _PlusOneMean(), batches)
+    assert float(backend.to_numpy(eager.result())) == 4.0
+    pure = _stateless(backend, _PlusOneMean(), batches)
+    assert float(backend.to_numpy(_PlusOneMean().stateless_result(pure))) == 4.0
+
+
+def test_subclass_with_its_own_update_keeps_it(backend):
+    def gap(y_true, y_pred):
+        return K.abs(y_true - y_pred)
+
+    batches = [((np.zeros(4, np.float32), np.array([1.0, 2.0, 3.0, 4.0], np.float32)), None)]
+    eager = _stateful(backend, _DoubledWrapper(gap), batches)
+    assert float(backend.to_numpy(eager.result())) == 5.0
+    pure = _stateless(backend, _DoubledWrapper(gap), batches)
+    assert float(backend.to_numpy(_DoubledWrapper(gap).stateless_result(pure))) == 5.0
+    # the library's own subclass with its own update (RMSE) is unaffected too
+    rmse = metrics.RootMeanSquaredError()
+    rmse.update_state(*(backend.convert_to_tensor(a) for a in batches[0][0]))
+    assert float(backend.to_numpy(rmse.result())) == pytest.approx(np.sqrt(7.5), rel=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("numerator", "denominator", "expected"),
+    [([3.0, 0.0, -2.0, 1.0], [2.0, 0.0, 0.0, -4.0], [1.5, 0.0, 0.0, -0.25]), ([np.nan], [0.0], [0.0])],
+)
+def test_divide_no_nan(backend, numerator, denominator, expected):
+    n, d = (
+        backend.convert_to_tensor(np.array(x, np.float64 if backend.accumulator_dtype == "float64" else np.float32))
+        for x in (numerator, denominator)
+    )
+    out = dispatch.run_on(backend, base.divide_no_nan, n, d)
+    np.testing.assert_array_equal(np.asarray(backend.to_numpy(out), np.float64), expected)
+
+
+@pytest.mark.parametrize(
+    ("count", "dtype"), [(2**53 + 1, "float64"), (2**24 + 3, "float32"), (7, "float32"), (0, "float64")]
+)
+def test_host_counts_fold_in_exact_parts(count, dtype):
+    parts = base._host_parts(count, dtype)
+    assert all(float(np.dtype(dtype).type(p)) == p for p in parts)  # each exact in dtype
+    assert sum(int(p) for p in parts) == count
+    assert len(parts) <= 2
