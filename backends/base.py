@@ -119,6 +119,13 @@ class Backend:
                 raise IndexError(f"index out of range [0, {size})")
         return self.squeeze(self.take_along_axis(x, self.expand_dims(indices, axis), axis), axis)
 
+    def sparse_softmax_cross_entropy(self, labels, logits, axis=-1):
+        """``-log_softmax(logits)[labels]`` along ``axis``: ``labels`` integer
+        ids of ``logits``' shape without ``axis``. Out-of-range ids raise
+        IndexError as in :meth:`pick_along_axis`. Adapters use the
+        framework's fused kernel where it has one."""
+        return -self.pick_along_axis(self.log_softmax(logits, axis), labels, axis)
+
     def xlogy(self, x, y):
         # where(x == 0, 0, ...) alone would still send nan gradients through log(0)
         x, y = self.ensure_float(x), self.ensure_float(y)

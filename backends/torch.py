@@ -22,6 +22,7 @@ _DTYPES = {
 }
 _NAMES = {v: k for k, v in _DTYPES.items()}
 _HALF = (torch.float16, torch.bfloat16)
+_NO_ID = -(2**63)  # an ignore_index that no int32 label and no sane int64 label takes
 
 
 def _dims(axis):
@@ -283,6 +284,16 @@ class TorchBackend(Backend):
 
     def log_softmax(self, x, axis=-1):
         return torch.log_softmax(_float(x), dim=axis)
+
+    def sparse_softmax_cross_entropy(self, labels, logits, axis=-1):
+        # F.cross_entropy is one kernel where log_softmax + gather are two and a
+        # negation (5.4 vs 7.6 us at 32x10); its classes sit on axis 1
+        if logits.dtype in _HALF or not logits.is_cpu or logits.dim() != 2 or axis not in (-1, 1):
+            return super().sparse_softmax_cross_entropy(labels, logits, axis)
+        try:  # on the CPU every target is checked; no id can equal the sentinel ignore_index
+            return F.cross_entropy(logits, labels.long(), reduction="none", ignore_index=_NO_ID)
+        except IndexError as error:
+            raise IndexError(str(error)) from None
 
     def softmax(self, x, axis=-1):
         return torch.softmax(_float(x), dim=axis)

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from tests.helpers import precision, to_numpy
+from tests.helpers import precision, to_backend, to_numpy
 from tests.test_k_primitives import AXES, FLOATS, X, close, k, skip_unsupported, tensor
 
 
@@ -197,3 +197,29 @@ def test_logsumexp_gradient_is_softmax(backend):
     # a gradient formed as exp(x - logsumexp(x)) inherits the rounding of
     # logsumexp near 1e4 in float32 (1e4 * 2**-24 absolute): allow that much
     np.testing.assert_allclose(to_numpy(backend, grad), [[0.5, 0.5, 0.0], [0.0, 0.5, 0.5]], atol=1e4 * 2**-23)
+
+
+# ---------------------------------------------------------------- fused sparse cross-entropy
+@pytest.mark.parametrize("axis", [0, 1, -1])
+@pytest.mark.parametrize("label_dtype", ["int32", "int64"])
+def test_sparse_softmax_cross_entropy(backend, axis, label_dtype):
+    rng = np.random.default_rng(4)
+    logits = rng.normal(size=(5, 7)) * 4.0
+    logits[0, :] = [1e4, -1e4, 0.0, 100.0, -100.0, 3.0, 1.0]
+    size = logits.shape[axis]
+    labels = rng.integers(0, size, size=logits.shape[1 - axis % 2])
+    shifted = logits - logits.max(axis=axis, keepdims=True)
+    log_softmax = shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+    expected = -np.take_along_axis(log_softmax, np.expand_dims(labels, axis), axis).squeeze(axis)
+    with precision(backend, label_dtype):
+        out = backend.sparse_softmax_cross_entropy(
+            to_backend(backend, labels, label_dtype), to_backend(backend, logits, "float32"), axis
+        )
+        np.testing.assert_allclose(to_numpy(backend, out), expected, rtol=1e-5, atol=1e-5)
+        for bad in (size, -1):
+            wrong = labels.copy()
+            wrong[1] = bad
+            with pytest.raises(IndexError):
+                backend.sparse_softmax_cross_entropy(
+                    to_backend(backend, wrong, label_dtype), to_backend(backend, logits, "float32"), axis
+                )

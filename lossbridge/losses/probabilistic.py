@@ -78,9 +78,12 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, ignore_cl
     if ignore_class is not None:
         valid = K.logical_not(K.equal(y_true, ignore_class))
         labels = K.where(valid, y_true, K.zeros_like(y_true))
-    log_prob = _log_probabilities(y_pred, from_logits, class_axis)
     try:
-        loss = -K.pick_along_axis(log_prob, labels, class_axis)
+        if from_logits and not label_smoothing:  # a fused kernel where the framework has one
+            loss = K.sparse_softmax_cross_entropy(labels, y_pred, class_axis)
+        else:
+            log_prob = _log_probabilities(y_pred, from_logits, class_axis)
+            loss = -K.pick_along_axis(log_prob, labels, class_axis)
     except IndexError:
         raise _label_out_of_range(y_true, num_classes, ignore_class) from None
     if label_smoothing:
