@@ -87,6 +87,9 @@ class NumpyBackend(Backend):
     def shape(self, x):
         return np.shape(x)
 
+    def same_shape(self, x, y):
+        return np.shape(x) == np.shape(y)
+
     def ndim(self, x):
         return np.ndim(x)
 

@@ -67,6 +67,9 @@ class TorchBackend(Backend):
     def shape(self, x):
         return tuple(x.shape)
 
+    def same_shape(self, x, y):
+        return x.shape == y.shape
+
     def ndim(self, x):
         return x.dim()
 

@@ -70,7 +70,7 @@ def prepare(backend, y_true, y_pred, sparse=False):
         return y_true, y_pred
     if backend.dtype(y_true) != dtype:
         y_true = backend.cast(y_true, dtype)
-    if backend.shape(y_true) == backend.shape(y_pred):  # the common case, without another call
+    if backend.same_shape(y_true, y_pred):  # the common case, without another call
         return y_true, y_pred
     return align_ranks(backend, y_true, y_pred)
 

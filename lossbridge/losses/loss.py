@@ -192,7 +192,7 @@ class LossFunctionWrapper(Loss):
             y_pred = backend.cast(y_pred, dtype)
         if backend.dtype(y_true) != dtype:
             y_true = backend.cast(y_true, dtype)
-        if backend.shape(y_true) != backend.shape(y_pred):
+        if not backend.same_shape(y_true, y_pred):
             y_true, y_pred = align_ranks(backend, y_true, y_pred)
         elementwise = self.fn.terms(backend, y_true, y_pred, **self._fn_kwargs)
         total = terms.total(backend, elementwise, self._terms_axis, self.reduction)
@@ -206,7 +206,7 @@ class LossFunctionWrapper(Loss):
         backend = dispatch._active.backend or dispatch.active()
         if self.sparse_labels:
             y_true, y_pred = prepare(backend, y_true, y_pred, sparse=True)
-        elif backend.shape(y_true) != backend.shape(y_pred):
+        elif not backend.same_shape(y_true, y_pred):
             # dtypes already match (``__call__`` cast both); only ranks may differ
             y_true, y_pred = align_ranks(backend, y_true, y_pred)
         if self._per_sample is not None:
