@@ -11,7 +11,7 @@ import pytest
 
 import lossbridge
 from lossbridge import K, dispatch, metrics
-from lossbridge.metrics import base
+from lossbridge.metrics import base, running_sums
 
 RNG = np.random.default_rng(23)
 
@@ -103,7 +103,7 @@ def test_compensated_add_equals_neumaier_add(backend, total, value):
     t, c, v = (backend.convert_to_tensor(np.array(x, dtype)) for x in (total, 0.25 * 2.0**-40, value))
     with np.errstate(invalid="ignore", over="ignore"):
         want = dispatch.run_on(backend, base.neumaier_add, t, c, v)
-        got = dispatch.run_on(backend, base.compensated_add, t, c, v)
+        got = dispatch.run_on(backend, running_sums.compensated_add, t, c, v)
     want, got = ([float(backend.to_numpy(x)) for x in pair] for pair in (want, got))
     np.testing.assert_array_equal(got, want)
     assert np.isfinite(got[1])  # a non-finite sum keeps a finite correction
@@ -216,7 +216,7 @@ def test_divide_no_nan(backend, numerator, denominator, expected):
     ("count", "dtype"), [(2**53 + 1, "float64"), (2**24 + 3, "float32"), (7, "float32"), (0, "float64")]
 )
 def test_host_counts_fold_in_exact_parts(count, dtype):
-    parts = base._host_parts(count, dtype)
+    parts = running_sums._host_parts(count, dtype)
     assert all(float(np.dtype(dtype).type(p)) == p for p in parts)  # each exact in dtype
     assert sum(int(p) for p in parts) == count
     assert len(parts) <= 2

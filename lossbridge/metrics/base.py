@@ -27,26 +27,17 @@ a plain float32 counter stops counting. Use :func:`sum_state`,
 ``Metric.merge`` combines compensated pairs correctly by default.
 
 Cost per update. A metric whose state is only scalar running sums (``Mean``,
-``Sum``, every ``MeanMetricWrapper``) derives from :class:`_RunningSums`: it
-reduces each batch to one increment per sum in the batch's own precision (at
-least float32; a float32 sum of one batch errs by ~1e-7 of that batch, and
-that error does not grow with the number of batches), and only those scalars
-take the compensated step. The stateful API then spends a handful of
-framework ops per update: the step is :func:`compensated_add` (TwoSum) on
-PyTorch and TensorFlow and one fused kernel on JAX, and an increment known on
-the host (the batch size of a static shape) is summed as an exact Python int,
-folded into the state tensors only when they are read. Every route reaches
-the state that the pure ``update`` (the stateless API) reaches, bit for bit.
+``Sum``, every ``MeanMetricWrapper``) derives from
+``lossbridge.metrics.running_sums.RunningSums``, whose stateful update takes a
+cheaper route to the same state, bit for bit.
 """
 
 from __future__ import annotations
 
 import warnings
 
-import numpy as np
-
 from .. import dispatch
-from ..k import K, bind
+from ..k import K
 from .registry import register_builtin, snake_case
 
 #: suffix of the state entry that holds a running sum's lost low-order part
@@ -81,22 +72,9 @@ def neumaier_add(total, compensation, value):
     return new, compensation + lost
 
 
-def compensated_add(total, compensation, value):
-    """:func:`neumaier_add` by Knuth's TwoSum: the same exact rounding error
-    (so the same state, bit for bit) from six branch-free flops and one
-    select, where Neumaier's branch on magnitudes plus its guard of the
-    operands takes ~15 ops: about half the framework ops of an eager step.
-    ``value`` must already have ``total``'s dtype. An infinite or NaN sum keeps
-    a zero correction: TwoSum's error term is then NaN (inf - inf), and a
-    non-finite error term is replaced by 0. NumPy warns about that inf - inf,
-    so NumPy state keeps :func:`neumaier_add`."""
-    new = total + value
-    absorbed = new - total  # the part of value that made it into new
-    lost = (total - (new - absorbed)) + (value - absorbed)
-    return new, compensation + K.where(K.isfinite(lost), lost, 0.0)
-
-
-def _add_increments(step, state, increments):
+def add_increments(step, state, increments):
+    """:func:`accumulate` with the compensated ``step`` given (``running_sums``
+    passes a cheaper one that reaches the same state)."""
     out = dict(state)
     for name, value in increments.items():
         total = state[name]
@@ -113,7 +91,7 @@ def _add_increments(step, state, increments):
 def accumulate(state, **increments):
     """A new state with each ``increments[name]`` (a tensor or Python number)
     added to the running sum ``name`` of ``state``."""
-    return _add_increments(neumaier_add, state, increments)
+    return add_increments(neumaier_add, state, increments)
 
 
 def read_sum(state, name):
@@ -159,10 +137,11 @@ class Metric:
     #: names of the positional inputs of ``update_state``, for dispatch and errors
     input_names: tuple[str, ...] = ("y_true", "y_pred")
 
-    def __init_subclass__(cls, **kwargs):
+    def __init_subclass__(cls, register=True, **kwargs):
         super().__init_subclass__(**kwargs)
-        # built-ins resolve by name; user classes only through @register_metric
-        if cls.__module__.startswith("lossbridge.metrics") and not cls.__name__.startswith("_"):
+        # built-ins resolve by name; user classes only through @register_metric;
+        # shared bases (a leading underscore, or ``register=False``) not at all
+        if register and cls.__module__.startswith("lossbridge.metrics") and not cls.__name__.startswith("_"):
             register_builtin(cls)
 
     def __init__(self, name=None, dtype=None):
@@ -239,14 +218,14 @@ class Metric:
 
     def _settle(self):
         """Fold anything a subclass keeps outside the state tensors into them
-        (see :class:`_RunningSums`); called before the state is read."""
+        (see ``running_sums.RunningSums``); called before the state is read."""
 
     def _forget(self):
         """Drop anything a subclass keeps outside the state tensors (reset)."""
 
     def _result_state(self):
-        """The state ``result()`` computes from (:class:`_RunningSums` adds its
-        pending host counts here without folding them in)."""
+        """The state ``result()`` computes from (``running_sums.RunningSums``
+        adds its pending host counts here without folding them in)."""
         return self._state
 
     def result(self):
@@ -381,181 +360,6 @@ class Metric:
     def __repr__(self):
         options = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
         return f"{type(self).__name__}({options})"
-
-
-# ---------------------------------------------------------------- metrics of scalar running sums
-#: backends whose compensated step runs as one fused kernel (``K.fused``):
-#: JAX, where each eager op is a ~5 us dispatch and a jitted call of a few
-#: scalars costs about one. TensorFlow's tf.function call costs ~170 us, more
-#: than its ~10 eager ops of a TwoSum step, so it runs eagerly like PyTorch.
-_FUSED_STEP = frozenset({"jax"})
-#: backends that warn about the inf - inf of a TwoSum step on a non-finite
-#: sum: they keep :func:`neumaier_add`, which never computes it
-_GUARDED_STEP = frozenset({"numpy"})
-
-# (backend name, increment names) -> adder(state, increments) -> state
-_ADDERS: dict = {}
-
-
-def _adder(backend, names):
-    """A function ``(state, increments) -> state`` adding the tensor
-    ``increments`` (a dict over ``names``) to their running sums on
-    ``backend``: fused on JAX, TwoSum eagerly elsewhere. Made once per backend
-    and set of names; every variant gives the same state bit for bit."""
-    key = (backend.name, names)
-    adder = _ADDERS.get(key)
-    if adder is not None:
-        return adder
-    keys = tuple(k for name in names for k in (name, name + COMPENSATION))
-    if backend.name in _FUSED_STEP:
-
-        def kernel(*flat):
-            state = dict(zip(keys, flat[: len(keys)], strict=True))
-            increments = dict(zip(names, flat[len(keys) :], strict=True))
-            out = dispatch.run_on(backend, _add_increments, neumaier_add, state, increments)
-            return tuple(out[k] for k in keys)
-
-        kernel = backend.fused(kernel)
-
-        def adder(state, increments):
-            out = dict(state)
-            out.update(zip(keys, kernel(*(state[k] for k in keys), *(increments[n] for n in names)), strict=True))
-            return out
-
-    else:
-        # K bound to the backend itself: no facade lookup per op (lossbridge.k.bind)
-        step = bind(neumaier_add if backend.name in _GUARDED_STEP else compensated_add, backend)
-        add = bind(_add_increments, backend)
-
-        def adder(state, increments):
-            return add(step, state, increments)
-
-    _ADDERS[key] = adder
-    return adder
-
-
-# (function, backend) -> the function with K bound to the backend
-_BOUND: dict = {}
-
-
-def _bound(fn, backend):
-    """``bind(fn, backend)``, cached. Only lossbridge's own functions are
-    bound; a user's (a subclass's ``increments``) comes back as it is and
-    reads ``K`` through the facade, which ``run_on`` points at ``backend``."""
-    key = (fn, backend.name)
-    bound = _BOUND.get(key)
-    if bound is None:
-        bound = _BOUND[key] = bind(fn, backend)
-    return bound
-
-
-def _host_parts(count, dtype):
-    """An exact Python int as numbers each exactly representable in ``dtype``
-    (one for any count below 2**24 in float32 or 2**53 in float64)."""
-    cast = np.dtype(dtype).type
-    parts = []
-    while count:
-        part = cast(count)
-        parts.append(float(part))
-        count -= int(part)
-    return parts
-
-
-class _RunningSums(Metric):
-    """A metric whose state is scalar compensated running sums ``sums``, each
-    advanced by one increment per batch.
-
-    A subclass names its ``sums``, writes ``increments(*inputs,
-    sample_weight)`` against ``K`` (a dict: sum name -> a 0-d tensor, or a
-    Python int such as a static batch size) and ``compute``. ``update`` is
-    then ``accumulate(state, **increments(...))``, pure and traceable; the
-    stateful API takes a faster route to the same state: tensor increments
-    go through :func:`_adder` and int increments are summed on the host,
-    exactly, and folded into the state tensors only when the state is read
-    (``state``, ``merge_state``). ``result()`` reads them without folding.
-
-    A subclass that overrides ``update`` with its own code (not derived from
-    its ``increments``) gets the generic stateful path through that ``update``.
-    """
-
-    sums: tuple[str, ...] = ()
-    _host = None  # sum name -> Python int not yet in the state tensors
-    _own_update = False
-
-    def __init_subclass__(cls, **kwargs):
-        super().__init_subclass__(**kwargs)
-        own = cls.__dict__
-        if "increments" in own and "update" not in own and getattr(cls.update, "_increments", None) is not None:
-            # the inherited update reads the parent's increments: derive this one's from its own
-            cls.update = _RunningSums.update
-        derived_from = getattr(cls.update, "_increments", False)
-        cls._own_update = not (derived_from is None or derived_from is cls.increments)
-
-    def initial_state(self, like):
-        return sum_state(self.sums, like=like)
-
-    def increments(self, *inputs, sample_weight=None):
-        """One batch as ``{sum name: increment}``."""
-        raise NotImplementedError
-
-    def update(self, state, *inputs, sample_weight=None):
-        return accumulate(state, **self.increments(*inputs, sample_weight=sample_weight))
-
-    update._increments = None  # derived from type(self).increments, whatever that is
-
-    def _advance(self, backend, state, inputs, sample_weight):
-        if self._own_update:
-            return super()._advance(backend, state, inputs, sample_weight)
-        increments = dispatch.run_on(
-            backend, _bound(type(self).increments, backend), self, *inputs, sample_weight=sample_weight
-        )
-        tensors = {}
-        for name, value in increments.items():
-            if type(value) is int:
-                host = self._host
-                if host is None:
-                    host = self._host = {}
-                host[name] = host.get(name, 0) + value
-            else:
-                tensors[name] = value
-        if not tensors:
-            return state
-        return _adder(backend, tuple(tensors))(state, tensors)
-
-    def _settle(self):
-        host = self._host
-        if host and self._state is not None:
-            self._host = None
-            self._state = dispatch.run_on(self._backend, _fold_host, self._state, host)
-
-    def _forget(self):
-        self._host = None
-
-    def _result_state(self):
-        host = self._host
-        if not host:
-            return self._state
-        return dispatch.run_on(self._backend, _with_host, self._state, host)
-
-
-def _with_host(state, host):
-    """``state`` as ``result()`` reads it with the pending host counts: each
-    added to its sum's compensation, so read as sum + (compensation +
-    pending), off from folding them in by at most one rounding of the
-    accumulator dtype, while the state itself stays exact."""
-    view = dict(state)
-    for name, count in host.items():
-        # a Python float takes the tensor's dtype on every backend, and is the
-        # cheapest operand there (a converted one costs JAX ~20-40 us more)
-        view[name + COMPENSATION] = view[name + COMPENSATION] + float(count)
-    return view
-
-
-def _fold_host(state, host):
-    for name, count in host.items():
-        for part in _host_parts(count, K.dtype(state[name])):
-            state = accumulate(state, **{name: part})
-    return state
 
 
 def warn_if_concrete(condition, message):

@@ -21,7 +21,8 @@ from __future__ import annotations
 
 from .. import dispatch
 from ..k import K
-from .base import _RunningSums, accumulate, divide_no_nan, read_sum
+from .base import accumulate, divide_no_nan, read_sum
+from .running_sums import RunningSums
 
 
 def squeeze_or_expand(values, sample_weight):
@@ -99,7 +100,7 @@ def batch_float(x):
     return x if K.dtype(x) in _FULL_FLOATS else K.cast(x, K.accumulator_dtype)
 
 
-class Sum(_RunningSums):
+class Sum(RunningSums):
     """Weighted sum of every value seen: ``sum(values * sample_weight)``.
 
     >>> float(Sum()([1, 3, 5, 7], sample_weight=[1, 1, 0, 0]))
@@ -125,7 +126,7 @@ class Sum(_RunningSums):
         return read_sum(state, "total")
 
 
-class Mean(_RunningSums):
+class Mean(RunningSums):
     """Weighted mean of every sample seen: ``sum(w * v) / sum(w)`` over
     per-sample values (module docstring); 0 before any update (Keras'
     ``divide_no_nan``).
