@@ -126,6 +126,9 @@ class JaxBackend(Backend):
     def sqrt(self, x):
         return jnp.sqrt(_float(x))
 
+    def rsqrt(self, x):
+        return jax.lax.rsqrt(_float(x))
+
     def exp(self, x):
         return jnp.exp(_float(x))
 

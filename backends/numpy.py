@@ -140,6 +140,10 @@ class NumpyBackend(Backend):
     def sqrt(self, x):
         return np.sqrt(_float(x))
 
+    def rsqrt(self, x):
+        root = self.sqrt(x)
+        return _match(1.0, root) / root
+
     def exp(self, x):
         return np.exp(_float(x))
 

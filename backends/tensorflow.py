@@ -130,6 +130,9 @@ class TensorflowBackend(Backend):
     def sqrt(self, x):
         return tf.sqrt(_float(x))
 
+    def rsqrt(self, x):
+        return tf.math.rsqrt(_float(x))
+
     def exp(self, x):
         return tf.exp(_float(x))
 
@@ -297,15 +300,6 @@ class TensorflowBackend(Backend):
 
     def log_softmax(self, x, axis=-1):
         return tf.nn.log_softmax(_float(x), axis=axis)
-
-    def sparse_softmax_cross_entropy(self, labels, logits, axis=-1):
-        rank = logits.shape.rank
-        if axis not in (-1, rank - 1) or not self.is_concrete(logits) or "CPU" not in logits.device:
-            return super().sparse_softmax_cross_entropy(labels, logits, axis)  # a GPU kernel gives nan out of range
-        try:  # one fused kernel, which on the CPU checks every label
-            return tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
-        except tf.errors.InvalidArgumentError as error:
-            raise IndexError(error.message) from None
 
     def softmax(self, x, axis=-1):
         return tf.nn.softmax(_float(x), axis=axis)

@@ -139,6 +139,9 @@ class TorchBackend(Backend):
     def sqrt(self, x):
         return torch.sqrt(_float(x))
 
+    def rsqrt(self, x):
+        return torch.rsqrt(_float(x))
+
     def exp(self, x):
         return torch.exp(_float(x))
 

@@ -98,6 +98,7 @@ UNARY = {
     "square": (np.square, X),
     "abs": (np.abs, X),
     "sqrt": (np.sqrt, POSITIVE),
+    "rsqrt": (lambda v: 1.0 / np.sqrt(v), POSITIVE),
     "exp": (np.exp, X),
     "log": (np.log, POSITIVE),
     "log1p": (np.log1p, POSITIVE - 0.05),
@@ -121,7 +122,7 @@ def test_unary(backend, op, dtype):
 
 
 @pytest.mark.parametrize("dtype", FLOATS)
-@pytest.mark.parametrize("op", ["sqrt", "exp", "log", "log1p", "tanh", "square", "abs", "sign"])
+@pytest.mark.parametrize("op", ["sqrt", "rsqrt", "exp", "log", "log1p", "tanh", "square", "abs", "sign"])
 def test_unary_keeps_float_dtypes(backend, op, dtype):
     skip_unsupported(backend, dtype)
     with precision(backend, dtype):
@@ -129,7 +130,7 @@ def test_unary_keeps_float_dtypes(backend, op, dtype):
 
 
 @pytest.mark.parametrize("dtype", ["int32", "int64", "bool"])
-@pytest.mark.parametrize("op", ["sqrt", "exp", "log", "log1p", "tanh"])
+@pytest.mark.parametrize("op", ["sqrt", "rsqrt", "exp", "log", "log1p", "tanh"])
 @pytest.mark.filterwarnings("ignore:divide by zero:RuntimeWarning")  # log(False) = -inf on every backend
 def test_float_ops_cast_integers_to_float32(backend, op, dtype):
     values = np.array([1, 2, 3]) if dtype != "bool" else np.array([True, True, False])[::-1]
