@@ -15,6 +15,10 @@ _FLOATS = frozenset(jnp.dtype(name) for name in ("float16", "bfloat16", "float32
 _NAMES: dict = {}
 
 
+# jitted, a lax primitive takes jax's C++ dispatch path: 3.6 us eagerly, not 7.4
+_rsqrt = jax.jit(jax.lax.rsqrt)
+
+
 def _float(x):
     # jnp.asarray of a jax array still costs ~5 us: skip it for arrays and tracers
     if not isinstance(x, jax.Array):
@@ -127,7 +131,7 @@ class JaxBackend(Backend):
         return jnp.sqrt(_float(x))
 
     def rsqrt(self, x):
-        return jax.lax.rsqrt(_float(x))
+        return _rsqrt(_float(x))
 
     def exp(self, x):
         return jnp.exp(_float(x))
