@@ -26,4 +26,5 @@ def __getattr__(name):
         return metrics if name == "metrics" else metrics.register_metric
     raise AttributeError(f"module 'lossbridge' has no attribute {name!r}")
 
+
 __all__ = ["K", "get_backend", "losses", "register_loss", "set_backend", "use_backend", "__version__"]

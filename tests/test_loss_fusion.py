@@ -228,3 +228,22 @@ def test_half_precision_kl_divergence_rounds_back(backend):
         np.testing.assert_allclose(
             to_numpy(backend, total), np.mean(R.ref_kl_divergence(*rounded)), rtol=1e-2, atol=1e-2
         )
+
+
+def test_a_registered_loss_may_declare_its_term_reduction(backend):
+    from lossbridge import K, register_loss
+
+    @register_loss("test_fusion_half_squared_error", reduce="mean", scale=0.5)
+    def half_squared_error(y_true, y_pred):
+        """0.5 * mean((y_true - y_pred)**2, axis=-1)"""
+        return K.square(y_true - y_pred)
+
+    rng = np.random.default_rng(2)
+    y_true, y_pred = rng.normal(size=(5, 4)), rng.normal(size=(5, 4))
+    t, p = to_backend(backend, y_true, "float32"), to_backend(backend, y_pred, "float32")
+    per_sample = 0.5 * np.mean((y_true - y_pred) ** 2, axis=-1)
+    np.testing.assert_allclose(to_numpy(backend, half_squared_error(t, p)), per_sample, **F32)
+    loss = losses.LossFunctionWrapper("test_fusion_half_squared_error")
+    np.testing.assert_allclose(to_numpy(backend, loss(t, p)), np.mean(per_sample), **F32)
+    summed = losses.LossFunctionWrapper(half_squared_error, reduction="sum")
+    np.testing.assert_allclose(to_numpy(backend, summed(t, p)), np.sum(per_sample), **F32)

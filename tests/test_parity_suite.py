@@ -48,8 +48,7 @@ TORCH_COMPILED = {"mean_squared_error", "categorical_crossentropy[from_logits]",
 HALF = ("float16", "bfloat16")
 
 #: (family, case id, dtype) -> the defect, reported to the owners
-KNOWN_ISSUES = {
-}
+KNOWN_ISSUES = {}
 
 
 def _id(pair):

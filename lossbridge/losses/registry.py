@@ -39,12 +39,17 @@ def register(name, obj, *, aliases=()):
     return obj
 
 
-def register_loss(name=None, *, aliases=(), sparse=False):
+def register_loss(name=None, *, aliases=(), sparse=False, reduce=None, scale=1.0):
     """Decorator: make a function written against ``K`` a loss that runs on
-    every backend and resolves by ``name`` in :func:`get`."""
+    every backend and resolves by ``name`` in :func:`get`. ``reduce`` and
+    ``scale`` declare a function that returns elementwise terms, as in
+    :func:`lossbridge.losses._bridge.loss_function`."""
 
     def decorate(fn):
-        wrapped = fn if hasattr(fn, "raw") or isinstance(fn, type) else loss_function(fn, sparse=sparse)
+        if hasattr(fn, "raw") or isinstance(fn, type):
+            wrapped = fn
+        else:
+            wrapped = loss_function(fn, sparse=sparse, reduce=reduce, scale=scale)
         return register(name or fn.__name__, wrapped, aliases=aliases)
 
     return decorate
