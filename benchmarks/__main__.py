@@ -2,7 +2,7 @@
 
 Examples::
 
-    python -m benchmarks                      # everything, ~10 min on 2 cores
+    python -m benchmarks                      # everything, ~12 min on 2 cores
     python -m benchmarks --quick              # small inputs, 3 losses, ~2 min
     python -m benchmarks --backend torch --size small --no-keras
     python -m benchmarks --report benchmarks/results/<file>.json   # tables only
@@ -32,7 +32,7 @@ def parse(argv):
     parser.add_argument("--backend", action="append", choices=fw.FRAMEWORKS, help="repeatable; default: all installed")
     parser.add_argument("--size", choices=("small", "large", "both"), default=None, help="default: both (quick: small)")
     parser.add_argument("--cases", help=f"comma-separated loss ids: {','.join(c.id for c in C.LOSSES)}")
-    parser.add_argument("--samples", type=int, help="samples per variant (default 9 small / 4 large)")
+    parser.add_argument("--samples", type=int, help="samples per variant (default 9 small / 7 large)")
     parser.add_argument("--json", help="results path (default benchmarks/results/<date>-<host>.json)")
     parser.add_argument("--no-keras", action="store_true")
     parser.add_argument("--no-compile", action="store_true")
