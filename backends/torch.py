@@ -236,7 +236,7 @@ class TorchBackend(Backend):
         return torch.take_along_dim(x, indices.long(), dim=axis)
 
     def pick_along_axis(self, x, indices, axis):
-        if x.device.type != "cpu" or not self.is_concrete(x):
+        if not x.is_cpu or not self.is_concrete(x):
             return super().pick_along_axis(x, indices, axis)  # CUDA's gather asserts on the device
         try:  # the CPU gather checks every index, at no cost (take_along_dim does not)
             return torch.gather(x, axis, indices.long().unsqueeze(axis)).squeeze(axis)
@@ -296,10 +296,8 @@ class TorchBackend(Backend):
         # negation (5.4 vs 7.6 us at 32x10); its classes sit on axis 1
         if logits.dtype in _HALF or not logits.is_cpu or logits.dim() != 2 or axis not in (-1, 1):
             return super().sparse_softmax_cross_entropy(labels, logits, axis)
-        try:  # on the CPU every target is checked; no id can equal the sentinel ignore_index
-            return F.cross_entropy(logits, labels.long(), reduction="none", ignore_index=_NO_ID)
-        except IndexError as error:
-            raise IndexError(str(error)) from None
+        # on the CPU it checks every target (IndexError); no id equals the sentinel ignore_index
+        return F.cross_entropy(logits, labels.long(), reduction="none", ignore_index=_NO_ID)
 
     def softmax(self, x, axis=-1):
         return torch.softmax(_float(x), dim=axis)

@@ -92,9 +92,10 @@ class TermReduction:
         if kind not in ("mean", "sum"):
             raise ValueError(f"`reduce` must be 'mean' or 'sum'; received {kind!r}")
         self.kind, self.scale = kind, float(scale)
-        parameter = inspect.signature(fn).parameters.get("axis")
+        signature = inspect.signature(fn)
+        parameter = signature.parameters.get("axis")
         self.axis = -1 if parameter is None else parameter.default
-        self._signature = None if parameter is None else inspect.signature(fn)
+        self._signature = None if parameter is None else signature
 
     def axis_of(self, args, kwargs):
         """The ``axis`` option of one call (positional options bound by name)."""
