@@ -197,14 +197,15 @@ def test_weights_and_none_keep_the_per_sample_values(monkeypatch):
     np.testing.assert_allclose(out, 0.5, **F32)
 
 
-def test_a_subclass_mask_is_honoured():
+def test_a_subclass_mask_is_honoured(backend):
     class MaskedMSE(losses.MeanSquaredError):
         def compute_mask(self, y_true, y_pred, values):
             return values < 2.0  # drops the second sample
 
-    y_true = np.zeros((2, 2), np.float32)
-    y_pred = np.array([[1.0, 1.0], [3.0, 3.0]], np.float32)
-    np.testing.assert_allclose(MaskedMSE()(y_true, y_pred), 1.0, **F32)
+    y_true = to_backend(backend, np.zeros((2, 2)), "float32")
+    y_pred = to_backend(backend, [[1.0, 1.0], [3.0, 3.0]], "float32")
+    # per-sample MSE [1, 9]; the mask keeps the first: 1.0 (the unmasked mean would be 5.0)
+    np.testing.assert_allclose(to_numpy(backend, MaskedMSE()(y_true, y_pred)), 1.0, **F32)
 
 
 def test_empty_and_scalar_inputs_take_the_two_step_path(backend):
