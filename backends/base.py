@@ -43,6 +43,13 @@ class Backend:
     def rsqrt(self, x):
         return 1.0 / self.sqrt(x)
 
+    def scale(self, x, factor):
+        """``x * factor`` for a Python number ``factor``, in ``x``'s float dtype
+        (integers and bools in ``floatx()``); adapters where a Python operand
+        is slow (PyTorch and JAX convert one per op) multiply by a cached
+        constant or kernel instead."""
+        return self.ensure_float(x) * factor
+
     def same_shape(self, x, y):
         """``shape(x) == shape(y)``, which adapters answer without building tuples."""
         return self.shape(x) == self.shape(y)

@@ -140,6 +140,10 @@ class NumpyBackend(Backend):
     def sqrt(self, x):
         return np.sqrt(_float(x))
 
+    def scale(self, x, factor):
+        x = _float(x)
+        return x * _match(factor, x)
+
     def rsqrt(self, x):
         root = self.sqrt(x)
         return _match(1.0, root) / root

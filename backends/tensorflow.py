@@ -133,6 +133,9 @@ class TensorflowBackend(Backend):
     def rsqrt(self, x):
         return tf.math.rsqrt(_float(x))
 
+    def scale(self, x, factor):
+        return _float(x) * factor
+
     def exp(self, x):
         return tf.exp(_float(x))
 

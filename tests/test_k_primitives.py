@@ -140,6 +140,44 @@ def test_float_ops_cast_integers_to_float32(backend, op, dtype):
     close(backend, result, UNARY[op][0](values.astype(np.float64)))
 
 
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("factor", [0.03125, -1.0, 100.0, 1.0 / 3.0])
+def test_scale_multiplies_in_the_dtype_of_x(backend, factor, dtype):
+    skip_unsupported(backend, dtype)
+    values = np.array([[1.5, -2.0, 0.0], [4.0, 1e-3, 7.25]])
+    with precision(backend, dtype):
+        x = tensor(backend, values, dtype)
+        for operand in (x, k(backend, "sum", x)):  # a 0-d operand too: it must not take the factor's dtype
+            result = k(backend, "scale", operand, factor)
+            assert backend.dtype(result) == dtype
+            expected = to_numpy(backend, operand).astype(np.float64) * factor
+            # the factor and the product each rounded to dtype: half a unit in the last place each
+            rtol = {"float16": 2**-10, "bfloat16": 2**-7, "float32": 2**-23, "float64": 2**-52}[dtype]
+            atol = 2**-25 if dtype == "float16" else 0  # float16 subnormals are spaced 2**-24
+            np.testing.assert_allclose(to_numpy(backend, result).astype(np.float64), expected, rtol=rtol, atol=atol)
+
+
+def test_scale_of_integers_is_float32_as_with_a_number(backend):
+    result = k(backend, "scale", tensor(backend, np.array([1, 2, 3]), "int32"), 0.5)
+    assert backend.dtype(result) == "float32"
+    close(backend, result, np.array([0.5, 1.0, 1.5]))
+
+
+def test_scale_has_a_gradient_and_compiles(backend):
+    if backend.name == "numpy":
+        pytest.skip("numpy has neither gradients nor a compiler")
+    x = tensor(backend, np.array([1.0, 2.0, 3.0]))
+
+    def scaled_sum(v):
+        return dispatch.run_on(backend, lambda: K.sum(K.scale(v, 0.25)))
+
+    value, grad = backend.value_and_grad(scaled_sum)(x)
+    close(backend, value, 1.5)
+    close(backend, grad, np.full(3, 0.25))
+    if backend.name != "torch":  # torch.compile's cold start on CPU costs seconds: covered on the device
+        close(backend, backend.compile(scaled_sum)(x), 1.5)
+
+
 def test_finiteness_tests(backend):
     values = np.array([1.0, np.nan, np.inf, -np.inf])
     x = tensor(backend, values)

@@ -107,7 +107,7 @@ class TermReduction:
 
     def per_sample(self, backend, terms, axis):
         values = backend.mean(terms, axis=axis) if self.kind == "mean" else backend.sum(terms, axis=axis)
-        return values if self.scale == 1.0 else values * self.scale
+        return values if self.scale == 1.0 else backend.scale(values, self.scale)
 
     def total(self, backend, terms, axis, reduction):
         """The reduced loss of ``terms`` for ``reduction`` ("sum" or a
@@ -125,7 +125,7 @@ class TermReduction:
         else:
             total = backend.sum(terms)
             factor = self.scale if reduction == "sum" else self.scale * row / math.prod(shape)
-        return total if factor == 1.0 else total * factor
+        return total if factor == 1.0 else backend.scale(total, factor)
 
 
 def loss_function(fn=None, *, sparse=False, reduce=None, scale=1.0, half_as_float32=False):
