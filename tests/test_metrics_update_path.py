@@ -48,6 +48,8 @@ def _stateful(backend, metric, batches):
 UNWEIGHTED = [((_f32(64, loc=1e4),), None) for _ in range(20)]
 WEIGHTED = [((_f32(16, 3, loc=1e3),), RNG.uniform(0, 2, 16).astype(np.float32)) for _ in range(12)]
 PAIRS = [((_f32(8, 5), _f32(8, 5)), None) for _ in range(6)]
+# errors near 100: squared, near 1e4 again
+FAR_PAIRS = [((_f32(8, 5), _f32(8, 5, loc=100.0)), None) for _ in range(6)]
 # float64 batch sums have every bit of float64: the correction is not 0 here
 FLOAT64 = [((np.float64(1e4) + RNG.normal(size=64) / 3,), None) for _ in range(20)]
 
@@ -60,9 +62,10 @@ FLOAT64 = [((np.float64(1e4) + RNG.normal(size=64) / 3,), None) for _ in range(2
         (metrics.Sum, UNWEIGHTED),
         (metrics.Sum, WEIGHTED),
         (metrics.MeanSquaredError, PAIRS),
+        (metrics.RootMeanSquaredError, FAR_PAIRS),
         (metrics.Mean, FLOAT64),
     ],
-    ids=["mean", "mean-weighted", "sum", "sum-weighted", "mse-wrapper", "mean-float64"],
+    ids=["mean", "mean-weighted", "sum", "sum-weighted", "mse-wrapper", "rmse", "mean-float64"],
 )
 def test_stateful_state_equals_the_pure_update_bit_for_bit(backend, make, batches):
     if batches is FLOAT64 and backend.accumulator_dtype != "float64":
@@ -193,7 +196,8 @@ def test_subclass_with_its_own_update_keeps_it(backend):
     assert float(backend.to_numpy(eager.result())) == 5.0
     pure = _stateless(backend, _DoubledWrapper(gap), batches)
     assert float(backend.to_numpy(_DoubledWrapper(gap).stateless_result(pure))) == 5.0
-    # the library's own subclass with its own update (RMSE) is unaffected too
+    # the library's own subclasses derive update from their increments: the fast route
+    assert not metrics.RootMeanSquaredError._own_update and not metrics.MeanSquaredError._own_update
     rmse = metrics.RootMeanSquaredError()
     rmse.update_state(*(backend.convert_to_tensor(a) for a in batches[0][0]))
     assert float(backend.to_numpy(rmse.result())) == pytest.approx(np.sqrt(7.5), rel=1e-6)

@@ -22,7 +22,7 @@ from __future__ import annotations
 from .. import dispatch
 from ..k import K
 from .base import accumulate, divide_no_nan, read_sum
-from .running_sums import RunningSums
+from .running_sums import RunningSums, derived_from
 
 
 def squeeze_or_expand(values, sample_weight):
@@ -117,10 +117,9 @@ class Sum(RunningSums):
         values, _ = samplewise(batch_float(values), sample_weight, K.sum)
         return {"total": K.sum(values)}
 
+    @derived_from(increments)
     def update(self, state, values, sample_weight=None):
         return accumulate(state, **Sum.increments(self, values, sample_weight=sample_weight))
-
-    update._increments = increments  # derived from Sum.increments
 
     def compute(self, state):
         return read_sum(state, "total")
@@ -152,12 +151,11 @@ class Mean(RunningSums):
             count = batch_size(values)
         return {"total": K.sum(values), "count": count}
 
+    @derived_from(increments)
     def update(self, state, values, sample_weight=None):
         # Mean's own increments, also when a subclass with other inputs (a
         # MeanMetricWrapper) calls Mean.update(self, state, values, ...)
         return accumulate(state, **Mean.increments(self, values, sample_weight=sample_weight))
-
-    update._increments = increments  # derived from Mean.increments
 
     def compute(self, state):
         return divide_no_nan(read_sum(state, "total"), read_sum(state, "count"))

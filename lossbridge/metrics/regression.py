@@ -106,12 +106,12 @@ class RootMeanSquaredError(Mean):
     def __init__(self, name="root_mean_squared_error", dtype=None):
         super().__init__(name=name, dtype=dtype)
 
-    def update(self, state, y_true, y_pred, sample_weight=None):
+    def increments(self, y_true, y_pred, sample_weight=None):
         y_true, y_pred = _prepared(y_true, y_pred)
         error = y_pred - y_true
         if K.dtype(error) in HALF_DTYPES:  # an error of 1e4 squares past float16's 65504
             error = K.cast(error, "float32")
-        return super().update(state, K.square(error), sample_weight=sample_weight)
+        return Mean.increments(self, K.square(error), sample_weight=sample_weight)
 
     def compute(self, state):
         return K.sqrt(super().compute(state))

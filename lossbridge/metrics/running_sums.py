@@ -112,6 +112,19 @@ def _host_parts(count, dtype):
     return parts
 
 
+def derived_from(increments):
+    """Mark an ``update`` as ``accumulate(state, **increments(...))``, so that
+    the stateful API may take the faster route to the same state. ``None``
+    means ``type(self).increments``; a named function (``Mean.increments``)
+    suits an ``update`` that subclasses with other inputs call explicitly."""
+
+    def mark(update):
+        update._increments = increments
+        return update
+
+    return mark
+
+
 class RunningSums(Metric, register=False):
     """A metric whose state is scalar compensated running sums ``sums``, each
     advanced by one increment per batch.
@@ -137,7 +150,7 @@ class RunningSums(Metric, register=False):
         super().__init_subclass__(**kwargs)
         own = cls.__dict__
         if "increments" in own and "update" not in own and getattr(cls.update, "_increments", None) is not None:
-            # the inherited update reads the parent's increments: derive this one's from its own
+            # the inherited update reads a parent's increments by name (Mean.update): derive this one's from its own
             cls.update = RunningSums.update
         derived_from = getattr(cls.update, "_increments", False)
         cls._own_update = not (derived_from is None or derived_from is cls.increments)
@@ -149,10 +162,9 @@ class RunningSums(Metric, register=False):
         """One batch as ``{sum name: increment}``."""
         raise NotImplementedError
 
+    @derived_from(None)
     def update(self, state, *inputs, sample_weight=None):
         return accumulate(state, **self.increments(*inputs, sample_weight=sample_weight))
-
-    update._increments = None  # derived from type(self).increments, whatever that is
 
     def _advance(self, backend, state, inputs, sample_weight):
         if self._own_update:

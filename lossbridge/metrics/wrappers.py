@@ -13,7 +13,7 @@ from __future__ import annotations
 from .. import dispatch
 from .. import losses as _losses
 from ..k import K
-from .base import Metric, accumulate
+from .base import Metric
 from .reduction import Mean, apply_mask
 from .registry import function_name, resolve_function
 
@@ -52,12 +52,8 @@ class MeanMetricWrapper(Mean):
         return self._fn(y_true, y_pred, **self._fn_kwargs)
 
     def increments(self, y_true, y_pred, sample_weight=None):
+        # ``update`` is then derived from this (RunningSums.__init_subclass__)
         return Mean.increments(self, self.values(y_true, y_pred), sample_weight=sample_weight)
-
-    def update(self, state, y_true, y_pred, sample_weight=None):
-        return accumulate(state, **self.increments(y_true, y_pred, sample_weight=sample_weight))
-
-    update._increments = None  # derived from type(self).increments
 
     def get_config(self):
         fn = function_name(self._fn) or self._fn
