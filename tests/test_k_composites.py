@@ -189,6 +189,23 @@ def test_gradients_finite_at_huge_inputs(backend, op):
     np.testing.assert_allclose(to_numpy(backend, grad), expected, rtol=1e-6)
 
 
+@pytest.mark.parametrize("compiled", [False, True], ids=["eager", "compiled"])
+@pytest.mark.parametrize("op", ["softplus", "log_sigmoid"])
+def test_softplus_gradient_is_the_sigmoid(backend, op, compiled):
+    """d softplus(x)/dx = sigmoid(x), d log_sigmoid(x)/dx = sigmoid(-x), kinks
+    of a max/abs form included (JAX's adapter writes softplus that way)."""
+    if backend.name == "numpy":
+        pytest.skip("NumPy has no autograd")
+    if compiled and backend.name == "torch":
+        pytest.skip("torch's softplus is F.softplus, compiled or not; torch.compile's cold start costs seconds")
+    values = np.array([-50.0, -3.0, -0.5, -1e-3, 0.0, 1e-3, 0.5, 3.0, 50.0])
+    fn = backend.value_and_grad(lambda v: k(backend, op, v))
+    value, grad = (backend.compile(fn) if compiled else fn)(tensor(backend, values))
+    sign = 1.0 if op == "softplus" else -1.0
+    np.testing.assert_allclose(to_numpy(backend, grad), 1.0 / (1.0 + np.exp(-sign * values)), rtol=2e-6, atol=1e-30)
+    np.testing.assert_allclose(to_numpy(backend, value), sign * np.logaddexp(0.0, sign * values), rtol=2e-6)
+
+
 def test_logsumexp_gradient_is_softmax(backend):
     if backend.name == "numpy":
         pytest.skip("NumPy has no autograd")

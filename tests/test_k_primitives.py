@@ -174,8 +174,8 @@ def test_scale_has_a_gradient_and_compiles(backend):
     value, grad = backend.value_and_grad(scaled_sum)(x)
     close(backend, value, 1.5)
     close(backend, grad, np.full(3, 0.25))
-    if backend.name != "torch":  # torch.compile's cold start on CPU costs seconds: covered on the device
-        close(backend, backend.compile(scaled_sum)(x), 1.5)
+    # compiled too: torch's adapter takes another branch while torch.compile traces
+    close(backend, backend.compile(scaled_sum)(x), 1.5)
 
 
 def test_finiteness_tests(backend):
