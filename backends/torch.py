@@ -29,6 +29,15 @@ _NO_ID = -(2**63)  # an ignore_index that no int32 label and no sane int64 label
 _CONSTANTS: dict = {}
 
 
+def _constant(value, dtype):
+    constant = _CONSTANTS.get((value, dtype))
+    if constant is None:
+        if len(_CONSTANTS) > 256:  # values depend on shapes: keep the cache bounded
+            _CONSTANTS.clear()
+        constant = _CONSTANTS[value, dtype] = torch.tensor(value, dtype=dtype)
+    return constant
+
+
 def _dims(axis):
     return list(axis) if isinstance(axis, tuple) else axis
 
@@ -78,12 +87,7 @@ class TorchBackend(Backend):
         x = _float(x)
         if torch.compiler.is_compiling():
             return x * factor  # the compiler folds it into the kernel
-        constant = _CONSTANTS.get((factor, x.dtype))
-        if constant is None:
-            if len(_CONSTANTS) > 256:  # factors depend on shapes: keep the cache bounded
-                _CONSTANTS.clear()
-            constant = _CONSTANTS[factor, x.dtype] = torch.tensor(factor, dtype=x.dtype)
-        return x * constant
+        return x * _constant(factor, x.dtype)
 
     def ndim(self, x):
         return x.dim()
@@ -102,7 +106,14 @@ class TorchBackend(Backend):
         dtype = x.dtype
         if dtype is torch.float32 or dtype is torch.float64:  # the common case, straight through
             if axis is None:
-                return torch.mean(x) if not keepdims else self._reduce(torch.mean, x, axis, keepdims)
+                if keepdims:
+                    return self._reduce(torch.mean, x, axis, keepdims)
+                count = x.numel()
+                if count and not torch.compiler.is_compiling():
+                    # torch.mean is a sum, then a division by a number it wraps
+                    # per call: 2.6 us at 32x10, where this takes 1.9
+                    return torch.sum(x).mul_(_constant(1.0 / count, dtype))
+                return torch.mean(x)
             return torch.mean(x, axis if type(axis) is int else list(axis), keepdims)
         x = _float(x)
         if x.dtype in _HALF:

@@ -53,6 +53,29 @@ def test_reductions(backend, op, axis, keepdims):
     close(backend, result, expected)
 
 
+@pytest.mark.parametrize("compiled", [False, True], ids=["eager", "compiled"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_mean_of_everything_and_its_gradient(backend, dtype, compiled):
+    """The whole-tensor mean: 1/n in every gradient entry (torch's adapter
+    scales a sum in place eagerly and calls torch.mean while compiling)."""
+    if backend.name == "numpy":
+        pytest.skip("NumPy has neither gradients nor a compiler")
+    if compiled and backend.name == "torch":
+        pytest.skip(
+            "torch.compile's cold start costs seconds on CPU: test_scale_has_a_gradient_and_compiles traces one"
+        )
+    values = RNG.normal(size=(32, 10))
+    with precision(backend, dtype):
+        fn = backend.value_and_grad(lambda v: k(backend, "mean", v))
+        value, grad = (backend.compile(fn) if compiled else fn)(tensor(backend, values, dtype))
+        assert backend.dtype(value) == dtype
+    tolerance = TOLERANCE[dtype]
+    np.testing.assert_allclose(
+        to_numpy(backend, value), values.astype(dtype).astype(np.float64).mean(), rtol=tolerance, atol=tolerance
+    )
+    np.testing.assert_allclose(to_numpy(backend, grad), np.full(values.shape, 1 / 320), rtol=tolerance)
+
+
 @pytest.mark.parametrize("axis", AXES, ids=str)
 @pytest.mark.parametrize("op", ["any", "all"])
 def test_boolean_reductions(backend, op, axis):
