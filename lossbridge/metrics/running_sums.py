@@ -152,8 +152,8 @@ class RunningSums(Metric, register=False):
         if "increments" in own and "update" not in own and getattr(cls.update, "_increments", None) is not None:
             # the inherited update reads a parent's increments by name (Mean.update): derive this one's from its own
             cls.update = RunningSums.update
-        derived_from = getattr(cls.update, "_increments", False)
-        cls._own_update = not (derived_from is None or derived_from is cls.increments)
+        source = getattr(cls.update, "_increments", False)  # False: not marked by derived_from
+        cls._own_update = not (source is None or source is cls.increments)
 
     def initial_state(self, like):
         return sum_state(self.sums, like=like)
