@@ -87,11 +87,12 @@ def call(owner, backend, fn, *args):
     key = (backend, getattr(fn, "__code__", fn))
     compiled = table.get(key)
     if compiled is None:
-        compiled = table[key] = backend.compile(_trampoline(owner, fn))
+        compiled = table[key] = backend.compile(_trampoline(owner, backend, fn))
     elif compiled is _EAGER:
         return dispatch.run_on(backend, fn, *args)
     try:
-        return dispatch.run_on(backend, compiled, *args)
+        # no backend active outside: the trampoline activates it inside the trace
+        return dispatch.run_on(None, compiled, *args)
     except Exception as error:  # noqa: BLE001 - any compiler failure falls back to eager
         result = dispatch.run_on(backend, fn, *args)  # a genuine input error raises again here
         table[key] = _EAGER
@@ -171,13 +172,16 @@ def _table(owner):
     return table
 
 
-def _trampoline(owner, fn):
-    """``fn`` behind a function with a code object of its own. torch.compile
-    caches compiled frames on the code object, at most 8 per code: every Loss
-    object sharing ``Loss._forward``'s code would soon exhaust that."""
+def _trampoline(owner, backend, fn):
+    """``fn`` with ``backend`` active, behind a function with a code object of
+    its own. torch.compile caches compiled frames on the code object, at most
+    8 per code: every Loss object sharing ``Loss._forward``'s code would soon
+    exhaust that. The backend is activated inside the traced region: a value
+    set outside is one the compiler must guard on, and torch 2.11's dynamo
+    cannot guard on an adapter object (it rejected every compile=True loss)."""
 
     def compiled_call(*args):
-        return fn(*args)
+        return dispatch.run_on(backend, fn, *args)
 
     code = compiled_call.__code__.replace(co_name=f"{type(owner).__name__}_compiled_call")
     compiled_call.__code__ = code

@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 from lossbridge.backends.base import Backend
 
-from lossbridge import K, compiling, losses
+from lossbridge import K, compiling, dispatch, losses
 from tests.helpers import to_backend, to_numpy
 
 try:  # the parity kit's input recipes; without it only the per-loss tests are skipped
@@ -204,6 +204,25 @@ def test_compile_option_compiles_once_and_reuses(backend, cheap_torch_compile):
         assert loss.runs == 1, f"{backend.name} retraced for repeated shapes: {loss.runs} traces"
     expected = np.mean((to_numpy(backend, y_true) - to_numpy(backend, y_pred)) ** 2)
     np.testing.assert_allclose(to_numpy(backend, first), expected, **F32)
+
+
+def test_the_compiled_function_activates_its_own_backend(backend, cheap_torch_compile):
+    """compile=True hands the compiler a function that makes its backend
+    active inside the trace. Read from outside, the active backend is a value
+    the compiler must guard on, and torch 2.11's dynamo cannot guard on an
+    adapter object: it rejected every compile=True loss on the GPU machine,
+    which then ran eagerly at a third of the speed."""
+    if backend.name == "numpy":
+        pytest.skip("NumPy has no compiler")
+    loss = losses.MeanSquaredError(compile=True)
+    y_true, y_pred = _regression_pair(backend, 0)
+    loss(y_true, y_pred)
+    compiled = compiling.compiled_function(loss, backend, loss._forward)
+    assert compiled is not None and compiled != loss._forward, "the compile fell back to eager"
+    assert dispatch._active.backend is None
+    value = compiled(y_true, y_pred, None)  # nothing active around it
+    expected = np.mean((to_numpy(backend, y_true) - to_numpy(backend, y_pred)) ** 2)
+    np.testing.assert_allclose(to_numpy(backend, value), expected, **F32)
 
 
 def test_compile_option_is_per_object(backend, cheap_torch_compile):
