@@ -80,6 +80,19 @@ class Backend:
         tensor). Value checks such as label ranges run only then."""
         return True
 
+    def rows_first_when_compiled(self):
+        """Whether a Loss object traced by this backend's compiler should
+        reduce each sample's row-normalized terms (log_softmax, a norm) before
+        the batch, rather than all terms in one reduction, which splits the
+        normalization off the kernel that makes the terms and reads the inputs
+        twice (TermReduction.total)."""
+        return False
+
+    def materialize(self, x):
+        """``x``, computed in full before its consumers: a fusion boundary for
+        a compiler that would otherwise fuse them badly; a no-op elsewhere."""
+        return x
+
     # ------------------------------------------------------------ composites
     def softplus(self, x):
         # max(x, 0) + log1p(exp(-|x|)) never overflows

@@ -38,6 +38,21 @@ def _softplus_jvp(primals, tangents):
 
 
 _softplus = jax.jit(_softplus_formula)
+
+
+@jax.custom_jvp
+def _fusion_boundary(x):
+    return jax.lax.optimization_barrier(x)
+
+
+@_fusion_boundary.defjvp
+def _fusion_boundary_jvp(primals, tangents):
+    # differentiated, the forward and backward fuse best as XLA sees fit:
+    # through the barrier jitted grad of CCE took 0.40 ms, without it 0.31 ms
+    # (H100, 2^26 logits), while the forward alone runs 0.39 -> 0.21 ms with it
+    return primals[0], tangents[0]
+
+
 _log_sigmoid = jax.jit(lambda x: -_softplus_formula(-x))
 
 
@@ -107,6 +122,15 @@ class JaxBackend(Backend):
 
     def is_concrete(self, x):
         return not isinstance(x, jax.core.Tracer)
+
+    def rows_first_when_compiled(self):
+        # on a GPU, XLA fuses CCE's batch mean into its row reductions and reads
+        # the logits three times; rows first, materialized, then the mean. On
+        # a CPU it runs row reductions slowly (jitted CCE 3.7 -> 30 ms).
+        return jax.default_backend() == "gpu"
+
+    def materialize(self, x):
+        return _fusion_boundary(x)
 
     # --- reductions
     def mean(self, x, axis=None, keepdims=False):

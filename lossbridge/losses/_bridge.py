@@ -86,12 +86,12 @@ class TermReduction:
     That drops a reduction kernel per call (a third of a small torch MSE).
     """
 
-    __slots__ = ("kind", "scale", "axis", "_signature")
+    __slots__ = ("kind", "scale", "axis", "row_normalized", "_signature")
 
-    def __init__(self, kind, scale, fn):
+    def __init__(self, kind, scale, fn, row_normalized=False):
         if kind not in ("mean", "sum"):
             raise ValueError(f"`reduce` must be 'mean' or 'sum'; received {kind!r}")
-        self.kind, self.scale = kind, float(scale)
+        self.kind, self.scale, self.row_normalized = kind, float(scale), row_normalized
         signature = inspect.signature(fn)
         parameter = signature.parameters.get("axis")
         self.axis = -1 if parameter is None else parameter.default
@@ -111,11 +111,17 @@ class TermReduction:
 
     def total(self, backend, terms, axis, reduction):
         """The reduced loss of ``terms`` for ``reduction`` ("sum" or a
-        counting one), or None where only the two-step path is right: an
-        empty batch (0, not nan) or a shape known only when the graph runs."""
+        counting one), or None where the two-step path is right: an empty
+        batch (0, not nan) or a shape known only when the graph runs. Terms
+        normalized along the axis (a softmax, a norm) traced by a compiler
+        that wants rows first (``Backend.rows_first_when_compiled``) are
+        reduced per sample, materialized, then over the batch."""
         shape = backend.shape(terms)
         if not shape or None in shape or 0 in shape:
             return None
+        if self.row_normalized and not backend.is_concrete(terms) and backend.rows_first_when_compiled():
+            values = backend.materialize(self.per_sample(backend, terms, axis))
+            return backend.sum(values) if reduction == "sum" else backend.mean(values)
         row = shape[axis]
         if self.kind == "mean":
             if reduction == "sum":
@@ -128,15 +134,17 @@ class TermReduction:
         return total if factor == 1.0 else backend.scale(total, factor)
 
 
-def loss_function(fn=None, *, sparse=False, reduce=None, scale=1.0, half_as_float32=False):
+def loss_function(fn=None, *, sparse=False, reduce=None, scale=1.0, row_normalized=False, half_as_float32=False):
     """Make ``fn(y_true, y_pred, **options)``, written against ``K``, a loss
     that runs on every backend.
 
     ``sparse=True`` keeps integer class labels. ``reduce="mean"`` or ``"sum"``
     declares that ``fn`` returns elementwise terms and the loss of a sample is
     ``scale * reduce(terms, axis)`` over the loss's ``axis`` option (the last
-    axis where it has none); see :class:`TermReduction`. ``half_as_float32``
-    computes float16/bfloat16 inputs in float32 and rounds the result back.
+    axis where it has none); see :class:`TermReduction`. ``row_normalized``
+    says the terms come from a normalization along that axis (a softmax, a
+    norm). ``half_as_float32`` computes float16/bfloat16 inputs in float32 and
+    rounds the result back.
 
     The returned function also offers, for callers that resolved the backend
     and prepared the inputs already: ``terms(backend, y_true, y_pred, **options)``,
@@ -145,9 +153,14 @@ def loss_function(fn=None, *, sparse=False, reduce=None, scale=1.0, half_as_floa
     """
     if fn is None:
         return functools.partial(
-            loss_function, sparse=sparse, reduce=reduce, scale=scale, half_as_float32=half_as_float32
+            loss_function,
+            sparse=sparse,
+            reduce=reduce,
+            scale=scale,
+            row_normalized=row_normalized,
+            half_as_float32=half_as_float32,
         )
-    term_reduction = None if reduce is None else TermReduction(reduce, scale, fn)
+    term_reduction = None if reduce is None else TermReduction(reduce, scale, fn, row_normalized)
     bound = {}  # backend -> fn with K bound to it (k.bind)
 
     def formula_on(backend, like):

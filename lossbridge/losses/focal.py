@@ -60,7 +60,7 @@ def binary_focal_crossentropy(
     return focal
 
 
-@loss_function(reduce="sum", scale=-1.0)
+@loss_function(reduce="sum", scale=-1.0, row_normalized=True)
 def categorical_focal_crossentropy(
     y_true, y_pred, alpha=0.25, gamma=2.0, from_logits=False, label_smoothing=0.0, axis=-1
 ):

@@ -47,7 +47,7 @@ def _log_probabilities(y_pred, from_logits, axis):
     return K.log(K.clip(p, eps, 1.0 - eps))
 
 
-@loss_function(reduce="sum", scale=-1.0)
+@loss_function(reduce="sum", scale=-1.0, row_normalized=True)
 def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1):
     """``-sum(y_true * log_softmax(logits), axis)`` (or ``log p`` for
     probabilities). Shapes ``(..., C)`` one-hot or soft labels. Label

@@ -51,7 +51,7 @@ def log_cosh(y_true, y_pred):
     return x + K.softplus(-2.0 * x) - _LOG2
 
 
-@loss_function(reduce="sum", scale=-1.0)
+@loss_function(reduce="sum", scale=-1.0, row_normalized=True)
 def cosine_similarity(y_true, y_pred, axis=-1):
     """``-sum(l2_normalize(y_true) * l2_normalize(y_pred), axis)``: -1 for
     parallel vectors, 0 for orthogonal ones or a zero vector."""
