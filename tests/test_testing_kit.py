@@ -18,7 +18,7 @@ import pytest
 from hypothesis import given, settings
 
 from lossbridge import K
-from lossbridge.losses import binary_crossentropy, hinge, mean_squared_error
+from lossbridge.losses import binary_crossentropy, cosine_similarity, hinge, mean_squared_error
 from lossbridge.testing import (
     GRAD_TOLERANCES,
     VALUE_TOLERANCES,
@@ -242,6 +242,23 @@ def test_reference_gradient_sees_a_kink_only_the_rounded_input_hits():
     assert low32[0, 0] <= 1e-3 and high32[0, 0] >= 0.99e7  # both 0 and 1/x are allowed
     low64, _, _ = reference.gradient_bracket(clip, [x, x], 1, "float64")
     assert low64[0, 0] > 0.99e7  # float64 is off the kink: only 1/x
+
+
+def test_reference_gradient_beside_a_kink_at_zero_holds_the_true_slope():
+    """Cosine similarity at a zero prediction: the norm's floor (1e-14 on the
+    squared norm) makes the slope -unit(y_true) / 1e-7, which for a component
+    of 4.75e-12 beside 11 is -4.3e-6, below the rounding noise of a small step.
+    A step grown past the floor's kink 1e-7 away found -1.6e-9 (a hypothesis
+    find on every backend); at exactly 0 the step stays small."""
+    t = np.full((4, 3), 4.75064302e-12)
+    t[0, 0] = 11.0
+    p = np.zeros((4, 3))
+    low, high, _ = reference.gradient_bracket(cosine_similarity, [t, p], 1, "float64")
+    unit = t / np.sqrt(np.maximum(np.sum(t * t, axis=-1, keepdims=True), 1e-14))  # rows 1-3 floored too
+    slope = -unit / 1e-7  # d/dp of -sum(unit * p / 1e-7)
+    slack = 1e-6 * np.abs(slope)  # the suite's float64 gradient rtol
+    assert np.all(low <= slope + slack) and np.all(slope - slack <= high)
+    assert high[0, 1] - low[0, 1] < 1e-3  # wide, but still a check
 
 
 def test_float64_on_jax_without_x64_is_skipped_with_a_reason():

@@ -121,7 +121,10 @@ def kl_divergence(y_true, y_pred):
     return y_true * K.log(y_true / y_pred)
 
 
-@loss_function(reduce="mean")
+@loss_function(reduce="mean", half_as_float32=True)
 def poisson(y_true, y_pred):
-    """``mean(y_pred - y_true * log(y_pred + eps), axis=-1)``."""
+    """``mean(y_pred - y_true * log(y_pred + eps), axis=-1)``. Half-precision
+    inputs are computed in float32: there eps = 1e-7 is a subnormal whose
+    reciprocal overflows, and TensorFlow's gradient at a zero rate, 0 * inf,
+    came out nan where the slope is 1."""
     return y_pred - y_true * K.log(y_pred + K.epsilon())

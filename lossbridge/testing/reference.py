@@ -13,7 +13,8 @@ to ``O(h**2)``. Where it has a kink at ``x`` (``max(., 0)`` in a hinge, a clip a
 backend may return any value in it, as frameworks legitimately pick different
 subgradients there.
 
-The step starts at ``2**-26 |x|`` and moves by factors of 4: up while rounding
+The step starts at ``2**-26 |x|`` (``1e-9`` at exactly 0, where it never
+grows: kinks sit at or just beside 0) and moves by factors of 4: up while rounding
 noise (64 ulps of the outputs, over ``h``) is large against the slope (a tiny
 input such as ``p = 1e-7`` in a row of large logs), down while the two sides
 disagree, so that a kink *near* ``x`` drops out of reach while one *at* ``x``
@@ -106,7 +107,11 @@ def _settled_slopes(probe, index, magnitude, scale):
     while one at ``x`` stays); None where a slope is not finite. Where growing
     reaches a kink, the last step before it is kept."""
     step = _REL_STEP * magnitude if magnitude else _ZERO_STEP
-    largest = max(magnitude, scale, 1.0) * 2.0**-10
+    # at exactly 0 the step never grows: kinks sit at or just beside 0 (the
+    # floor of a zero vector's norm, 1e-7 away, in cosine similarity), and a
+    # slope below the noise would grow the step past them unseen, to a wrong
+    # slope; the noisy small-step interval is wide but right
+    largest = max(magnitude, scale, 1.0) * 2.0**-10 if magnitude else step
     smallest = 4.0 * np.spacing(magnitude) if magnitude else step * 2.0**-40  # x +- h must differ from x
     direction, previous = 1.0, None
     while True:
