@@ -30,6 +30,15 @@ Cost per update. A metric whose state is only scalar running sums (``Mean``,
 ``Sum``, every ``MeanMetricWrapper``) derives from
 ``lossbridge.metrics.running_sums.RunningSums``, whose stateful update takes a
 cheaper route to the same state, bit for bit.
+
+Threads, copies, compilers. The stateful API holds a per-metric lock while
+it reads and writes the state, so concurrent ``update_state`` calls give the
+state serial calls give (the ``stateless_*`` functions take no lock: they
+have no state of their own). A metric pickles and deep-copies with its state,
+which comes back on the backend it was saved from. Under ``jax.jit``,
+``tf.function`` or a torch.compile trace the stateful update raises and
+points to the stateless API instead of keeping traced values (see
+``lossbridge.metrics._lifecycle``).
 """
 
 from __future__ import annotations
@@ -38,6 +47,7 @@ import warnings
 
 from .. import dispatch
 from ..k import K
+from . import _lifecycle
 from .registry import register_builtin, snake_case
 
 #: suffix of the state entry that holds a running sum's lost low-order part
@@ -154,6 +164,13 @@ class Metric:
         self._backend = None
         self._state = None
         self._anchor = None  # a tensor on the device of the data seen last
+        self._lock = _lifecycle.new_lock()
+
+    def __getstate__(self):
+        return _lifecycle.picklable(self)
+
+    def __setstate__(self, attributes):
+        _lifecycle.restore(self, attributes)
 
     # ------------------------------------------------ to implement (pure, against K)
     def initial_state(self, like):
@@ -177,15 +194,18 @@ class Metric:
         and device of the first strong tensor it sees and weak inputs follow it."""
         if len(inputs) != len(self.input_names):
             self._check_arity(inputs, "update_state")
-        backend, state = self._backend, self._state
-        if state is None or dispatch.forced() is not None or not self._on(backend, inputs, sample_weight):
-            backend, inputs, sample_weight, state = self._bring(inputs, sample_weight)
-        stop = backend.stop_gradient
-        inputs = [stop(x) for x in inputs]
-        if sample_weight is not None:
-            sample_weight = stop(sample_weight)
-        self._state = self._advance(backend, state, inputs, sample_weight)
-        self._backend = backend
+        with self._lock:
+            backend, state = self._backend, self._state
+            if state is None or dispatch.forced() is not None or not self._on(backend, inputs, sample_weight):
+                backend, inputs, sample_weight, state = self._bring(inputs, sample_weight)
+            else:
+                _lifecycle.check_concrete(self, backend, (*inputs, sample_weight))
+            stop = backend.stop_gradient
+            inputs = [stop(x) for x in inputs]
+            if sample_weight is not None:
+                sample_weight = stop(sample_weight)
+            self._state = self._advance(backend, state, inputs, sample_weight)
+            self._backend = backend
 
     def _on(self, backend, inputs, sample_weight):
         """Whether every input is already a tensor of ``backend`` (the common
@@ -206,6 +226,8 @@ class Metric:
         backend, values = dispatch.resolve(names, (*inputs, sample_weight, *held))
         count = len(inputs)
         inputs, sample_weight = values[:count], values[count]
+        # before a zero state is made from a traced input
+        _lifecycle.check_concrete(self, backend, (*inputs, sample_weight))
         if held:
             state = dict(zip(keys, values[count + 1 :], strict=True))
         else:
@@ -213,8 +235,12 @@ class Metric:
         return backend, inputs, sample_weight, state
 
     def _advance(self, backend, state, inputs, sample_weight):
-        """The state after one batch (inputs already on ``backend``)."""
-        return dispatch.run_on(backend, self.update, state, *inputs, sample_weight=sample_weight)
+        """The state after one batch (inputs already on ``backend``); raises
+        instead when that state is traced (concrete inputs a compiled function
+        closes over still give a traced state)."""
+        state = dispatch.run_on(backend, self.update, state, *inputs, sample_weight=sample_weight)
+        _lifecycle.check_concrete(self, backend, (next(iter(state.values())),))
+        return state
 
     def _settle(self):
         """Fold anything a subclass keeps outside the state tensors into them
@@ -231,24 +257,32 @@ class Metric:
     def result(self):
         """The metric's value: a 0-d (or per-class) tensor of ``dtype`` on the
         state's backend; 0 before any update, as in Keras."""
-        if self._state is None:
-            # after reset_state, the framework of the data seen last; else the default one
-            backend = self._backend or dispatch.default_backend()
-            state = dispatch.run_on(backend, self.initial_state, self._anchor)
-            return dispatch.run_on(backend, self._cast_result, state)
-        return dispatch.run_on(self._backend, self._cast_result, self._result_state())
+        with self._lock:
+            if self._state is None:
+                # after reset_state, the framework of the data seen last; else the default one
+                backend = self._backend or dispatch.default_backend()
+                return dispatch.run_on(backend, self._empty_result, self._anchor)
+            return dispatch.run_on(self._backend, self._cast_result, self._result_state())
 
     def _cast_result(self, state):
         return K.cast(self.compute(state), self.dtype)
+
+    def _empty_result(self, anchor):
+        """The result of a metric that saw nothing, on ``anchor``'s device.
+        ``anchor`` (a state tensor) only places it: the empty state is the
+        one a fresh metric has, whatever shapes the forgotten data had."""
+        empty = self._cast_result(self.initial_state(None))
+        return empty if anchor is None else K.convert_to_tensor(empty, like=anchor)
 
     def reset_state(self):
         """Forget everything seen. ``result()`` then reads 0 in the framework
         of the data seen last (and on its device); the next update may come
         from any framework."""
-        if self._state is not None:
-            self._anchor = next(iter(self._state.values()))
-        self._state = None
-        self._forget()
+        with self._lock:
+            if self._state is not None:
+                self._anchor = next(iter(self._state.values()))
+            self._state = None
+            self._forget()
 
     reset_states = reset_state  # Keras 2 name, used by the seed
 
@@ -260,28 +294,36 @@ class Metric:
     def merge_state(self, metrics):
         """Fold the state of other metrics of the same type and config into
         this one (e.g. metrics updated on disjoint shards of the data)."""
-        self._settle()
         for other in metrics:
-            other._settle()
-            self._check_mergeable(other)
-            if other._state is None:
-                continue
-            if self._state is None:
-                self._state, self._backend = dict(other._state), other._backend
-                continue
-            theirs = self._bring_state(other)
-            self._state = dispatch.run_on(self._backend, self.merge, self._state, theirs)
+            # each lock on its own (never both): two threads merging a into b
+            # and b into a cannot deadlock
+            with other._lock:
+                other._settle()
+                theirs_state, theirs_backend = other._state, other._backend
+            with self._lock:
+                self._settle()
+                self._check_mergeable(other, theirs_state, theirs_backend)
+                if theirs_state is None:
+                    continue
+                if self._state is None:
+                    self._state, self._backend = dict(theirs_state), theirs_backend
+                    continue
+                theirs = self._bring_state(theirs_state, theirs_backend)
+                merged = dispatch.run_on(self._backend, self.merge, self._state, theirs)
+                _lifecycle.check_concrete(self, self._backend, (next(iter(merged.values())),), "merge_state")
+                self._state = merged
 
-    def _check_mergeable(self, other):
+    def _check_mergeable(self, other, state, backend):
+        """``other`` (whose settled ``state`` lives on ``backend``) may merge into this metric."""
         if type(other) is not type(self) or self._merge_key(other) != self._merge_key(self):
             raise ValueError(
                 f"cannot merge {other!r} into {self!r}: merge_state needs metrics of the same type and "
                 "config (names may differ)."
             )
-        if self._state is None or other._state is None:
+        if self._state is None or state is None:
             return
         for key, value in self._state.items():
-            mine, theirs = self._backend.shape(value), other._backend.shape(other._state[key])
+            mine, theirs = self._backend.shape(value), backend.shape(state[key])
             if mine != theirs:
                 raise ValueError(
                     f"cannot merge {other!r} into {self!r}: state {key!r} has shape {theirs} there and "
@@ -294,11 +336,11 @@ class Metric:
         config.pop("name", None)
         return config
 
-    def _bring_state(self, other):
-        """``other``'s state on this metric's backend (converted if it lives elsewhere)."""
-        if other._backend is self._backend:
-            return other._state
-        return {k: self._backend.from_foreign(v, other._backend) for k, v in other._state.items()}
+    def _bring_state(self, state, backend):
+        """Another metric's ``state`` (on ``backend``) on this metric's backend."""
+        if backend is self._backend:
+            return state
+        return {k: self._backend.from_foreign(v, backend) for k, v in state.items()}
 
     def _check_arity(self, inputs, method):
         if len(inputs) != len(self.input_names):
@@ -310,8 +352,9 @@ class Metric:
     @property
     def state(self):
         """The current state dict (None before the first update)."""
-        self._settle()
-        return self._state
+        with self._lock:
+            self._settle()
+            return self._state
 
     # ------------------------------------------------ stateless API
     def stateless_initial_state(self, like=None):

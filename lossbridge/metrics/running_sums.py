@@ -17,6 +17,7 @@ import numpy as np
 
 from .. import dispatch
 from ..k import K, bind
+from . import _lifecycle
 from .base import COMPENSATION, Metric, accumulate, add_increments, neumaier_add, sum_state
 
 
@@ -172,18 +173,24 @@ class RunningSums(Metric, register=False):
         increments = dispatch.run_on(
             backend, _bound(type(self).increments, backend), self, *inputs, sample_weight=sample_weight
         )
-        tensors = {}
+        tensors, counts = {}, None
         for name, value in increments.items():
             if type(value) is int:
-                host = self._host
-                if host is None:
-                    host = self._host = {}
-                host[name] = host.get(name, 0) + value
+                counts = counts or {}
+                counts[name] = value
             else:
                 tensors[name] = value
-        if not tensors:
-            return state
-        return _adder(backend, tuple(tensors))(state, tensors)
+        if tensors:
+            state = _adder(backend, tuple(tensors))(state, tensors)
+            # before the host counts change: a traced state raises and leaves the metric as it was
+            _lifecycle.check_concrete(self, backend, (next(iter(state.values())),))
+        if counts:
+            host = self._host
+            if host is None:
+                host = self._host = {}
+            for name, value in counts.items():
+                host[name] = host.get(name, 0) + value
+        return state
 
     def _settle(self):
         host = self._host

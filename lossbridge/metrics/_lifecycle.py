@@ -1,0 +1,89 @@
+"""What ``Metric``'s stateful API needs besides arithmetic: a lock that makes
+concurrent updates serial, pickling and copying of state that lives on any
+backend, and the refusal to update state while a compiler traces.
+
+Kept apart from ``base`` so that the numeric core stays readable; ``Metric``
+calls these helpers and nothing else does.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from .. import backends
+
+#: attributes of a Metric that hold tensors of its backend (or None)
+_TENSOR_ATTRIBUTES = ("_anchor",)
+
+
+def new_lock():
+    """The lock around a metric's read-modify-write of its state. Reentrant,
+    so that a subclass's ``update`` or ``compute`` may read ``self.state``."""
+    return threading.RLock()
+
+
+# ---------------------------------------------------------------- tracing
+def check_concrete(metric, backend, values, method="update_state"):
+    """Raise before ``metric`` keeps traced values: ``values`` (tensors of
+    ``backend``, None skipped) must all be concrete, i.e. not jax tracers,
+    tf.function graph tensors, or tensors of a torch.compile trace."""
+    for value in values:
+        if value is not None and not backend.is_concrete(value):
+            raise RuntimeError(
+                f"{type(metric).__name__}.{method} was called while {backend.name} traces a function "
+                "(jax.jit, tf.function or torch.compile). The stateful API keeps its state in Python "
+                "attributes, which a compiled function cannot update; the metric's state is unchanged. "
+                "Inside compiled code use the pure API: `state = metric.stateless_update_state(state, "
+                "*inputs)` (start from `metric.stateless_initial_state(y_pred)`) and "
+                "`metric.stateless_result(state)`."
+            )
+
+
+# ---------------------------------------------------------------- pickling
+def _to_host(backend, value):
+    """A state tensor as something that pickles without its framework's
+    help: NumPy state as it is, every other backend's as a NumPy array."""
+    if value is None or backend.name == "numpy":
+        return value
+    return backend.to_numpy(value)
+
+
+def _from_host(backend, value):
+    if value is None or backend.name == "numpy":
+        return value
+    return backend.convert_to_tensor(value)
+
+
+def picklable(metric):
+    """``metric.__dict__`` for ``__getstate__``: without the lock, state
+    tensors as NumPy arrays and the backend as its registered name."""
+    with metric._lock:
+        attributes = dict(metric.__dict__)
+    attributes.pop("_lock", None)
+    backend = attributes.get("_backend")
+    if backend is None:
+        return attributes
+    attributes["_backend"] = backend.name
+    state = attributes.get("_state")
+    if state is not None:
+        attributes["_state"] = {key: _to_host(backend, value) for key, value in state.items()}
+    for name in _TENSOR_ATTRIBUTES:
+        attributes[name] = _to_host(backend, attributes.get(name))
+    return attributes
+
+
+def restore(metric, attributes):
+    """The inverse of :func:`picklable` for ``__setstate__``: state back on
+    the backend it was saved from (on that framework's default device), and a
+    new lock."""
+    attributes = dict(attributes)
+    name = attributes.get("_backend")
+    if name is not None:
+        backend = attributes["_backend"] = backends.get(name)
+        state = attributes.get("_state")
+        if state is not None:
+            attributes["_state"] = {key: _from_host(backend, value) for key, value in state.items()}
+        for attribute in _TENSOR_ATTRIBUTES:
+            attributes[attribute] = _from_host(backend, attributes.get(attribute))
+    metric.__dict__.update(attributes)
+    metric._lock = new_lock()
