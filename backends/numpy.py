@@ -13,10 +13,22 @@ try:  # bfloat16 comes with ml_dtypes (installed with jax or tensorflow)
 except ImportError:  # pragma: no cover - NumPy-only installs have no bfloat16
     _bfloat16 = None
 
-_DTYPES = {
-    name: np.dtype(name)
+class _DtypeTable(dict):
+    """dtype name -> np.dtype; a name NumPy lacks is a TypeError that says why."""
+
+    def __missing__(self, name):
+        if name == "bfloat16":
+            raise TypeError(
+                "bfloat16 on the NumPy backend needs the ml_dtypes package, which is not installed: "
+                "`pip install ml_dtypes` (it comes with jax and tensorflow), or use float16/float32."
+            )
+        raise TypeError(f"the NumPy backend has no dtype {name!r}; accepted: {', '.join(sorted(self))}.")
+
+
+_DTYPES = _DtypeTable(
+    (name, np.dtype(name))
     for name in ("float16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8", "bool")
-}
+)
 if _bfloat16 is not None:
     _DTYPES["bfloat16"] = np.dtype(_bfloat16)
 

@@ -20,6 +20,11 @@ _DTYPES = {
     "uint8": torch.uint8,
     "bool": torch.bool,
 }
+# dtypes torch has and lossbridge only reads (labels it casts, inputs it rejects
+# by name): known here so that ``dtype()`` names them instead of a KeyError
+for _name in ("uint16", "uint32", "uint64", "complex64", "complex128"):
+    if hasattr(torch, _name):
+        _DTYPES[_name] = getattr(torch, _name)
 _NAMES = {v: k for k, v in _DTYPES.items()}
 _HALF = (torch.float16, torch.bfloat16)
 _NO_ID = -(2**63)  # an ignore_index that no int32 label and no sane int64 label takes

@@ -39,6 +39,8 @@ from lossbridge.testing import strategies as lbst
 ENTRIES = catalogue.entries()
 FUNCTIONS = [(e, c) for e in ENTRIES if e.family == "loss" and not isinstance(e.obj, type) for c in e.cases]
 #: Loss classes run the formula their function runs (checked in full above): one case each
+#: losses whose default ``axis=None`` gives one value for the whole batch
+BATCH_LEVEL_LOSSES = ("Dice", "Tversky")
 LOSS_CLASSES = [(e, e.cases[0]) for e in ENTRIES if e.family == "loss" and isinstance(e.obj, type) and e.cases]
 METRICS = [(e, c) for e in ENTRIES if e.family == "metric" for c in e.cases]
 UNKNOWN = [e for e in ENTRIES if not e.cases]
@@ -169,6 +171,12 @@ def test_loss_object_with_sample_weights(pair, chosen):
     rng = np.random.default_rng(2)
     inputs = cases.random_example(case.kind, rng)
     weights = rng.uniform(0.0, 2.0, size=len(inputs[0]))
+    if entry.name in BATCH_LEVEL_LOSSES:
+        # one value for the whole batch: a weight per sample has nothing to weigh
+        # (lossbridge.inputs.check_weight_shape), a scalar weight scales it
+        with pytest.raises(ValueError, match="`sample_weight` of shape"):
+            entry.obj()(*inputs, sample_weight=weights)
+        weights = np.float64(1.5)
     _check(entry, case, (*inputs, weights), dtype, chosen, compiled=False, wrt=1)
     if case.kind == "regression":  # per-timestep weights on (batch, time, features)
         y_true, y_pred = rng.normal(size=(2, 3, 4)), rng.normal(size=(2, 3, 4))

@@ -2,8 +2,8 @@
 
 ``@loss_function`` resolves the backend once from ``y_true`` and ``y_pred``,
 brings both to it, applies Keras' input conventions (float predictions,
-labels in the prediction's dtype, ranks that differ by a trailing 1 lined up),
-rejects shapes that do not broadcast, and runs the formula with ``K`` bound to
+labels in the prediction's dtype, the shape and dtype rules of
+``lossbridge.inputs``), and runs the formula with ``K`` bound to
 that backend. The formula itself stays pure math: elementwise terms where the
 loss declares how they reduce per sample (``reduce=``), so that Loss objects
 can fuse that reduction with their own. ``fn.raw`` skips the entry for
@@ -20,59 +20,26 @@ import numpy as np
 
 from .. import dispatch
 from ..backends.base import FLOAT_DTYPES, HALF_DTYPES
+from ..inputs import align_pair, cast_real, check_real, class_ids
 from ..k import bind
+from ..options import OptionChecks
 
 _NAMES = ("y_true", "y_pred")
 
 
-def align_ranks(K, y_true, y_pred):
-    """Keras' rule: when ranks differ by one and the longer has a trailing
-    dimension of 1, squeeze it (or expand a rank-1 partner), then require
-    shapes that broadcast."""
-    true_shape, pred_shape = K.shape(y_true), K.shape(y_pred)
-    if true_shape == pred_shape:
-        return y_true, y_pred
-    rank_true, rank_pred = len(true_shape), len(pred_shape)
-    if rank_true == rank_pred + 1 and true_shape[-1] == 1:
-        if rank_pred == 1:
-            y_pred = K.expand_dims(y_pred, -1)
-        else:
-            y_true = K.squeeze(y_true, -1)
-    elif rank_pred == rank_true + 1 and pred_shape[-1] == 1:
-        if rank_true == 1:
-            y_true = K.expand_dims(y_true, -1)
-        else:
-            y_pred = K.squeeze(y_pred, -1)
-    check_broadcast(K.shape(y_true), K.shape(y_pred), y_true, y_pred)
-    return y_true, y_pred
-
-
-def check_broadcast(true_shape, pred_shape, y_true=None, y_pred=None):
-    for a, b in zip(reversed(true_shape), reversed(pred_shape), strict=False):
-        if a != b and a != 1 and b != 1 and a is not None and b is not None:
-            raise ValueError(
-                f"`y_true` and `y_pred` have incompatible shapes: y_true {dispatch.describe(y_true)}, "
-                f"y_pred {dispatch.describe(y_pred)}. Accepted: equal shapes, shapes that broadcast, "
-                "or ranks that differ by a trailing dimension of 1."
-            )
-
-
 def prepare(backend, y_true, y_pred, sparse=False):
-    """Float predictions; dense labels in their dtype and aligned, sparse labels as integers."""
+    """Float predictions; dense labels in their dtype and aligned, sparse
+    labels as integer class ids (the input contract of ``lossbridge.inputs``)."""
     dtype = backend.dtype(y_pred)
     if dtype not in FLOAT_DTYPES:
+        check_real(backend, y_pred, "y_pred")
         y_pred = backend.ensure_float(y_pred)
         dtype = backend.dtype(y_pred)
     if sparse:
-        label_dtype = backend.dtype(y_true)
-        if label_dtype in FLOAT_DTYPES or label_dtype == "bool":
-            y_true = backend.cast(y_true, "int32")
-        return y_true, y_pred
+        return class_ids(backend, y_true), y_pred
     if backend.dtype(y_true) != dtype:
-        y_true = backend.cast(y_true, dtype)
-    if backend.same_shape(y_true, y_pred):  # the common case, without another call
-        return y_true, y_pred
-    return align_ranks(backend, y_true, y_pred)
+        y_true = cast_real(backend, y_true, dtype, "y_true")
+    return align_pair(backend, y_true, y_pred)
 
 
 class TermReduction:
@@ -134,7 +101,9 @@ class TermReduction:
         return total if factor == 1.0 else backend.scale(total, factor)
 
 
-def loss_function(fn=None, *, sparse=False, reduce=None, scale=1.0, row_normalized=False, half_as_float32=False):
+def loss_function(
+    fn=None, *, sparse=False, reduce=None, scale=1.0, row_normalized=False, half_as_float32=False, options=None
+):
     """Make ``fn(y_true, y_pred, **options)``, written against ``K``, a loss
     that runs on every backend.
 
@@ -144,7 +113,9 @@ def loss_function(fn=None, *, sparse=False, reduce=None, scale=1.0, row_normaliz
     axis where it has none); see :class:`TermReduction`. ``row_normalized``
     says the terms come from a normalization along that axis (a softmax, a
     norm). ``half_as_float32`` computes float16/bfloat16 inputs in float32 and
-    rounds the result back.
+    rounds the result back. ``options`` maps option names to checkers from
+    ``lossbridge.options`` (:class:`~lossbridge.options.OptionChecks`):
+    they run once per Loss object and on function calls that pass options.
 
     The returned function also offers, for callers that resolved the backend
     and prepared the inputs already: ``terms(backend, y_true, y_pred, **options)``,
@@ -159,7 +130,9 @@ def loss_function(fn=None, *, sparse=False, reduce=None, scale=1.0, row_normaliz
             scale=scale,
             row_normalized=row_normalized,
             half_as_float32=half_as_float32,
+            options=options,
         )
+    checks = OptionChecks(fn, options) if options else None
     term_reduction = None if reduce is None else TermReduction(reduce, scale, fn, row_normalized)
     bound = {}  # backend -> fn with K bound to it (k.bind)
 
@@ -186,6 +159,8 @@ def loss_function(fn=None, *, sparse=False, reduce=None, scale=1.0, row_normaliz
 
     @functools.wraps(fn)
     def wrapper(y_true, y_pred, *args, **kwargs):
+        if checks is not None and (args or kwargs):
+            args, kwargs = (), checks(args, kwargs)
         backend, y_true, y_pred = dispatch.resolve_pair(_NAMES, y_true, y_pred)
         y_true, y_pred = prepare(backend, y_true, y_pred, sparse)
         active = dispatch._active
@@ -210,4 +185,5 @@ def loss_function(fn=None, *, sparse=False, reduce=None, scale=1.0, row_normaliz
     wrapper.per_sample = per_sample
     wrapper.term_reduction = term_reduction
     wrapper.sparse = sparse
+    wrapper.check_options = checks
     return wrapper

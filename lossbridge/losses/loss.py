@@ -18,7 +18,10 @@ import re
 
 from .. import compiling, dispatch
 from ..backends.base import FLOAT_DTYPES
-from ._bridge import align_ranks, prepare
+from ..inputs import align_pair, cast_real, check_weight_shape, squeeze_or_expand
+from . import registry
+from ._bridge import prepare
+from .registry import deserialize, serialize
 
 REDUCTIONS = ("sum_over_batch_size", "sum", "mean", "mean_with_sample_weight", "none", None)
 # reductions that divide by the element count: a mask rescales weights for them
@@ -109,9 +112,9 @@ class Loss:
         backend = dispatch._active.backend
         dtype = self._dtype
         if backend.dtype(y_pred) != dtype:
-            y_pred = backend.cast(y_pred, dtype)
+            y_pred = cast_real(backend, y_pred, dtype, "y_pred")
         if not self.sparse_labels and backend.dtype(y_true) != dtype:
-            y_true = backend.cast(y_true, dtype)
+            y_true = cast_real(backend, y_true, dtype, "y_true")
         values = self.call(y_true, y_pred)
         if backend.dtype(values) != dtype:
             values = backend.cast(values, dtype)
@@ -141,6 +144,16 @@ class Loss:
     def from_config(cls, config):
         return cls(**config)
 
+    def __getstate__(self):
+        # compiled functions are per process and rebuilt on first use; the rest
+        # is plain data (a loss function travels by its module and name)
+        state = dict(self.__dict__)
+        state.pop(compiling.CACHE_ATTRIBUTE, None)
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+
     def __repr__(self):
         options = ", ".join(f"{key}={value!r}" for key, value in self.get_config().items())
         return f"{type(self).__name__}({options})"
@@ -157,8 +170,6 @@ class LossFunctionWrapper(Loss):
 
     def __init__(self, fn, reduction="sum_over_batch_size", name=None, dtype=None, compile=None, **kwargs):
         if isinstance(fn, str):
-            from . import registry
-
             fn = registry.lookup(fn)
         if not callable(fn) or isinstance(fn, type):
             raise TypeError(
@@ -166,8 +177,17 @@ class LossFunctionWrapper(Loss):
                 "fn(y_true, y_pred, **options) or the registered name of one."
             )
         super().__init__(name=name or getattr(fn, "__name__", None), reduction=reduction, dtype=dtype, compile=compile)
+        checks = getattr(fn, "check_options", None)  # the loss's declared option checks, run once here
+        if checks is not None:
+            kwargs = checks((), kwargs)
         self.fn = fn
         self._fn_kwargs = kwargs
+        self._bind_function()
+
+    def _bind_function(self):
+        """What each call needs from ``fn`` and its options, derived once
+        (here and when an unpickled object is restored)."""
+        fn, kwargs = self.fn, self._fn_kwargs
         raw = getattr(fn, "raw", fn)  # already inside a bridged call: skip the entry
         self._bound = functools.partial(raw, **kwargs) if kwargs else raw
         # a lossbridge loss function runs its formula with K bound per backend
@@ -182,6 +202,19 @@ class LossFunctionWrapper(Loss):
         self._term_reduction = terms if plain and not self.sparse_labels else None
         self._terms_axis = terms.axis_of((), kwargs) if terms is not None else None
 
+    #: attributes :meth:`_bind_function` derives from ``fn``: rebuilt, not pickled
+    _DERIVED = ("_bound", "_per_sample", "_term_reduction", "_terms_axis")
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        for name in self._DERIVED:
+            state.pop(name, None)
+        return state
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        self._bind_function()
+
     def _forward(self, y_true, y_pred, sample_weight):
         terms = self._term_reduction
         if sample_weight is not None or terms is None or self.reduction not in _FUSED:
@@ -189,11 +222,10 @@ class LossFunctionWrapper(Loss):
         backend = dispatch._active.backend
         dtype = self._dtype
         if backend.dtype(y_pred) != dtype:
-            y_pred = backend.cast(y_pred, dtype)
+            y_pred = cast_real(backend, y_pred, dtype, "y_pred")
         if backend.dtype(y_true) != dtype:
-            y_true = backend.cast(y_true, dtype)
-        if not backend.same_shape(y_true, y_pred):
-            y_true, y_pred = align_ranks(backend, y_true, y_pred)
+            y_true = cast_real(backend, y_true, dtype, "y_true")
+        y_true, y_pred = align_pair(backend, y_true, y_pred)
         elementwise = self.fn.terms(backend, y_true, y_pred, **self._fn_kwargs)
         total = terms.total(backend, elementwise, self._terms_axis, self.reduction)
         if total is None:  # empty or not yet shaped: per sample, then reduced
@@ -206,22 +238,17 @@ class LossFunctionWrapper(Loss):
         backend = dispatch._active.backend or dispatch.active()
         if self.sparse_labels:
             y_true, y_pred = prepare(backend, y_true, y_pred, sparse=True)
-        elif not backend.same_shape(y_true, y_pred):
-            # dtypes already match (``__call__`` cast both); only ranks may differ
-            y_true, y_pred = align_ranks(backend, y_true, y_pred)
+        else:  # dtypes already match (``_forward`` cast both); the shape contract remains
+            y_true, y_pred = align_pair(backend, y_true, y_pred)
         if self._per_sample is not None:
             return self._per_sample(backend, y_true, y_pred, **self._fn_kwargs)
         return self._bound(y_true, y_pred)
 
     def get_config(self):
-        from .serialization import serialize
-
         return {**super().get_config(), "fn": serialize(self.fn), **self._fn_kwargs}
 
     @classmethod
     def from_config(cls, config):
-        from .serialization import deserialize
-
         config = dict(config)
         fn = deserialize(config.pop("fn"))
         return cls(fn, **config)
@@ -297,34 +324,13 @@ def divide_no_nan(backend, x, y):
 
 def match_ranks(backend, values, weights):
     """Keras' ``squeeze_or_expand_to_same_rank`` for ranks differing by a
-    trailing 1; then lower-rank weights gain trailing axes, so that ``(N,)``
-    weighs whole samples of ``(N, T)`` losses. Shapes must then broadcast."""
-    value_shape, weight_shape = backend.shape(values), backend.shape(weights)
-    rank_values, rank_weights = len(value_shape), len(weight_shape)
-    if rank_values == rank_weights + 1 and value_shape[-1] == 1:
-        if rank_weights == 1:
-            weights = backend.expand_dims(weights, -1)
-        else:
-            values = backend.squeeze(values, -1)
-    elif rank_weights == rank_values + 1 and weight_shape[-1] == 1:
-        if rank_values == 1:
-            values = backend.expand_dims(values, -1)
-        else:
-            weights = backend.squeeze(weights, -1)
+    trailing 1, after the weight shape passed ``inputs.check_weight_shape``;
+    then lower-rank weights gain trailing axes, so that ``(N,)`` weighs whole
+    samples of ``(N, T)`` losses."""
+    check_weight_shape(backend.shape(weights), backend.shape(values), values)
+    values, weights = squeeze_or_expand(backend, values, weights)
     value_shape, weight_shape = backend.shape(values), backend.shape(weights)
     if 0 < len(weight_shape) < len(value_shape):
         for _ in range(len(value_shape) - len(weight_shape)):
             weights = backend.expand_dims(weights, -1)
-        weight_shape = backend.shape(weights)
-    _check_weight_shape(value_shape, weight_shape)
     return values, weights
-
-
-def _check_weight_shape(value_shape, weight_shape):
-    for a, b in zip(reversed(value_shape), reversed(weight_shape), strict=False):
-        if a != b and a != 1 and b != 1 and a is not None and b is not None:
-            raise ValueError(
-                f"`sample_weight` of shape {tuple(weight_shape)} does not broadcast to the per-sample losses "
-                f"of shape {tuple(value_shape)}. Accepted: a scalar, one weight per sample (N,), one per "
-                "timestep (N, T) for sequence outputs, or any shape that broadcasts to the losses."
-            )

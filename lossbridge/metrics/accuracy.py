@@ -19,8 +19,9 @@ values can be read (eager mode); under a compiler they simply miss.
 from __future__ import annotations
 
 from .. import dispatch
+from ..inputs import align_pair
 from ..k import K
-from ..losses._bridge import align_ranks
+from ..options import finite_number
 from .registry import metric_function
 from .wrappers import MeanMetricWrapper
 
@@ -99,14 +100,15 @@ def accuracy(y_true, y_pred):
     """1 where ``y_true == y_pred`` (``y_true`` cast to ``y_pred``'s dtype first)."""
     if K.dtype(y_true) != K.dtype(y_pred):
         y_true = K.cast(y_true, K.dtype(y_pred))
-    y_true, y_pred = align_ranks(K, y_true, y_pred)
+    y_true, y_pred = align_pair(K, y_true, y_pred)
     return _hits(K.equal(y_true, y_pred))
 
 
 @metric_function
 def binary_accuracy(y_true, y_pred, threshold=0.5):
     """1 where ``y_true == (y_pred > threshold)`` (the prediction cast to ``y_true``'s dtype)."""
-    y_true, y_pred = align_ranks(K, y_true, y_pred)
+    finite_number("threshold", threshold)
+    y_true, y_pred = align_pair(K, y_true, y_pred)
     predicted = K.ensure_float(y_pred) > threshold
     return _hits(K.equal(y_true, K.cast(predicted, K.dtype(y_true))))
 
@@ -169,6 +171,7 @@ class BinaryAccuracy(MeanMetricWrapper):
     """How often ``y_pred > threshold`` matches the binary label."""
 
     def __init__(self, name="binary_accuracy", dtype=None, threshold=0.5):
+        finite_number("threshold", threshold)  # now, not at the first update
         super().__init__(binary_accuracy, name=name, dtype=dtype, threshold=threshold)
         self.threshold = threshold
 

@@ -19,41 +19,10 @@ framework tensors carry no such thing, so a mask is passed as (a factor of)
 
 from __future__ import annotations
 
-from .. import dispatch
+from ..inputs import check_weight_shape, squeeze_or_expand
 from ..k import K
 from .base import accumulate, divide_no_nan, read_sum
 from .running_sums import RunningSums, derived_from
-
-
-def squeeze_or_expand(values, sample_weight):
-    """Line up ranks as Keras does: when they differ by one and the longer has
-    a trailing 1, squeeze it (or, if the shorter has rank 1, expand that)."""
-    rank_v, rank_w = len(K.shape(values)), len(K.shape(sample_weight))
-    if rank_v == rank_w + 1 and K.shape(values)[-1] == 1:
-        if rank_w == 1:
-            sample_weight = K.expand_dims(sample_weight, -1)
-        else:
-            values = K.squeeze(values, -1)
-    elif rank_w == rank_v + 1 and K.shape(sample_weight)[-1] == 1:
-        if rank_v == 1:
-            values = K.expand_dims(values, -1)
-        else:
-            sample_weight = K.squeeze(sample_weight, -1)
-    return values, sample_weight
-
-
-def _broadcast_weight(sample_weight, shape, values):
-    weight_shape = K.shape(sample_weight)
-    fits = len(weight_shape) <= len(shape) and all(
-        w in (1, v) or v is None or w is None for w, v in zip(reversed(weight_shape), reversed(shape), strict=False)
-    )
-    if not fits:
-        raise ValueError(
-            f"`sample_weight` of shape {weight_shape} cannot be broadcast to the values of shape {shape} "
-            f"(values: {dispatch.describe(values)}). Accepted: a scalar, one weight per sample (batch,), "
-            "or a shape that broadcasts to the values after reducing their trailing axes."
-        )
-    return K.broadcast_to(sample_weight, shape)
 
 
 def samplewise(values, sample_weight, reduce):
@@ -64,11 +33,12 @@ def samplewise(values, sample_weight, reduce):
     ``(B,)`` (a 0-d value stays 0-d); weights become ``(B,)`` or 0-d."""
     if sample_weight is not None:
         sample_weight = K.cast(sample_weight, K.dtype(values))
-        values, sample_weight = squeeze_or_expand(values, sample_weight)
+        check_weight_shape(K.shape(sample_weight), K.shape(values), values)
+        values, sample_weight = squeeze_or_expand(K, values, sample_weight)
         rank_w, rank_v = len(K.shape(sample_weight)), len(K.shape(values))
         if rank_v > rank_w:
             values = reduce(values, axis=tuple(range(rank_w, rank_v)))
-        sample_weight = _broadcast_weight(sample_weight, K.shape(values), values)
+        sample_weight = K.broadcast_to(sample_weight, K.shape(values))
         values = values * sample_weight
         if rank_w > 1:
             sample_weight = reduce(sample_weight, axis=tuple(range(1, rank_w)))
@@ -167,5 +137,5 @@ def apply_mask(sample_weight, mask):
     mask = K.cast(mask, K.accumulator_dtype)
     if sample_weight is None:
         return mask
-    mask, sample_weight = squeeze_or_expand(mask, K.cast(sample_weight, K.accumulator_dtype))
+    mask, sample_weight = squeeze_or_expand(K, mask, K.cast(sample_weight, K.accumulator_dtype))
     return sample_weight * mask

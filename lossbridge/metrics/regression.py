@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from .. import dispatch
 from ..backends.base import HALF_DTYPES
+from ..inputs import align_pair
 from ..k import K
-from ..losses._bridge import align_ranks, loss_function
+from ..losses._bridge import loss_function
 from .base import Metric, accumulate, read_sum, sum_state, warn_if_concrete
 from .reduction import Mean
 from .registry import metric_function
@@ -94,7 +95,7 @@ class ConcordanceCorrelation(_AxisMean):
 
 def _prepared(y_true, y_pred):
     y_pred = K.ensure_float(y_pred)
-    return align_ranks(K, K.cast(y_true, K.dtype(y_pred)), y_pred)
+    return align_pair(K, K.cast(y_true, K.dtype(y_pred)), y_pred)
 
 
 class RootMeanSquaredError(Mean):
