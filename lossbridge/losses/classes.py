@@ -10,7 +10,6 @@ through ``get_config`` / ``from_config`` rebuilds the same loss.
 from __future__ import annotations
 
 from ..k import K
-from ._options import check_alpha, check_axis, check_non_negative, check_unit_interval
 from .ctc import ctc
 from .focal import binary_focal_crossentropy, categorical_focal_crossentropy, categorical_generalized_cross_entropy
 from .hinge import categorical_hinge, hinge, squared_hinge
@@ -83,7 +82,6 @@ class CosineSimilarity(_Catalogue):
     """``-sum(l2_normalize(y_true) * l2_normalize(y_pred), axis)``."""
 
     def __init__(self, axis=-1, reduction=_SUM, name="cosine_similarity", dtype=None, compile=None):
-        axis = check_axis(axis)
         super().__init__(cosine_similarity, reduction=reduction, name=name, dtype=dtype, compile=compile, axis=axis)
 
 
@@ -91,7 +89,6 @@ class Huber(_Catalogue):
     """Quadratic within ``delta`` of the target, linear beyond (``delta >= 0``)."""
 
     def __init__(self, delta=1.0, reduction=_SUM, name="huber_loss", dtype=None, compile=None):
-        check_non_negative("delta", delta)
         super().__init__(huber, reduction=reduction, name=name, dtype=dtype, compile=compile, delta=delta)
 
 
@@ -152,8 +149,6 @@ class BinaryCrossentropy(_Catalogue):
         dtype=None,
         compile=None,
     ):
-        check_unit_interval("label_smoothing", label_smoothing)
-        axis = check_axis(axis)
         super().__init__(
             binary_crossentropy,
             reduction=reduction,
@@ -182,10 +177,6 @@ class BinaryFocalCrossentropy(_Catalogue):
         dtype=None,
         compile=None,
     ):
-        check_unit_interval("alpha", alpha)
-        check_non_negative("gamma", gamma)
-        check_unit_interval("label_smoothing", label_smoothing)
-        axis = check_axis(axis)
         super().__init__(
             binary_focal_crossentropy,
             reduction=reduction,
@@ -214,8 +205,6 @@ class CategoricalCrossentropy(_Catalogue):
         dtype=None,
         compile=None,
     ):
-        check_unit_interval("label_smoothing", label_smoothing)
-        axis = check_axis(axis)
         super().__init__(
             categorical_crossentropy,
             reduction=reduction,
@@ -243,11 +232,6 @@ class CategoricalFocalCrossentropy(_Catalogue):
         dtype=None,
         compile=None,
     ):
-        alpha = check_alpha(alpha)
-        alpha = list(alpha) if isinstance(alpha, tuple) else alpha
-        check_non_negative("gamma", gamma)
-        check_unit_interval("label_smoothing", label_smoothing)
-        axis = check_axis(axis)
         super().__init__(
             categorical_focal_crossentropy,
             reduction=reduction,
@@ -278,8 +262,6 @@ class SparseCategoricalCrossentropy(_Catalogue):
         label_smoothing=0.0,
         compile=None,
     ):
-        check_unit_interval("label_smoothing", label_smoothing)
-        axis = check_axis(axis)
         super().__init__(
             sparse_categorical_crossentropy,
             reduction=reduction,
@@ -303,7 +285,6 @@ class CategoricalGeneralizedCrossEntropy(_Catalogue):
     """``(1 - p**q) / q`` of the true class's probability, ``q`` in (0, 1)."""
 
     def __init__(self, q=0.5, reduction=_SUM, name="categorical_generalized_cross_entropy", dtype=None, compile=None):
-        check_unit_interval("q", q, open_low=True, open_high=True)
         super().__init__(
             categorical_generalized_cross_entropy, reduction=reduction, name=name, dtype=dtype, compile=compile, q=q
         )
@@ -321,7 +302,6 @@ class Dice(_Catalogue):
     """``1 - 2 |y_true * y_pred| / (|y_true| + |y_pred|)`` over ``axis``."""
 
     def __init__(self, reduction=_SUM, name="dice", axis=None, dtype=None, compile=None):
-        axis = check_axis(axis, allow_none=True, allow_tuple=True)
         super().__init__(dice, reduction=reduction, name=name, dtype=dtype, compile=compile, axis=axis)
 
 
@@ -329,9 +309,6 @@ class Tversky(_Catalogue):
     """Dice with the two kinds of error weighted by ``alpha`` and ``beta``."""
 
     def __init__(self, alpha=0.5, beta=0.5, reduction=_SUM, name="tversky", axis=None, dtype=None, compile=None):
-        check_non_negative("alpha", alpha)
-        check_non_negative("beta", beta)
-        axis = check_axis(axis, allow_none=True, allow_tuple=True)
         super().__init__(
             tversky, reduction=reduction, name=name, dtype=dtype, compile=compile, alpha=alpha, beta=beta, axis=axis
         )
@@ -344,8 +321,6 @@ class Circle(_Catalogue):
     def __init__(
         self, gamma=80.0, margin=0.4, remove_diagonal=True, reduction=_SUM, name="circle", dtype=None, compile=None
     ):
-        check_non_negative("gamma", gamma)
-        check_non_negative("margin", margin)
         super().__init__(
             circle,
             reduction=reduction,

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from .. import dispatch
 from ..k import K
+from ..options import alpha_per_class, non_negative, one_axis, open_unit_interval, unit_interval
 from ._bridge import loss_function
-from ._options import check_alpha, check_axis, check_non_negative, check_unit_interval
 from .probabilistic import probability_eps
 
 
@@ -22,7 +22,10 @@ def _clipped(y_pred):
     return K.clip(y_pred, eps, 1.0 - eps)
 
 
-@loss_function(reduce="mean")
+@loss_function(
+    reduce="mean",
+    options={"alpha": unit_interval, "gamma": non_negative, "label_smoothing": unit_interval, "axis": one_axis},
+)
 def binary_focal_crossentropy(
     y_true,
     y_pred,
@@ -38,10 +41,6 @@ def binary_focal_crossentropy(
     ``w = y alpha + (1 - y)(1 - alpha)`` (else 1). Label smoothing squeezes
     targets towards 0.5. From logits ``x``: ``bce = softplus(x) - y x`` and
     ``1 - p_t = y sigmoid(-x) + (1 - y) sigmoid(x)``."""
-    check_unit_interval("alpha", alpha)
-    check_non_negative("gamma", gamma)
-    check_unit_interval("label_smoothing", label_smoothing)
-    check_axis(axis)
     if label_smoothing:
         y_true = y_true * (1.0 - label_smoothing) + 0.5 * label_smoothing
     if from_logits:
@@ -60,7 +59,12 @@ def binary_focal_crossentropy(
     return focal
 
 
-@loss_function(reduce="sum", scale=-1.0, row_normalized=True)
+@loss_function(
+    reduce="sum",
+    scale=-1.0,
+    row_normalized=True,
+    options={"alpha": alpha_per_class, "gamma": non_negative, "label_smoothing": unit_interval, "axis": one_axis},
+)
 def categorical_focal_crossentropy(
     y_true, y_pred, alpha=0.25, gamma=2.0, from_logits=False, label_smoothing=0.0, axis=-1
 ):
@@ -68,10 +72,6 @@ def categorical_focal_crossentropy(
     or soft labels; ``alpha`` a number or one per class. Probabilities are
     renormalised and clipped as in Keras; logits go through ``log_softmax``.
     Label smoothing: ``y * (1 - s) + s / C``."""
-    alpha = check_alpha(alpha)
-    check_non_negative("gamma", gamma)
-    check_unit_interval("label_smoothing", label_smoothing)
-    check_axis(axis)
     if label_smoothing:
         y_true = y_true * (1.0 - label_smoothing) + label_smoothing / K.shape(y_pred)[axis]
     if from_logits:
@@ -80,7 +80,7 @@ def categorical_focal_crossentropy(
     else:
         p = _clipped(y_pred / K.sum(y_pred, axis=axis, keepdims=True))
         log_p = K.log(p)
-    if isinstance(alpha, tuple):
+    if isinstance(alpha, (list, tuple)):
         alpha = _per_class(alpha, y_pred, axis)
     return K.power(1.0 - p, gamma) * alpha * (y_true * log_p)
 
@@ -97,13 +97,12 @@ def _per_class(alpha, y_pred, axis):
     return K.reshape(K.convert_to_tensor([float(a) for a in alpha], dtype=K.dtype(y_pred), like=y_pred), shape)
 
 
-@loss_function(sparse=True)
+@loss_function(sparse=True, options={"q": open_unit_interval})
 def categorical_generalized_cross_entropy(y_true, y_pred, q=0.5):
     """``(1 - p**q) / q`` with ``p`` the probability of the true class:
     ``y_true`` (N,) or (N, 1) integer ids, ``y_pred`` (N, C) probabilities.
     ``q -> 0`` approaches the cross-entropy, ``q = 1`` the mean absolute
     error; ``q`` must lie in (0, 1)."""
-    check_unit_interval("q", q, open_low=True, open_high=True)
     if len(K.shape(y_true)) == len(K.shape(y_pred)) and K.shape(y_true)[-1] == 1:
         y_true = K.squeeze(y_true, -1)
     if K.shape(y_true) != K.shape(y_pred)[:-1]:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from .. import dispatch
 from ..k import K
+from ..options import non_negative
 from ._bridge import loss_function
-from ._options import check_non_negative
 
 # Masked similarities enter the log-sum-exp as a large negative number rather
 # than -inf: an anchor without positives then has zero gradient, not NaN.
@@ -13,7 +13,7 @@ _FLOOR = {"float16": -3.0e4}
 _DEFAULT_FLOOR = -1.0e30
 
 
-@loss_function(sparse=True)
+@loss_function(sparse=True, options={"gamma": non_negative, "margin": non_negative})
 def circle(y_true, y_pred, ref_labels=None, ref_embeddings=None, remove_diagonal=True, gamma=80.0, margin=0.4):
     """Circle loss (Sun et al., CVPR 2020) per anchor, for integer labels
     ``y_true`` (N,) and L2-normalised embeddings ``y_pred`` (N, D), against
@@ -24,8 +24,6 @@ def circle(y_true, y_pred, ref_labels=None, ref_embeddings=None, remove_diagonal
     ``a_p = max(m + d, 0)`` over same-label pairs (self-pairs removed when
     ``remove_diagonal``), ``a_n = max(1 + m - d, 0)`` over the others.
     """
-    check_non_negative("gamma", gamma)
-    check_non_negative("margin", margin)
     labels = K.reshape(y_true, (-1,))
     ref_embeddings = y_pred if ref_embeddings is None else _on_active(ref_embeddings, y_pred, "ref_embeddings")
     if ref_labels is None:

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 from .. import dispatch
 from ..k import K
+from ..options import one_axis, unit_interval
 from ._bridge import loss_function
 
 # 1 - 1e-7 rounds to 1 in half precision and log(1 - p) becomes -inf; clip by
 # the dtype's own spacing below 1 there instead.
 _HALF_EPS = {"float16": 2.0**-11, "bfloat16": 2.0**-8}
+# the largest finite value of each float dtype
+_LARGEST = {"float16": 65504.0, "bfloat16": 3.3895313892515355e38, "float32": 3.4028234663852886e38, "float64": 1.7976931348623157e308}
 
 
 def probability_eps(x):
@@ -22,7 +25,7 @@ def probability_eps(x):
     return _HALF_EPS.get(K.dtype(x), K.epsilon())
 
 
-@loss_function(reduce="mean")
+@loss_function(reduce="mean", options={"label_smoothing": unit_interval, "axis": one_axis})
 def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1):
     """``mean(-(y log p + (1 - y) log(1 - p)), axis)``.
 
@@ -32,7 +35,13 @@ def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, 
     if label_smoothing:
         y_true = y_true * (1.0 - label_smoothing) + 0.5 * label_smoothing
     if from_logits:
-        return K.softplus(y_pred) - y_true * y_pred
+        # softplus(x) - y x is inf - inf at infinite logits. On logits clipped to
+        # the largest finite value it is exactly 0 where the label sits on the
+        # logit's side (y = 1 at +inf, 0 at -inf) and positive elsewhere, where
+        # the limit is +inf
+        x = K.clip(y_pred, -_LARGEST[K.dtype(y_pred)], _LARGEST[K.dtype(y_pred)])
+        terms = K.softplus(x) - y_true * x
+        return K.where(K.isfinite(y_pred), terms, K.where(terms > 0, float("inf"), terms))
     eps = probability_eps(y_pred)
     p = K.clip(y_pred, eps, 1.0 - eps)
     return -(y_true * K.log(p) + (1.0 - y_true) * K.log(1.0 - p))
@@ -47,7 +56,9 @@ def _log_probabilities(y_pred, from_logits, axis):
     return K.log(K.clip(p, eps, 1.0 - eps))
 
 
-@loss_function(reduce="sum", scale=-1.0, row_normalized=True)
+@loss_function(
+    reduce="sum", scale=-1.0, row_normalized=True, options={"label_smoothing": unit_interval, "axis": one_axis}
+)
 def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1):
     """``-sum(y_true * log_softmax(logits), axis)`` (or ``log p`` for
     probabilities). Shapes ``(..., C)`` one-hot or soft labels. Label
@@ -57,7 +68,7 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=
     return y_true * _log_probabilities(y_pred, from_logits, axis)
 
 
-@loss_function(sparse=True)
+@loss_function(sparse=True, options={"label_smoothing": unit_interval, "axis": one_axis})
 def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, ignore_class=None, axis=-1, label_smoothing=0.0):
     """``-log_softmax(logits)[label]`` along ``axis``.
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 
 from ..k import K
+from ..options import one_axis
 from ._bridge import loss_function
 
 _LOG2 = math.log(2.0)
@@ -51,7 +52,7 @@ def log_cosh(y_true, y_pred):
     return x + K.softplus(-2.0 * x) - _LOG2
 
 
-@loss_function(reduce="sum", scale=-1.0, row_normalized=True)
+@loss_function(reduce="sum", scale=-1.0, row_normalized=True, options={"axis": one_axis})
 def cosine_similarity(y_true, y_pred, axis=-1):
     """``-sum(l2_normalize(y_true) * l2_normalize(y_pred), axis)``: -1 for
     parallel vectors, 0 for orthogonal ones or a zero vector."""

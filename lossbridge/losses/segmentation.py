@@ -8,29 +8,25 @@ NaN, as in Keras.
 from __future__ import annotations
 
 from ..k import K
+from ..options import axes, non_negative
 from ._bridge import loss_function
-from ._options import check_axis, check_non_negative
 
 
-@loss_function
+@loss_function(options={"axis": axes})
 def dice(y_true, y_pred, axis=None):
     """``1 - 2 sum(y_true * y_pred) / (sum(y_true) + sum(y_pred) + eps)`` over
     ``axis`` (Milletari et al., 2016, V-Net)."""
-    axis = check_axis(axis, allow_none=True, allow_tuple=True)
     overlap = K.sum(y_true * y_pred, axis=axis)
     return 1.0 - 2.0 * overlap / (K.sum(y_true, axis=axis) + K.sum(y_pred, axis=axis) + K.epsilon())
 
 
-@loss_function
+@loss_function(options={"alpha": non_negative, "beta": non_negative, "axis": axes})
 def tversky(y_true, y_pred, alpha=0.5, beta=0.5, axis=None):
     """``1 - TP / (TP + alpha * A + beta * B + eps)`` over ``axis`` with
     ``TP = sum(y_true * y_pred)``, ``A = sum(y_true * (1 - y_pred))`` and
     ``B = sum(y_pred * (1 - y_true))`` (Salehi et al., 2017). The roles of
     ``alpha`` and ``beta`` are Keras 3's: ``alpha`` weighs the missed
     positives ``A``. ``alpha = beta = 0.5`` gives the Dice loss."""
-    check_non_negative("alpha", alpha)
-    check_non_negative("beta", beta)
-    axis = check_axis(axis, allow_none=True, allow_tuple=True)
     overlap = K.sum(y_true * y_pred, axis=axis)
     missed = K.sum((1.0 - y_pred) * y_true, axis=axis)
     spurious = K.sum(y_pred * (1.0 - y_true), axis=axis)
