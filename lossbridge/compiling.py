@@ -45,7 +45,7 @@ AUTO_MIN_ELEMENTS = {"torch": 1 << 18, "tensorflow": 1 << 20}
 #: ``jax.jit`` it is inlined. Elsewhere an outer compiler already sees all.
 NESTS = frozenset({"jax"})
 
-_ATTRIBUTE = "_lossbridge_compiled"  # where an owner keeps its table
+CACHE_ATTRIBUTE = "_lossbridge_compiled"  # where an owner keeps its table (not pickled)
 _EAGER = object()  # a table entry whose compile failed
 
 
@@ -166,9 +166,9 @@ def _table(owner):
         if entry is None or entry[0] is not owner:
             entry = _unowned[id(owner)] = (owner, _Table(id(owner)))
         return entry[1]
-    table = state.get(_ATTRIBUTE)
+    table = state.get(CACHE_ATTRIBUTE)
     if table is None or table.owner_id != id(owner):  # absent, or shared by a shallow copy
-        table = state[_ATTRIBUTE] = _Table(id(owner))
+        table = state[CACHE_ATTRIBUTE] = _Table(id(owner))
     return table
 
 

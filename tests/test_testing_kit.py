@@ -342,3 +342,16 @@ def test_plugin_option_restricts_and_rejects_unknown_names(pytester, plugin_args
     result = pytester.runpytest(*plugin_args, "--lossbridge-backend", "mxnet")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*--lossbridge-backend 'mxnet': unknown backend*"])
+
+
+def test_a_non_finite_reference_is_a_failure_unless_allowed():
+    """Agreement on NaN everywhere proves nothing: the reference itself fails."""
+
+    def log_of(y_true, y_pred):
+        return K.log(y_pred - y_true)  # log of a negative number: nan everywhere
+
+    t, p = np.ones((2, 3)), np.zeros((2, 3))
+    with pytest.raises(AssertionError, match="reference is not finite"):
+        assert_parity(log_of, t, p, backends=["numpy"], grads=False, compiled=False)
+    result = check_parity(log_of, t, p, backends=["numpy"], grads=False, compiled=False, allow_nonfinite=True)
+    assert result.ok

@@ -45,6 +45,7 @@ def assert_parity(
     rtol=None,
     atol=None,
     wrt=-1,
+    allow_nonfinite=False,
 ):
     """Assert that ``fn(*inputs)`` agrees on every backend with a float64
     NumPy reference, in values and in gradients with respect to ``inputs[wrt]``.
@@ -64,6 +65,9 @@ def assert_parity(
         rtol, atol: override the per-dtype defaults of
             :mod:`lossbridge.testing.tolerances` for values and gradients alike.
         wrt: index of the input to differentiate (default: the last, ``y_pred``).
+        allow_nonfinite: accept a reference holding NaN or inf. By default such
+            a reference is itself a failure: backends agreeing on NaN prove
+            nothing about the formula.
 
     Returns:
         The :class:`ParityResult` (every comparison made and every skip).
@@ -74,7 +78,16 @@ def assert_parity(
             is out of tolerance, has the wrong shape or dtype, or raises.
     """
     result = check_parity(
-        fn, *inputs, backends=backends, grads=grads, compiled=compiled, dtypes=dtypes, rtol=rtol, atol=atol, wrt=wrt
+        fn,
+        *inputs,
+        backends=backends,
+        grads=grads,
+        compiled=compiled,
+        dtypes=dtypes,
+        rtol=rtol,
+        atol=atol,
+        wrt=wrt,
+        allow_nonfinite=allow_nonfinite,
     )
     if not result.ok:
         raise AssertionError(result.table())
@@ -82,7 +95,16 @@ def assert_parity(
 
 
 def check_parity(
-    fn, *inputs, backends=None, grads=True, compiled=True, dtypes=("float32",), rtol=None, atol=None, wrt=-1
+    fn,
+    *inputs,
+    backends=None,
+    grads=True,
+    compiled=True,
+    dtypes=("float32",),
+    rtol=None,
+    atol=None,
+    wrt=-1,
+    allow_nonfinite=False,
 ) -> ParityResult:
     """:func:`assert_parity` without the assertion: returns the result."""
     names = _backend_names(backends)
@@ -93,16 +115,26 @@ def check_parity(
     result = ParityResult(name=getattr(fn, "__name__", type(fn).__name__))
     for dtype in dtypes:
         tolerance_for(dtype)  # rejects an unknown dtype before any work
-        _check_dtype(fn, arrays, dtype, names, grads, compiled, wrt, rtol, atol, result)
+        _check_dtype(fn, arrays, dtype, names, grads, compiled, wrt, rtol, atol, allow_nonfinite, result)
     return result
 
 
-def _check_dtype(fn, arrays, dtype, names, grads, compiled, wrt, rtol, atol, result):
+def _check_dtype(fn, arrays, dtype, names, grads, compiled, wrt, rtol, atol, allow_nonfinite, result):
     rounded = [reference.round_to(x, dtype) if reference.is_float_array(x) else x for x in arrays]
     try:
         expected = reference.run_numpy(fn, *rounded)
     except Exception as error:
         raise RuntimeError(f"the float64 NumPy reference run of {result.name} raised: {error!r}") from error
+    if not allow_nonfinite and reference.is_float_array(expected) and not np.all(np.isfinite(expected)):
+        result.rows.append(
+            ParityRow.failure(
+                backend="reference",
+                mode="eager",
+                dtype=dtype,
+                quantity="value",
+                note="the float64 reference is not finite (pass allow_nonfinite=True if that is intended)",
+            )
+        )
     differentiable = grads and reference.is_float_array(arrays[wrt]) and reference.is_float_array(expected)
     bracket = reference.gradient_bracket(fn, rounded, wrt, dtype) if differentiable else None
     if reference.is_float_array(expected):
