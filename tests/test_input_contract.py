@@ -105,7 +105,7 @@ def _rule(true_shape, pred_shape):
 
 
 _dims = st.lists(st.integers(1, 3), min_size=0, max_size=3).map(tuple)
-_LOSSES = [losses.mean_squared_error, losses.mean_absolute_error, losses.binary_crossentropy]
+_LOSSES = [losses.mean_squared_error, losses.mean_absolute_error, losses.binary_crossentropy, metrics.binary_accuracy]
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -115,13 +115,17 @@ def test_any_pair_of_shapes_raises_or_follows_the_rule(backend, true_shape, pred
     t = rng.uniform(0.05, 0.95, size=true_shape).astype(np.float32)
     p = rng.uniform(0.05, 0.95, size=pred_shape).astype(np.float32)
     fn = _LOSSES[which]
+    if fn is metrics.binary_accuracy:
+        t = np.round(t)  # 0/1 labels
     aligned = _rule(true_shape, pred_shape)
     if aligned is None:
         with pytest.raises(ValueError):
             fn(to_backend(backend, t), to_backend(backend, p))
         return
     t64, p64 = t.astype(np.float64).reshape(aligned[0]), p.astype(np.float64).reshape(aligned[1])
-    if fn is losses.binary_crossentropy:
+    if fn is metrics.binary_accuracy:
+        expected = (t64 == (p64 > 0.5)).astype(np.float64)  # elementwise hits
+    elif fn is losses.binary_crossentropy:
         expected = np.mean(-(t64 * np.log(p64) + (1 - t64) * np.log(1 - p64)), axis=-1)
     else:
         expected = np.mean(np.abs(t64 - p64) if fn is losses.mean_absolute_error else (t64 - p64) ** 2, axis=-1)

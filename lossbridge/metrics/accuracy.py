@@ -19,7 +19,7 @@ values can be read (eager mode); under a compiler they simply miss.
 from __future__ import annotations
 
 from .. import dispatch
-from ..inputs import align_pair
+from ..inputs import align_pair, class_ids
 from ..k import K
 from ..options import finite_number
 from .registry import metric_function
@@ -57,8 +57,9 @@ def _check_classes(y_true, y_pred):
 
 
 def _sparse_labels(y_true, y_pred):
-    """Class ids shaped like ``y_pred`` without its class axis (a trailing 1 is dropped)."""
-    labels = y_true
+    """Class ids shaped like ``y_pred`` without its class axis (a trailing 1 is
+    dropped), as integers (``inputs.class_ids``: a fractional float id raises)."""
+    labels = class_ids(K, y_true)
     if len(K.shape(labels)) == len(K.shape(y_pred)) and K.shape(labels)[-1] == 1:
         labels = K.squeeze(labels, -1)
     expected = K.shape(y_pred)[:-1]
