@@ -15,7 +15,10 @@ That is a thread-local, not a ContextVar: a call is synchronous, so
 save-and-restore around it is both thread- and async-safe, and unlike
 ``ContextVar.set`` it traces under torch.compile without a graph break.
 The user-facing ``use_backend`` scope does need to span ``await`` and so is a
-ContextVar, read only while some scope is open.
+ContextVar, read only while some scope is open. A ContextVar set in a
+generator is seen by the generator's consumer while it is suspended; a scope
+opened there is therefore bound to the generator's frame (see
+:func:`use_backend`).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import contextlib
 import contextvars
 import functools
 import os
+import sys
 import threading
 
 import numpy as np
@@ -48,11 +52,27 @@ class _Active(threading.local):
 
 _active = _Active()
 
+
+class _Scope:
+    """One ``use_backend`` block: its backend, the generator frame it is
+    bound to (None: not bound), the scope it is nested in, and whether it is
+    still open (a block can close while it is not the innermost one: a
+    generator closed after its consumer's own block ended)."""
+
+    __slots__ = ("backend", "frame", "outer", "open")
+
+    def __init__(self, backend, frame, outer):
+        self.backend, self.frame, self.outer, self.open = backend, frame, outer, True
+
+
 _scoped = contextvars.ContextVar("lossbridge_backend", default=None)
 _open_scopes = 0  # how many use_backend blocks are open, in any thread
 _scope_lock = threading.Lock()
-_forced_name = os.environ.get("LOSSBRIDGE_BACKEND", "auto").strip().lower() or "auto"
+_ENVIRONMENT = "LOSSBRIDGE_BACKEND"
+_forced_name = os.environ.get(_ENVIRONMENT, "auto").strip().lower() or "auto"
 _forced = None  # the Backend for _forced_name, loaded on first use
+#: code flags of frames that can be suspended with a scope open inside them
+_SUSPENDABLE = 0x20 | 0x200  # CO_GENERATOR | CO_ASYNC_GENERATOR
 
 
 def _framework_name(x) -> str:
@@ -110,22 +130,42 @@ def forced():
     """The backend forced by ``use_backend``/``set_backend``/env, or None (auto)."""
     global _forced
     if _open_scopes:
-        scoped = _scoped.get()
-        if scoped is not None:
-            return scoped
+        scope = _scoped.get()
+        while scope is not None:
+            if scope.open and (scope.frame is None or _on_stack(scope.frame)):
+                return scope.backend
+            scope = scope.outer  # closed, or opened in a suspended generator: not this caller's
     if _forced is None and _forced_name != "auto":
-        _forced = registry.get(_forced_name)
+        _forced = _from_environment(_forced_name)
     return _forced
+
+
+def _from_environment(name):
+    try:
+        return registry.get(name)
+    except (ValueError, ImportError) as error:
+        raise type(error)(f"{_ENVIRONMENT}={name!r} names no usable backend: {error}") from error
+
+
+_NAMES = "a backend name: a str such as 'torch', 'jax', 'tensorflow' or 'numpy'"
+
+
+def _named(name, function, accepted=_NAMES):
+    """The Backend called ``name`` (any case, surrounding blanks ignored, as
+    in ``LOSSBRIDGE_BACKEND``); ``function`` and ``accepted`` word the error."""
+    if not isinstance(name, str):
+        raise TypeError(f"`name` of {function}() must be {accepted}; received {describe(name)}.")
+    return registry.get(name.strip().lower())
 
 
 def set_backend(name: str | None) -> None:
     """Force every call in this process onto backend ``name`` (``"auto"`` or
-    None restores detection from the inputs)."""
+    None restores detection from the inputs; any case)."""
     global _forced, _forced_name
-    if name is None or name == "auto":
+    if name is None or (isinstance(name, str) and name.strip().lower() == "auto"):
         _forced, _forced_name = None, "auto"
     else:
-        _forced = registry.get(name)
+        _forced = _named(name, "set_backend", _NAMES + ", or 'auto' or None")
         _forced_name = _forced.name
 
 
@@ -137,17 +177,72 @@ def get_backend():
 
 @contextlib.contextmanager
 def use_backend(name: str):
-    """Within the block (this thread or task only), run every call on ``name``."""
+    """Within the block, run every call on backend ``name`` (any case).
+
+    The block is this thread's or task's only (a ContextVar). Inside a
+    generator, it is the generator's only: while the generator is suspended
+    at a ``yield`` inside the block, its consumer's calls are not forced (a
+    ContextVar alone would force them: generators share their consumer's
+    context), and an enclosing block of the consumer applies again. The
+    exception is a generator that *is* a context manager
+    (``@contextlib.contextmanager`` / ``asynccontextmanager``): there the
+    caller's ``with`` body is inside the block, as intended.
+
+    Limit: a block opened in a generator is not seen by a thread or task to
+    which its context is copied (``contextvars.copy_context``,
+    ``asyncio.to_thread``); one opened in a plain function or coroutine is.
+    """
     global _open_scopes
-    token = _scoped.set(registry.get(name))
+    backend = _named(name, "use_backend")
+    scope = _Scope(backend, _suspendable_owner(sys._getframe(1)), _scoped.get())
+    token = _scoped.set(scope)
     with _scope_lock:  # += on a global is not atomic across threads
         _open_scopes += 1
     try:
-        yield _scoped.get()
+        yield backend
     finally:
+        scope.open = False
         with _scope_lock:
             _open_scopes -= 1
-        _scoped.reset(token)
+        if _scoped.get() is scope:
+            _scoped.reset(token)
+        # else a scope opened later is innermost (a generator closing after its
+        # consumer's block ended): resetting would end that one; closed, this
+        # one is skipped
+
+
+def _in_contextlib(frame):
+    return frame.f_globals.get("__name__") == "contextlib"
+
+
+def _suspendable_owner(frame):
+    """The generator frame whose ``with`` opened a scope, or None when that
+    frame cannot be suspended with the scope open (a plain function; a
+    coroutine, whose suspension ends its task's turn and whose context is
+    its task's). ``frame`` is the first frame above ``use_backend``'s own;
+    contextlib's frames (``__enter__``, ``ExitStack``) are skipped, and so is
+    a context-manager generator, whose caller's ``with`` is the real owner."""
+    while frame is not None:
+        if _in_contextlib(frame):
+            frame = frame.f_back
+            continue
+        if not frame.f_code.co_flags & _SUSPENDABLE:
+            return None
+        if frame.f_back is not None and _in_contextlib(frame.f_back):
+            frame = frame.f_back  # resumed by contextlib: a @contextmanager body
+            continue
+        return frame
+    return None
+
+
+def _on_stack(frame):
+    """Whether ``frame`` is running in this thread now (not suspended)."""
+    current = sys._getframe(2)
+    while current is not None:
+        if current is frame:
+            return True
+        current = current.f_back
+    return False
 
 
 def default_backend():

@@ -7,6 +7,7 @@ the errors for mixed frameworks, unknown names and missing frameworks.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import subprocess
 import sys
@@ -277,3 +278,124 @@ def test_misaligned_foreign_buffers_are_safe(backend, source):
     moved = backend.from_foreign(foreign, backends.get(source)) if backend.name != source else foreign
     total = dispatch.run_on(backend, lambda: lossbridge.K.sum(moved - 1.0, axis=-1))
     np.testing.assert_array_equal(to_numpy(backend, total), [15.0 - 6.0, 51.0 - 6.0])
+
+
+# ---------------------------------------------------------------- names, the environment, generators
+def _runs_on():
+    """The framework a loss call on NumPy inputs runs on, read from its result."""
+    result = losses.mean_squared_error(Y_TRUE, Y_PRED)
+    return next(name for name in backends.installed() if isinstance(result, native_type(backends.get(name))))
+
+
+@pytest.mark.parametrize("bad", [["torch"], ("jax",), 3, b"torch"])
+def test_backend_names_that_are_not_strings_are_a_type_error(bad):
+    for attempt, function in ((lossbridge.set_backend, "set_backend"), (lossbridge.use_backend, "use_backend")):
+        with pytest.raises(TypeError) as info:
+            with contextlib.ExitStack() as stack:
+                stack.enter_context(attempt(bad)) if function == "use_backend" else attempt(bad)
+        message = str(info.value)
+        assert f"`name` of {function}()" in message and "a str such as 'torch'" in message, message
+        assert dispatch.describe(bad) in message, message
+    assert lossbridge.get_backend() == "auto"
+
+
+def test_backend_names_are_case_insensitive(backend):
+    upper, title = backend.name.upper(), backend.name.title()
+    with lossbridge.use_backend(title):
+        assert lossbridge.get_backend() == backend.name
+    try:
+        lossbridge.set_backend(upper)
+        assert lossbridge.get_backend() == backend.name
+        lossbridge.set_backend(" AUTO ")
+        assert lossbridge.get_backend() == "auto"
+    finally:
+        lossbridge.set_backend(None)
+
+
+def test_unknown_environment_backend_names_the_variable():
+    code = (
+        "import numpy as np, lossbridge.losses as L\n"
+        "try:\n"
+        "    L.mean_squared_error(np.ones((2, 3)), np.zeros((2, 3)))\n"
+        "except ValueError as error:\n"
+        "    print(error)\n"
+    )
+    message = run_python(code, LOSSBRIDGE_BACKEND="bogus")
+    assert "LOSSBRIDGE_BACKEND='bogus'" in message and "unknown backend 'bogus'" in message, message
+
+
+def test_a_suspended_generator_does_not_force_its_consumer(backend):
+    if backend.name == "numpy":
+        pytest.skip("needs a strong framework to force")
+    seen = []
+
+    def generator():
+        with lossbridge.use_backend(backend.name):
+            for _ in range(2):
+                seen.append(_runs_on())
+                yield lossbridge.get_backend()
+
+    items = generator()
+    assert next(items) == backend.name
+    assert _runs_on() == "numpy" and lossbridge.get_backend() == "auto"  # leaked before
+    assert next(items) == backend.name
+    assert _runs_on() == "numpy"
+    items.close()
+    assert seen == [backend.name] * 2
+
+
+def test_a_consumers_own_scope_applies_while_a_generator_is_suspended(backend):
+    def generator():
+        with lossbridge.use_backend(backend.name):
+            yield lossbridge.get_backend()
+
+    with lossbridge.use_backend("numpy"):
+        items = generator()
+        assert next(items) == backend.name
+        assert lossbridge.get_backend() == "numpy"
+    assert lossbridge.get_backend() == "auto"
+    items.close()  # after the consumer's block: closing must not bring that block back
+    assert lossbridge.get_backend() == "auto"
+    with lossbridge.use_backend("numpy"):
+        items = generator()
+        next(items)
+        with lossbridge.use_backend(backend.name):
+            items.close()  # inside a newer block of the consumer: that block stays
+            assert lossbridge.get_backend() == backend.name
+        assert lossbridge.get_backend() == "numpy"
+
+
+def test_a_context_manager_generator_forces_its_callers_block(backend):
+    @contextlib.contextmanager
+    def on_backend():
+        with lossbridge.use_backend(backend.name):
+            yield
+
+    with on_backend():
+        assert lossbridge.get_backend() == backend.name
+        assert _runs_on() == backend.name
+    assert lossbridge.get_backend() == "auto"
+
+    def generator():  # a plain generator around the context manager is again its own
+        with on_backend():
+            yield lossbridge.get_backend()
+
+    items = generator()
+    assert next(items) == backend.name
+    assert lossbridge.get_backend() == "auto"
+    items.close()
+
+
+def test_an_async_generator_does_not_force_its_consumer(backend):
+    async def generator():
+        with lossbridge.use_backend(backend.name):
+            yield lossbridge.get_backend()
+            yield lossbridge.get_backend()
+
+    async def consume():
+        seen = []
+        async for name in generator():
+            seen.append((name, lossbridge.get_backend()))
+        return seen
+
+    assert asyncio.run(consume()) == [(backend.name, "auto")] * 2
