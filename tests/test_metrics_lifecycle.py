@@ -120,3 +120,14 @@ def test_jax_jit_with_concrete_inputs_closed_over_raises_too():
     assert float(to_numpy(backend, metric.result())) == 2.0
     metric.update_state(closed_over)
     assert float(to_numpy(backend, metric.result())) == pytest.approx(14.0 / 3.0, rel=1e-7)
+
+
+def test_stateful_update_under_torch_compile_raises_and_keeps_the_state():
+    torch = pytest.importorskip("torch")
+    metric = metrics.Mean()
+    metric.update_state(torch.tensor([1.0, 3.0]))
+    compiled = torch.compile(lambda x: metric.update_state(x) or x.sum())
+    with pytest.raises(RuntimeError, match="stateless_update_state"):
+        compiled(torch.tensor([10.0, 20.0]))
+    assert float(metric.result()) == 2.0
+    assert float(metric.state["total"]) == 4.0

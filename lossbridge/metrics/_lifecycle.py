@@ -9,8 +9,10 @@ calls these helpers and nothing else does.
 from __future__ import annotations
 
 import threading
+import warnings
 
 from .. import backends
+from ..k import K
 
 #: attributes of a Metric that hold tensors of its backend (or None)
 _TENSOR_ATTRIBUTES = ("_anchor",)
@@ -23,12 +25,28 @@ def new_lock():
 
 
 # ---------------------------------------------------------------- tracing
+#: adapter type -> whether its tensors are always concrete (it keeps the
+#: default ``Backend.is_concrete``: NumPy), so that its updates skip the check
+_NEVER_TRACES: dict = {}
+
+
+def _never_traces(backend):
+    kind = type(backend)
+    answer = _NEVER_TRACES.get(kind)
+    if answer is None:
+        answer = _NEVER_TRACES[kind] = kind.is_concrete is backends.Backend.is_concrete
+    return answer
+
+
 def check_concrete(metric, backend, values, method="update_state"):
     """Raise before ``metric`` keeps traced values: ``values`` (tensors of
     ``backend``, None skipped) must all be concrete, i.e. not jax tracers,
     tf.function graph tensors, or tensors of a torch.compile trace."""
+    if _never_traces(backend):
+        return
+    concrete = backend.is_concrete
     for value in values:
-        if value is not None and not backend.is_concrete(value):
+        if value is not None and not concrete(value):
             raise RuntimeError(
                 f"{type(metric).__name__}.{method} was called while {backend.name} traces a function "
                 "(jax.jit, tf.function or torch.compile). The stateful API keeps its state in Python "
@@ -37,6 +55,13 @@ def check_concrete(metric, backend, values, method="update_state"):
                 "*inputs)` (start from `metric.stateless_initial_state(y_pred)`) and "
                 "`metric.stateless_result(state)`."
             )
+
+
+def warn_if_concrete(condition, message):
+    """Warn when ``condition`` (a 0-d tensor) is concretely true; inside a
+    traced function the value is unknown and nothing is said."""
+    if K.is_concrete(condition) and bool(K.to_numpy(condition)):
+        warnings.warn(message, stacklevel=3)
 
 
 # ---------------------------------------------------------------- pickling

@@ -31,23 +31,19 @@ Cost per update. A metric whose state is only scalar running sums (``Mean``,
 ``lossbridge.metrics.running_sums.RunningSums``, whose stateful update takes a
 cheaper route to the same state, bit for bit.
 
-Threads, copies, compilers. The stateful API holds a per-metric lock while
-it reads and writes the state, so concurrent ``update_state`` calls give the
-state serial calls give (the ``stateless_*`` functions take no lock: they
-have no state of their own). A metric pickles and deep-copies with its state,
-which comes back on the backend it was saved from. Under ``jax.jit``,
-``tf.function`` or a torch.compile trace the stateful update raises and
-points to the stateless API instead of keeping traced values (see
-``lossbridge.metrics._lifecycle``).
+Threads, copies, compilers (``lossbridge.metrics._lifecycle``): the stateful
+API holds a per-metric lock around its read-modify-write of the state (the
+``stateless_*`` functions take none); a metric pickles and deep-copies with
+its state, back on its backend; under a compiler's trace the stateful update
+raises and points to the stateless API.
 """
 
 from __future__ import annotations
 
-import warnings
-
 from .. import dispatch
 from ..k import K
 from . import _lifecycle
+from ._lifecycle import warn_if_concrete  # noqa: F401 - where the metric modules import it from
 from .registry import register_builtin, snake_case
 
 #: suffix of the state entry that holds a running sum's lost low-order part
@@ -195,17 +191,19 @@ class Metric:
         if len(inputs) != len(self.input_names):
             self._check_arity(inputs, "update_state")
         with self._lock:
-            backend, state = self._backend, self._state
-            if state is None or dispatch.forced() is not None or not self._on(backend, inputs, sample_weight):
-                backend, inputs, sample_weight, state = self._bring(inputs, sample_weight)
-            else:
-                _lifecycle.check_concrete(self, backend, (*inputs, sample_weight))
-            stop = backend.stop_gradient
-            inputs = [stop(x) for x in inputs]
-            if sample_weight is not None:
-                sample_weight = stop(sample_weight)
-            self._state = self._advance(backend, state, inputs, sample_weight)
-            self._backend = backend
+            self._fold_in(inputs, sample_weight)
+
+    def _fold_in(self, inputs, sample_weight):
+        """``update_state``'s work; the caller holds the lock."""
+        backend, state = self._backend, self._state
+        if state is None or dispatch.forced() is not None or not self._on(backend, inputs, sample_weight):
+            backend, inputs, sample_weight, state = self._bring(inputs, sample_weight)
+        stop = backend.stop_gradient
+        inputs = [stop(x) for x in inputs]
+        if sample_weight is not None:
+            sample_weight = stop(sample_weight)
+        self._state = self._advance(backend, state, inputs, sample_weight)
+        self._backend = backend
 
     def _on(self, backend, inputs, sample_weight):
         """Whether every input is already a tensor of ``backend`` (the common
@@ -226,8 +224,6 @@ class Metric:
         backend, values = dispatch.resolve(names, (*inputs, sample_weight, *held))
         count = len(inputs)
         inputs, sample_weight = values[:count], values[count]
-        # before a zero state is made from a traced input
-        _lifecycle.check_concrete(self, backend, (*inputs, sample_weight))
         if held:
             state = dict(zip(keys, values[count + 1 :], strict=True))
         else:
@@ -236,8 +232,10 @@ class Metric:
 
     def _advance(self, backend, state, inputs, sample_weight):
         """The state after one batch (inputs already on ``backend``); raises
-        instead when that state is traced (concrete inputs a compiled function
-        closes over still give a traced state)."""
+        instead when that state is traced. The state is checked, not the
+        inputs: ``update`` traces (the stateless API runs it under compilers),
+        and concrete inputs a compiled function closes over, or NumPy ones,
+        still give a traced state. One check per update."""
         state = dispatch.run_on(backend, self.update, state, *inputs, sample_weight=sample_weight)
         _lifecycle.check_concrete(self, backend, (next(iter(state.values())),))
         return state
@@ -403,10 +401,3 @@ class Metric:
     def __repr__(self):
         options = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
         return f"{type(self).__name__}({options})"
-
-
-def warn_if_concrete(condition, message):
-    """Warn when ``condition`` (a 0-d tensor) is concretely true; inside a
-    traced function the value is unknown and nothing is said."""
-    if K.is_concrete(condition) and bool(K.to_numpy(condition)):
-        warnings.warn(message, stacklevel=3)
