@@ -1,7 +1,9 @@
 """Packaging (DESIGN.md, "Layout"): ``backends/`` ships as
 ``lossbridge.backends`` in a wheel and in an editable install, nothing named
 plain ``backends`` is installed, and third-party backends are found through
-the ``lossbridge.backends`` entry-point group.
+the ``lossbridge.backends`` entry-point group. The sdist carries the license,
+the metadata and the complete test suite, which collects from the unpacked
+archive.
 
 Everything is built offline from a copy of the sources (so no build output
 lands in the checkout) into throwaway virtual environments that see this
@@ -16,6 +18,7 @@ import site
 import subprocess
 import sys
 import sysconfig
+import tarfile
 import zipfile
 from pathlib import Path
 
@@ -27,7 +30,7 @@ pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
 PLUGIN = Path(__file__).resolve().parent / "data" / "plugin_backend"
-SOURCES = ("pyproject.toml", "README.md", "lossbridge", "backends")
+SOURCES = ("pyproject.toml", "README.md", "LICENSE", "MANIFEST.in", "conftest.py", "lossbridge", "backends", "tests")
 #: the adapter to import: torch where installed (the issue's example), else NumPy
 ADAPTER = "torch" if "torch" in backends.installed() else "numpy"
 
@@ -40,7 +43,7 @@ def run(*command, cwd):
 
 def copy_sources(destination):
     """The files a build needs, without caches or build output."""
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", "build")
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", "build", ".hypothesis")
     destination.mkdir()
     for name in SOURCES:
         source = ROOT / name
@@ -150,3 +153,66 @@ def test_editable_install_maps_backends(tmp_path_factory, build_requirements):
     )
     assert Path(lines[0]) == source / "backends" / f"{ADAPTER}.py"
     assert lines[1] == "None"
+
+
+# ------------------------------------------------------------------ the sdist
+@pytest.fixture(scope="module")
+def sdist(tmp_path_factory, build_requirements):
+    """``(path, member names)`` of the sdist built by ``build`` from a copy of the sources."""
+    pytest.importorskip("build", reason="the sdist is built with the `build` package")
+    work = tmp_path_factory.mktemp("sdist")
+    source = copy_sources(work / "src")
+    run(sys.executable, "-m", "build", "--sdist", "--no-isolation", "--outdir", str(work / "dist"), source, cwd=work)
+    (found,) = (work / "dist").glob("lossbridge-*.tar.gz")
+    with tarfile.open(found) as archive:
+        names = [name.split("/", 1)[1] for name in archive.getnames() if "/" in name]
+    return found, names
+
+
+def _suite_files():
+    """What the suite needs to run: conftest.py and everything under tests/ but caches."""
+    files = [ROOT / "conftest.py", *(p for p in (ROOT / "tests").rglob("*") if p.is_file())]
+    cached = ("__pycache__", ".hypothesis", ".pytest_cache")
+    return sorted(str(p.relative_to(ROOT)) for p in files if not any(part in cached for part in p.parts))
+
+
+def test_sdist_ships_the_complete_suite_and_the_license(sdist):
+    _, names = sdist
+    needed = {"LICENSE", "README.md", "pyproject.toml", "conftest.py", "tests/__init__.py", "tests/helpers.py",
+              "tests/reference.py", "tests/data/plugin_backend/pyproject.toml", "lossbridge/__init__.py",
+              "backends/torch.py"}  # fmt: skip
+    assert needed <= set(names), sorted(needed - set(names))
+    missing = sorted(set(_suite_files()) - set(names))
+    assert not missing, f"suite files left out of the sdist: {missing}"
+    assert not [name for name in names if "__pycache__" in name or name.endswith(".pyc")]
+
+
+def test_sdist_metadata_names_the_license_version_and_urls(sdist):
+    import lossbridge
+
+    path, _ = sdist
+    with tarfile.open(path) as archive:
+        (info,) = [m for m in archive.getmembers() if m.name.count("/") == 1 and m.name.endswith("/PKG-INFO")]
+        metadata = archive.extractfile(info).read().decode()
+        license_text = archive.extractfile(info.name.replace("PKG-INFO", "LICENSE")).read().decode()
+    fields = [line.split(": ", 1) for line in metadata.split("\n\n", 1)[0].splitlines() if ": " in line]
+    assert ["Version", lossbridge.__version__] in fields  # one source: lossbridge.__version__
+    assert ["License-Expression", "Apache-2.0"] in fields and ["License-File", "LICENSE"] in fields
+    assert ["Project-URL", "Source, https://github.com/lossbridge/lossbridge"] in fields
+    assert any(key == "Classifier" and value.startswith("Programming Language :: Python :: 3") for key, value in fields)
+    assert any(key == "Keywords" and "keras" in value for key, value in fields)
+    assert "Apache License" in license_text and "Version 2.0, January 2004" in license_text
+
+
+def test_suite_collects_from_the_unpacked_sdist(sdist, tmp_path):
+    """Every test module imports and collects from the archive alone (nothing
+    from this checkout on the path)."""
+    path, _ = sdist
+    with tarfile.open(path) as archive:
+        archive.extractall(tmp_path, filter="data")
+    (unpacked,) = tmp_path.glob("lossbridge-*")
+    out = run(sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", "tests", cwd=unpacked)
+    assert "error" not in out.strip().splitlines()[-1].lower(), out[-2000:]
+    modules = {line.split("::", 1)[0] for line in out.splitlines() if "::" in line}
+    expected = {name for name in _suite_files() if Path(name).name.startswith("test_")}
+    assert modules == expected, sorted(modules ^ expected)
