@@ -89,30 +89,31 @@ for _name, *_specs in [
     ("mean", "values"),
     ("sum", "values"),
     ("accuracy", "class_ids"),
-    ("binary_accuracy", "binary_probs"),
-    ("categorical_accuracy", "categorical_probs"),
-    ("sparse_categorical_accuracy", "sparse_probs"),
-    ("top_k_categorical_accuracy", "categorical_probs"),
-    ("sparse_top_k_categorical_accuracy", "sparse_probs"),
+    ("binary_accuracy", "binary_guesses"),
+    ("categorical_accuracy", "categorical_guesses"),
+    ("sparse_categorical_accuracy", "sparse_guesses"),
+    # k=2 of 4 classes: Keras' default k=5 would count every sample as a hit
+    ("top_k_categorical_accuracy", ("categorical_guesses", {"k": 2}, "")),
+    ("sparse_top_k_categorical_accuracy", ("sparse_guesses", {"k": 2}, "")),
     ("binary_crossentropy_metric", "binary_probs"),
-    ("precision", "binary_probs"),
-    ("recall", "binary_probs"),
-    ("true_positives", "binary_probs"),
-    ("true_negatives", "binary_probs"),
-    ("false_positives", "binary_probs"),
-    ("false_negatives", "binary_probs"),
-    ("auc", "binary_probs"),
-    ("precision_at_recall", ("binary_probs", {"recall": 0.5}, "")),
-    ("recall_at_precision", ("binary_probs", {"precision": 0.5}, "")),
-    ("sensitivity_at_specificity", ("binary_probs", {"specificity": 0.5}, "")),
-    ("specificity_at_sensitivity", ("binary_probs", {"sensitivity": 0.5}, "")),
-    ("f1_score", "categorical_probs"),
-    ("f_beta_score", "categorical_probs"),
-    ("binary_io_u", "binary_probs"),
+    ("precision", "binary_guesses"),
+    ("recall", "binary_guesses"),
+    ("true_positives", "binary_guesses"),
+    ("true_negatives", "binary_guesses"),
+    ("false_positives", "binary_guesses"),
+    ("false_negatives", "binary_guesses"),
+    ("auc", "binary_guesses"),
+    ("precision_at_recall", ("binary_guesses", {"recall": 0.8}, "")),
+    ("recall_at_precision", ("binary_guesses", {"precision": 0.8}, "")),
+    ("sensitivity_at_specificity", ("binary_guesses", {"specificity": 0.8}, "")),
+    ("specificity_at_sensitivity", ("binary_guesses", {"sensitivity": 0.8}, "")),
+    ("f1_score", "categorical_guesses"),
+    ("f_beta_score", "categorical_guesses"),
+    ("binary_io_u", "binary_guesses"),
     ("mean_io_u", ("class_ids", {"num_classes": CLASSES}, "")),
     ("io_u", ("class_ids", {"num_classes": CLASSES, "target_class_ids": [0, 2]}, "")),
-    ("one_hot_io_u", ("categorical_probs", {"num_classes": CLASSES, "target_class_ids": [0, 2]}, "")),
-    ("one_hot_mean_io_u", ("categorical_probs", {"num_classes": CLASSES}, "")),
+    ("one_hot_io_u", ("categorical_guesses", {"num_classes": CLASSES, "target_class_ids": [0, 2]}, "")),
+    ("one_hot_mean_io_u", ("categorical_guesses", {"num_classes": CLASSES}, "")),
 ]:
     KNOWN[_name] = _cases(_name, *_specs)
 
@@ -154,6 +155,36 @@ def _ids(rng, batch, classes=CLASSES):
     return rng.integers(0, classes, size=batch).astype(np.int32)
 
 
+def _guesses(rng, batch, classes=CLASSES):
+    """``(ids, guesses)``: every class among the ids (batch >= classes), and
+    guesses right but for one sample of class 0, guessed as class 2.
+
+    Metrics of independent random ids and scores read 0 (no hit, no overlap)
+    or 1 on a small batch, and agreement on those proves little; this makes
+    accuracy ``1 - 1/batch``, class 0's IoU 0 and class 2's 1/2, whatever
+    the seed.
+    """
+    ids = (rng.permutation(batch) % classes).astype(np.int32)
+    guesses = ids.copy()
+    guesses[np.argmax(ids == 0)] = 2 % classes
+    return ids, guesses
+
+
+def _scores_for(rng, guesses, classes=CLASSES):
+    """Probabilities whose largest entry is ``guesses`` (the rest at random)."""
+    return 0.5 * _simplex(rng, len(guesses), classes) + 0.5 * _onehot(guesses, classes)
+
+
+def _binary_guesses(rng, batch):
+    """Half the labels 1, and probabilities that rank them above the 0s
+    more often than not (they overlap on [0.2, 0.8]): the scores of a
+    classifier better than chance, as threshold metrics (AUC, recall at a
+    precision) need to read neither 0 nor 1."""
+    labels = (rng.permutation(batch * FEATURES) % 2).reshape(batch, FEATURES).astype(np.float64)
+    scores = np.where(labels == 1, rng.uniform(0.2, 0.98, labels.shape), rng.uniform(0.02, 0.8, labels.shape))
+    return labels, scores
+
+
 def _binary_labels(rng, batch):
     return rng.integers(0, 2, size=(batch, FEATURES)).astype(np.float64)
 
@@ -165,18 +196,27 @@ _RANDOM = {
     "signed": lambda rng, b: (2.0 * _binary_labels(rng, b) - 1.0, rng.normal(size=(b, FEATURES))),
     "categorical_scores": lambda rng, b: (_onehot(_ids(rng, b)), rng.normal(size=(b, CLASSES))),
     "binary_probs": lambda rng, b: (_binary_labels(rng, b), rng.uniform(0.02, 0.98, size=(b, FEATURES))),
+    "binary_guesses": _binary_guesses,
     "binary_logits": lambda rng, b: (_binary_labels(rng, b), 3.0 * rng.normal(size=(b, FEATURES))),
     "categorical_probs": lambda rng, b: (_onehot(_ids(rng, b)), _simplex(rng, b)),
     "categorical_logits": lambda rng, b: (_onehot(_ids(rng, b)), 3.0 * rng.normal(size=(b, CLASSES))),
     "sparse_probs": lambda rng, b: (_ids(rng, b), _simplex(rng, b)),
     "sparse_logits": lambda rng, b: (_ids(rng, b), 3.0 * rng.normal(size=(b, CLASSES))),
-    "class_ids": lambda rng, b: (_ids(rng, b), _ids(rng, b)),
+    "class_ids": _guesses,
+    "categorical_guesses": lambda rng, b: _guessed_scores(rng, b, sparse=False),
+    "sparse_guesses": lambda rng, b: _guessed_scores(rng, b, sparse=True),
     "values": lambda rng, b: (rng.normal(size=(b,)),),
     "embeddings": lambda rng, b: (_ids(rng, b, 2), _unit_rows(rng.normal(size=(b, FEATURES)))),
     "ctc": lambda rng, b: (_ctc_labels(rng, b), rng.normal(size=(b, 6, CLASSES))),
 }
 
 KINDS = tuple(_RANDOM)
+
+
+def _guessed_scores(rng, batch, sparse):
+    """Class labels (ids, or one-hot) and probabilities that favour :func:`_guesses`."""
+    ids, guesses = _guesses(rng, batch)
+    return (ids if sparse else _onehot(ids)), _scores_for(rng, guesses)
 
 
 def _unit_rows(x):
@@ -321,10 +361,13 @@ _EDGES = {
     "signed": _signed_edges,
     "categorical_scores": lambda d: [("ties", (np.eye(CLASSES)[[0, 1]], np.array([[1.0, 1.0, 0, 0], [0, 2, 2, 2.0]])))],
     "binary_probs": _binary_prob_edges,
+    "binary_guesses": _binary_prob_edges,
     "binary_logits": _binary_logit_edges,
     "categorical_probs": _categorical_prob_edges,
     "categorical_logits": _categorical_logit_edges,
     "sparse_probs": lambda d: _categorical_prob_edges(d, sparse=True),
+    "categorical_guesses": _categorical_prob_edges,
+    "sparse_guesses": lambda d: _categorical_prob_edges(d, sparse=True),
     "sparse_logits": lambda d: _categorical_logit_edges(d, sparse=True),
     "class_ids": lambda d: [("equal ids", (np.arange(4, dtype=np.int32), np.arange(4, dtype=np.int32)))],
     "values": lambda d: [("zeros and huge", (np.array([0.0, 1e4, -1e4, 1.0]),))],
