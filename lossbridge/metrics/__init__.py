@@ -38,6 +38,7 @@ from .confusion import (
 from .f_score import F1Score, FBetaScore
 from .iou import BinaryIoU, IoU, MeanIoU, OneHotIoU, OneHotMeanIoU
 from .reduction import Mean, Sum
+from .registry import METRICS as _METRICS
 from .registry import deserialize, get, register_metric, serialize
 from .regression import (
     ConcordanceCorrelation,
@@ -65,6 +66,10 @@ from .wrappers import (
     SparseCategoricalCrossentropy,
     SquaredHinge,
 )
+
+# get() instantiates Metric subclasses and serialize() writes Metric objects
+# as class + config (the registry module cannot import base: base imports it)
+_METRICS.base = Metric
 
 __all__ = [
     "Accuracy",

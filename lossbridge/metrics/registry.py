@@ -1,9 +1,10 @@
 """Names of metrics, and ``get`` / ``serialize`` / ``deserialize`` /
-``register_metric``.
+``register_metric``, on the one generic :class:`lossbridge.registry.Registry`.
 
-Same rules as the losses: only registered names ever resolve, and nothing a
-config names is imported or evaluated. Built-in metric classes (those defined
-in ``lossbridge.metrics``) register themselves under their class name and its
+Same rules as the losses: only registered names ever resolve, nothing a
+config names is imported or evaluated, and a taken name or alias raises
+unless ``override=True``. Built-in metric classes (those defined in
+``lossbridge.metrics``) register themselves under their class name and its
 snake_case form, as Keras does; user metrics register with
 :func:`register_metric`.
 
@@ -15,14 +16,19 @@ Two kinds of entries:
   ``binary_accuracy``): ``get`` returns the function, and
   ``MeanMetricWrapper(fn="binary_accuracy")`` resolves the name. A name that
   only a loss has (``"huber"``) resolves to that loss as a mean metric.
+
+This module imports neither ``base`` nor ``wrappers`` (both import it):
+``lossbridge.metrics`` declares ``Metric`` as the registry's base, and a loss
+name becomes a mean metric through the registered ``MeanMetricWrapper``.
 """
 
 from __future__ import annotations
 
-import difflib
-import re
-
 from .. import dispatch
+from ..losses.registry import LOSSES
+from ..registry import Registry, same_definition, snake_case
+
+MODULE = "lossbridge.metrics"
 
 _CLASSES: dict[str, type] = {}
 _FUNCTIONS: dict[str, object] = {}
@@ -42,103 +48,85 @@ _ALIASES = {
     "rmse": "RootMeanSquaredError",
 }
 
+METRICS = Registry(
+    "metric",
+    MODULE,
+    "@lossbridge.register_metric",
+    classes=_CLASSES,
+    functions=_FUNCTIONS,
+    aliases=_ALIASES,
+    fallback=LOSSES,
+)
 
-def snake_case(name):
-    """Keras' ``to_snake_case``: ``KLDivergence`` -> ``kl_divergence``."""
-    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
-    return re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower()
-
-
-def _is_metric_class(obj):
-    from .base import Metric
-
-    return isinstance(obj, type) and issubclass(obj, Metric)
+__all__ = ["METRICS", "MODULE", "deserialize", "get", "register_metric", "serialize", "snake_case"]
 
 
 def register_builtin(cls):
-    """Register a built-in class under its name and snake_case name."""
-    _CLASSES[cls.__name__] = cls
-    _CLASSES.setdefault(snake_case(cls.__name__), cls)
+    """Register a built-in class under its name and snake_case name. The
+    snake_case name is a courtesy: where another class has it already, that
+    one keeps it (a function of the same name is no conflict: ``accuracy``)."""
+    cls = METRICS.register(cls.__name__, cls, table=_CLASSES, tables=(_CLASSES,))
+    snake = snake_case(cls.__name__)
+    held = _CLASSES.get(snake)
+    if held is None or same_definition(held, cls):
+        _CLASSES[snake] = cls
     return cls
+
+
+def _bridge(fn):
+    return fn if hasattr(fn, "raw") else dispatch.bridged("y_true", "y_pred")(fn)
 
 
 def metric_function(fn):
     """Make ``fn(y_true, y_pred, **options)``, written against ``K``, run on
     the backend its inputs choose (``fn.raw`` skips that) and register it."""
-    wrapped = fn if hasattr(fn, "raw") else dispatch.bridged("y_true", "y_pred")(fn)
-    _FUNCTIONS[fn.__name__] = wrapped
-    return wrapped
+    return METRICS.register(fn.__name__, _bridge(fn), table=_FUNCTIONS, tables=(_FUNCTIONS,))
 
 
-def register_metric(name=None, *, aliases=()):
+def register_metric(name=None, *, aliases=(), override=False):
     """Decorator: make a ``Metric`` subclass, or a function
     ``fn(y_true, y_pred) -> per-sample values`` written against ``K``,
     resolvable by ``name`` (default: its ``__name__``) in :func:`get` and
-    :func:`deserialize`. Functions run on every backend, like built-ins."""
+    :func:`deserialize`. Functions run on every backend, like built-ins. A
+    name or alias any metric holds is a ValueError unless ``override=True``."""
     if callable(name) and not isinstance(name, str):
         return register_metric()(name)
 
     def decorate(obj):
-        key = name or obj.__name__
-        if _is_metric_class(obj):
-            _CLASSES[key] = obj
-        elif callable(obj):
-            obj = obj if hasattr(obj, "raw") else dispatch.bridged("y_true", "y_pred")(obj)
-            _FUNCTIONS[key] = obj
-        else:
-            raise TypeError(f"register_metric decorates a Metric subclass or a function; received {obj!r}.")
-        for alias in aliases:
-            _ALIASES[alias] = key
-        return obj
+        key = name or getattr(obj, "__name__", None)
+        if isinstance(obj, type) and METRICS.is_class(obj):
+            return METRICS.register(key, obj, aliases=aliases, table=_CLASSES, override=override)
+        if callable(obj) and not isinstance(obj, type):
+            return METRICS.register(key, _bridge(obj), aliases=aliases, table=_FUNCTIONS, override=override)
+        raise TypeError(
+            f"register_metric decorates a Metric subclass or a function; received {dispatch.describe(obj)}."
+        )
 
     return decorate
 
 
 def names():
     """Every registered class name, function name and alias."""
-    return sorted({*_CLASSES, *_FUNCTIONS, *_ALIASES})
-
-
-def _unknown(name, kind="metric"):
-    close = difflib.get_close_matches(name, names(), n=5, cutoff=0.6)
-    hint = f" Did you mean: {', '.join(close)}?" if close else ""
-    return ValueError(f"unknown {kind} {name!r}.{hint} Registered names: {', '.join(names())}.")
-
-
-MODULE = "lossbridge.metrics"
-
-
-def _loss_named(name):
-    """The loss *function* registered as ``name`` (Loss classes reduce a whole
-    batch to one number, so they are not per-sample metric functions)."""
-    from ..losses import registry as losses
-
-    try:
-        loss = losses.lookup(name)
-    except ValueError:
-        return None
-    return None if isinstance(loss, type) else loss
+    return METRICS.names()
 
 
 def resolve_function(name):
     """The metric function (or, failing that, the loss) registered as ``name``."""
-    key = _ALIASES.get(name, name)
-    if key in _FUNCTIONS:
-        return _FUNCTIONS[key]
-    loss = _loss_named(name) if isinstance(name, str) else None
-    if loss is not None:
-        return loss
-    raise _unknown(str(name), "metric function")
+    return METRICS.resolve_function(name)
 
 
 def function_name(fn):
     """The registered name of metric function or loss ``fn``, or None."""
-    for key, value in _FUNCTIONS.items():
-        if value is fn:
-            return key
-    from ..losses import registry as losses
+    return METRICS.function_name(fn)
 
-    return losses.name_of(fn)
+
+def _loss_as_metric(name):
+    """A loss *function* named ``name`` as a mean metric, or None (Loss
+    classes reduce a whole batch to one number: not per-sample functions)."""
+    loss = LOSSES.find(name, LOSSES.functions)
+    if loss is None or isinstance(loss, type):
+        return None
+    return _CLASSES["MeanMetricWrapper"](loss, name=name)
 
 
 def get(identifier):
@@ -150,37 +138,11 @@ def get(identifier):
       ``MeanMetricWrapper``;
     * a dict ``{"class_name": ..., "config": {...}}`` -> :func:`deserialize`.
     """
-    if identifier is None:
-        return None
-    if isinstance(identifier, dict):
-        return deserialize(identifier)
-    if isinstance(identifier, str):
-        key = _ALIASES.get(identifier, identifier)
-        if key in _CLASSES:
-            return _CLASSES[key]()
-        if key in _FUNCTIONS:
-            return _FUNCTIONS[key]
-        loss = _loss_named(identifier)
-        if loss is not None:
-            from .wrappers import MeanMetricWrapper
-
-            return MeanMetricWrapper(loss, name=identifier)
-        raise _unknown(identifier)
-    if _is_metric_class(identifier):
-        return identifier()
-    if callable(identifier):
-        return identifier
-    raise ValueError(
-        f"cannot interpret {identifier!r} as a metric; accepted: a registered metric name or alias, a config "
-        "dict from lossbridge.metrics.serialize, a Metric instance or a callable."
-    )
-
-
-def _registered_class_name(cls):
-    for key, value in _CLASSES.items():
-        if value is cls:
-            return key
-    return None
+    if isinstance(identifier, str) and METRICS.holder(identifier) is None:
+        wrapped = _loss_as_metric(identifier)
+        if wrapped is not None:
+            return wrapped
+    return METRICS.get(identifier)
 
 
 def serialize(metric):
@@ -189,50 +151,13 @@ def serialize(metric):
     ``class_name="function"`` and the registered name as ``config`` for a
     metric function. Raises for anything :func:`deserialize` could not
     rebuild (unregistered classes or functions), naming what to register."""
-    if _is_metric_class(type(metric)):
-        class_name = _registered_class_name(type(metric))
-        if class_name is None:
-            raise ValueError(
-                f"cannot serialize {metric!r}: its class {type(metric).__qualname__} is not registered. "
-                "Decorate it with @lossbridge.register_metric."
-            )
-        config = dict(metric.get_config())
-        for key, value in config.items():
-            if callable(value):
-                raise ValueError(
-                    f"cannot serialize {metric!r}: option {key!r} is the unregistered callable {value!r}. "
-                    "Register it with @lossbridge.register_metric (or @lossbridge.register_loss)."
-                )
-        return {"module": MODULE, "class_name": class_name, "config": config, "registered_name": class_name}
-    if callable(metric):
-        name = function_name(metric)
-        if name is None:
-            raise ValueError(
-                f"cannot serialize {metric!r}: it is not a registered metric function or loss. "
-                "Register it with @lossbridge.register_metric."
-            )
-        return {"module": MODULE, "class_name": "function", "config": name, "registered_name": "function"}
-    raise ValueError(f"cannot serialize {metric!r}: expected a Metric or a registered metric function.")
+    return METRICS.serialize(metric)
 
 
 def deserialize(config):
     """Rebuild what :func:`serialize` produced (Keras' dicts with ``module`` /
-    ``registered_name`` keys are accepted; those keys are never imported)."""
+    ``registered_name`` keys are accepted; those keys are never imported). A
+    plain name is read as :func:`get` reads it."""
     if isinstance(config, str):
         return get(config)
-    if not isinstance(config, dict) or "class_name" not in config:
-        raise ValueError(
-            f"cannot deserialize {config!r}: expected a metric name or a dict with 'class_name' and 'config'."
-        )
-    class_name = config["class_name"]
-    options = config.get("config") or {}
-    if class_name == "function":
-        return resolve_function(options)
-    registered = config.get("registered_name")
-    key = registered if isinstance(registered, str) and registered in _CLASSES else class_name
-    cls = _CLASSES.get(_ALIASES.get(key, key)) if isinstance(key, str) else None
-    if cls is None:
-        raise _unknown(str(class_name), "metric class")
-    if not isinstance(options, dict):
-        raise ValueError(f"the 'config' of a {class_name} must be a dict; received {options!r}.")
-    return cls.from_config(dict(options))
+    return METRICS.deserialize(config)
