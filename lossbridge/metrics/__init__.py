@@ -3,10 +3,17 @@
 Names, arguments and numbers follow ``keras.metrics`` (Keras 3); state is
 kept as compensated sums in the backend's accumulator dtype (see
 ``lossbridge.metrics.base``), on the framework and device of the data.
+
+State size is bounded: a metric whose size options (``num_thresholds``,
+``thresholds``, ``num_labels``, ``num_classes``) would make its state need
+more than :func:`state_limit` bytes (default 1 GiB) raises a ValueError when
+it is built, before anything is allocated, so an untrusted config cannot
+exhaust memory. :func:`set_state_limit` changes the limit for the process.
 """
 
 from __future__ import annotations
 
+from ._thresholds import set_state_limit, state_limit
 from .accuracy import (
     Accuracy,
     BinaryAccuracy,
@@ -110,8 +117,10 @@ __all__ = [
     "pearson_correlation",
     "register_metric",
     "serialize",
+    "set_state_limit",
     "sparse_categorical_accuracy",
     "sparse_top_k_categorical_accuracy",
+    "state_limit",
     "top_k_categorical_accuracy",
 ]
 # the confusion-matrix family, AUC, F-scores and IoUs

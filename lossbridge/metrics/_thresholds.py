@@ -37,6 +37,56 @@ EPSILON = 1e-7
 COUNT_NAMES = ("true_positives", "false_positives", "true_negatives", "false_negatives")
 
 
+# ---------------------------------------------------------------- state size
+#: bytes a metric's state may take unless raised (see :func:`set_state_limit`)
+DEFAULT_STATE_LIMIT = 2**30
+#: bytes of one running count at its largest: float64 plus its compensation
+#: (``lossbridge.metrics.base``); JAX without x64 keeps half that
+BYTES_PER_COUNT = 16
+#: bytes a kept Python float threshold costs (the float and the list's pointer)
+BYTES_PER_THRESHOLD = 32
+
+_state_limit = DEFAULT_STATE_LIMIT
+
+
+def state_limit():
+    """The most bytes one metric's state may need (default 1 GiB)."""
+    return _state_limit
+
+
+def set_state_limit(nbytes):
+    """Let one metric's state take up to ``nbytes`` bytes (default 1 GiB) and
+    return the previous limit. Size options (``num_thresholds``,
+    ``num_classes``, ``num_labels``, explicit ``thresholds``) are checked
+    against it when a metric is built, before anything is allocated, so a
+    config from elsewhere cannot exhaust memory."""
+    global _state_limit
+    if not isinstance(nbytes, numbers.Integral) or isinstance(nbytes, bool) or nbytes < 1:
+        raise ValueError(f"`nbytes` must be a positive int (a number of bytes); received {nbytes!r}.")
+    previous, _state_limit = _state_limit, int(nbytes)
+    return previous
+
+
+def check_state_size(owner, argument, value, nbytes):
+    """Raise a ValueError when ``nbytes`` (what ``argument=value`` makes
+    ``owner``'s state need) is over :func:`state_limit`. A str ``value``
+    is shown as is (``"<10**8 values>"`` for a long list)."""
+    if nbytes > _state_limit:
+        shown = value if isinstance(value, str) else repr(value)
+        raise ValueError(
+            f"{owner}: `{argument}`={shown} needs {nbytes:,} bytes of metric state ({nbytes / 2**30:.3g} GiB), "
+            f"over the limit of {_state_limit:,} bytes (lossbridge.metrics.state_limit(); default 1 GiB). "
+            f"Use a smaller `{argument}`, or raise the limit with lossbridge.metrics.set_state_limit(nbytes)."
+        )
+
+
+def check_threshold_counts(owner, argument, value, *, thresholds, counts, labels=1):
+    """:func:`check_state_size` for ``counts`` running sums per threshold and
+    label, plus the thresholds kept as Python floats."""
+    nbytes = thresholds * (counts * labels * BYTES_PER_COUNT + BYTES_PER_THRESHOLD)
+    check_state_size(owner, argument, value, nbytes)
+
+
 # ---------------------------------------------------------------- configuration
 def parse_thresholds(thresholds, default):
     """``thresholds`` (a number, a list/tuple or None) as a list of floats in

@@ -86,11 +86,13 @@ class AUC(Metric):
         if thresholds is not None:
             inner = sorted(th.parse_thresholds(thresholds, 0.5))
             self.num_thresholds = len(inner) + 2
+            self._check_size("thresholds", f"<{len(inner)} values>", num_labels if multi_label else None)
             self._evenly = th.evenly_spaced([0.0, *inner, 1.0])
         else:
             if not isinstance(num_thresholds, numbers.Integral) or num_thresholds <= 1:
                 raise ValueError(f"`num_thresholds` must be an int > 1; received {num_thresholds!r}.")
             self.num_thresholds = int(num_thresholds)
+            self._check_size("num_thresholds", num_thresholds, num_labels if multi_label else None)
             inner = [(i + 1) / (num_thresholds - 1) for i in range(num_thresholds - 2)]
             self._evenly = True
         self.thresholds = [0.0 - th.EPSILON, *inner, 1.0 + th.EPSILON]
@@ -104,11 +106,24 @@ class AUC(Metric):
             raise ValueError(f"`label_weights` must be non-negative; received {label_weights!r}.")
         self.from_logits = bool(from_logits)
 
+    def _check_size(self, argument, value, labels):
+        """Refuse a state over ``lossbridge.metrics.state_limit()`` before it
+        (or the list of thresholds) is allocated."""
+        labels = labels if isinstance(labels, numbers.Integral) and labels > 0 else 1
+        if labels > 1:  # the state is thresholds x labels: name both
+            argument, value = f"{argument} x num_labels", f"{value} x {labels}"
+        th.check_threshold_counts(
+            "AUC", argument, value, thresholds=self.num_thresholds, counts=len(th.COUNT_NAMES), labels=labels
+        )
+
     # ------------------------------------------------ state
     def initial_state(self, like):
         shape = (self.num_thresholds,)
         if self.multi_label:
-            shape += (self._labels_of(like),)
+            labels = self._labels_of(like)
+            if self.num_labels is None:  # read from the data: checked now
+                self._check_size("num_thresholds", self.num_thresholds, labels)
+            shape += (labels,)
         return sum_state(th.COUNT_NAMES, shape, like=like)
 
     def _labels_of(self, y_pred):

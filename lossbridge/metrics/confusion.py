@@ -28,6 +28,13 @@ class _ThresholdMetric(Metric):
 
     def __init__(self, thresholds, *, top_k=None, class_id=None, evenly=None, name=None, dtype=None):
         super().__init__(name=name, dtype=dtype)
+        th.check_threshold_counts(
+            type(self).__name__,
+            "thresholds",
+            f"<{len(thresholds)} values>",
+            thresholds=len(thresholds),
+            counts=len(self.counts),
+        )
         th.check_top_k(top_k)
         th.check_class_id(class_id)
         self.top_k, self.class_id = top_k, class_id
@@ -166,6 +173,13 @@ class _AtOperatingPoint(_ThresholdMetric):
         if not isinstance(num_thresholds, numbers.Integral) or num_thresholds <= 0:
             raise ValueError(f"`num_thresholds` must be an int > 0; received {num_thresholds!r}.")
         self.value, self.num_thresholds = value, int(num_thresholds)
+        th.check_threshold_counts(
+            type(self).__name__,
+            "num_thresholds",
+            num_thresholds,
+            thresholds=self.num_thresholds,
+            counts=len(self.counts),
+        )
         if num_thresholds == 1:
             thresholds, evenly = [0.5], False
         else:

@@ -18,9 +18,19 @@ Labels out of range raise ``ValueError`` when their values can be read (eager
 calls; a pixel of weight 0 is not looked at); inside jax.jit / tf.function /
 torch.compile they are left out of the matrix, as Keras does. Unlike Keras 3
 (integer state by default, which truncates float weights) fractional
-``sample_weight`` values count as given. State: a compensated running sum
-(``lossbridge.metrics.base``) of per-batch int32 counts, exact far past 2**24
-even where it is float32 (JAX without x64).
+``sample_weight`` values count as given.
+
+State. While no ``sample_weight`` has been given the counts are integers and
+kept exact as an int64 matrix (8 bytes a cell; Keras' int32 matrix has 4 and
+overflows past 2**31). The first weighted update turns the matrix into a
+compensated float64 running sum (``lossbridge.metrics.base``; 16 bytes a
+cell, exact integers up to 2**53), which later updates and merges keep. Where
+the accumulator is float32 (JAX without x64, so no int64) the state is the
+compensated float32 sum from the start (8 bytes a cell), exact far past 2**24.
+Both forms hold a ``total_confusion_matrix_compensation`` entry (a 0-d zero
+in the integer form), so readers of the state see one layout.
+``num_classes`` is checked against ``lossbridge.metrics.state_limit()``
+(16 bytes a cell, the weighted form) before anything is allocated.
 """
 
 from __future__ import annotations
@@ -29,11 +39,12 @@ import numbers
 
 from .. import dispatch
 from ..k import K
-from ._thresholds import add_counts
-from .base import Metric, read_sum, sum_state
+from ._thresholds import BYTES_PER_COUNT, add_counts, check_state_size
+from .base import COMPENSATION, Metric, merge_sums, read_sum, sum_state
 
 EPSILON = 1e-7
 _MATRIX = "total_confusion_matrix"
+_TWIN = _MATRIX + COMPENSATION
 
 
 def _is_int(value):
@@ -69,6 +80,7 @@ class IoU(Metric):
         super().__init__(name=name, dtype=dtype)
         if not _is_int(num_classes) or num_classes < 1:
             raise ValueError(f"`num_classes` must be a positive int; received {num_classes!r}.")
+        check_state_size(type(self).__name__, "num_classes", num_classes, num_classes**2 * BYTES_PER_COUNT)
         targets = list(target_class_ids) if isinstance(target_class_ids, (list, tuple, range)) else None
         if not targets or not all(_is_int(t) and 0 <= t < num_classes for t in targets):
             raise ValueError(
@@ -85,11 +97,35 @@ class IoU(Metric):
 
     # ------------------------------------------------ state
     def initial_state(self, like):
-        return sum_state((_MATRIX,), (self.num_classes, self.num_classes), like=like)
+        shape = (self.num_classes, self.num_classes)
+        if K.accumulator_dtype != "float64":  # no int64 here (JAX without x64)
+            return sum_state((_MATRIX,), shape, like=like)
+        return {_MATRIX: K.zeros(shape, "int64", like=like), _TWIN: K.zeros((), "int64", like=like)}
 
     def update(self, state, y_true, y_pred, sample_weight=None):
         labels, predicted = self._class_ids(y_true, y_pred)
-        return add_counts(state, **{_MATRIX: self._confusion_matrix(labels, predicted, sample_weight)})
+        counts = self._confusion_matrix(labels, predicted, sample_weight)
+        if _counts_exactly(state):
+            if sample_weight is None:
+                return {**state, _MATRIX: state[_MATRIX] + K.cast(counts, "int64")}
+            state = _as_weighted(state)
+        return add_counts(state, **{_MATRIX: counts})
+
+    def merge(self, state, other):
+        if _counts_exactly(state) and _counts_exactly(other):
+            return {**state, _MATRIX: state[_MATRIX] + other[_MATRIX]}
+        return merge_sums(*(_as_weighted(s) if _counts_exactly(s) else s for s in (state, other)))
+
+    def merge_state(self, metrics):
+        """As ``Metric.merge_state``; where one metric's state is weighted,
+        the integer ones are first written in the weighted form (same values,
+        so the states line up entry by entry)."""
+        metrics = list(metrics)
+        held = [m for m in (self, *metrics) if type(m) is type(self) and m._state is not None]
+        if any(not dispatch.run_on(m._backend, _counts_exactly, m._state) for m in held):
+            for m in held:
+                m._state = dispatch.run_on(m._backend, _as_weighted, m._state)
+        super().merge_state(metrics)
 
     def _class_ids(self, y_true, y_pred):
         """Both inputs as flat int32 class ids."""
@@ -147,7 +183,7 @@ class IoU(Metric):
 
     # ------------------------------------------------ result
     def compute(self, state):
-        matrix = read_sum(state, _MATRIX)
+        matrix = K.cast(read_sum(state, _MATRIX), K.accumulator_dtype)
         classes = self.num_classes
         true_positives = K.reshape(matrix, (-1,))[:: classes + 1]
         union = K.sum(matrix, axis=0) + K.sum(matrix, axis=1) - true_positives
@@ -169,6 +205,19 @@ class IoU(Metric):
             "sparse_y_pred": self.sparse_y_pred,
             "axis": self.axis,
         }
+
+
+def _counts_exactly(state):
+    """Whether ``state`` is the integer form (no weight seen yet)."""
+    return K.dtype(state[_MATRIX]).startswith("int")
+
+
+def _as_weighted(state):
+    """The state in the compensated float form (a no-op when it is already)."""
+    if not _counts_exactly(state):
+        return state
+    matrix = K.cast(state[_MATRIX], K.accumulator_dtype)
+    return {_MATRIX: matrix, _TWIN: K.zeros_like(matrix)}
 
 
 def _counts_grid(labels, predicted, weight, classes, ignore):
@@ -247,7 +296,7 @@ class MeanIoU(IoU):
     ):
         super().__init__(
             num_classes,
-            list(range(num_classes)) if _is_int(num_classes) else [],
+            range(num_classes) if _is_int(num_classes) else [],  # lazy: num_classes is checked first
             name=name,
             dtype=dtype,
             ignore_class=ignore_class,
