@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 import lossbridge
 from lossbridge import metrics
-from tests.metric_support import F64_TOL, KERAS_TOL, compiled_value, eager_value, keras_value
+from tests.metric_support import F64_TOL, KERAS_TOL, compiled_value, eager_value, keras_metrics, keras_value
 
 RNG = np.random.default_rng(23)
 C = 4
@@ -316,3 +316,79 @@ def test_merged_shards_equal_one_metric_on_all_data(backend, make, seed, cuts, w
         shards.append(shard)
     shards[0].merge_state(shards[1:])
     np.testing.assert_allclose(float(np.asarray(backend.to_numpy(shards[0].result()))), expected, **F64_TOL)
+
+
+# ---------------------------------------------------------------- integer state while unweighted
+def _state_arrays(backend, metric):
+    return {key: np.asarray(backend.to_numpy(value)) for key, value in metric.state.items()}
+
+
+def test_unweighted_counts_past_2_24_stay_exact_then_weights_join_them(backend):
+    # 2 * (2**24 + 3) pixels in class 0: 2**25 + 6 is not a float32 (its
+    # neighbours are 2**25 + 4 and 2**25 + 8), so a plain float32 count is off
+    pixels = 2**24 + 3
+    zeros = np.zeros(pixels, np.int8)
+    with lossbridge.use_backend(backend.name):
+        metric = metrics.MeanIoU(num_classes=2)
+        for _ in range(2):
+            metric.update_state(backend.convert_to_tensor(zeros), backend.convert_to_tensor(zeros))
+        state = _state_arrays(backend, metric)
+        if backend.accumulator_dtype == "float64":  # int64 exists: integer counts, no twin matrix
+            assert state["total_confusion_matrix"].dtype == np.int64
+            assert state["total_confusion_matrix_compensation"].shape == ()
+        counted = state["total_confusion_matrix"] + state["total_confusion_matrix_compensation"].astype(np.float64)
+        np.testing.assert_array_equal(counted, [[2 * pixels, 0], [0, 0]])
+        # a weighted batch: the counts carry on in the compensated float form
+        labels, predicted = np.array([1, 1, 0]), np.array([1, 0, 1])
+        weight = np.array([0.5, 0.25, 2.0], np.float32)
+        labels, predicted, weight = (backend.convert_to_tensor(a) for a in (labels, predicted, weight))
+        metric.update_state(labels, predicted, sample_weight=weight)
+    state = _state_arrays(backend, metric)
+    counted = state["total_confusion_matrix"].astype(np.float64) + state["total_confusion_matrix_compensation"]
+    np.testing.assert_array_equal(counted, [[2 * pixels, 2.0], [0.25, 0.5]])
+    expected = ref_mean_iou(np.array([[2.0 * pixels, 2.0], [0.25, 0.5]]))
+    np.testing.assert_allclose(float(np.asarray(backend.to_numpy(metric.result()))), expected, **F64_TOL)
+
+
+def test_state_bytes_against_keras(backend):
+    # Keras 3 keeps MeanIoU's matrix in its "int" dtype: int64 on TensorFlow
+    # (8 bytes a cell), int32 on JAX/NumPy (4). Unweighted, ours is int64 plus
+    # a 0-d zero twin: Keras-on-TensorFlow's size (+8 bytes), twice int32's.
+    # Weighted, a compensated float64 sum: twice that (what it always was)
+    km = keras_metrics()
+    classes = 64
+    keras_bytes = sum(np.asarray(v.numpy()).nbytes for v in km.MeanIoU(num_classes=classes).variables)
+    assert keras_bytes == classes * classes * 8  # int64 on the TensorFlow backend
+    ids = RNG.integers(0, classes, 1000)
+    metric = metrics.MeanIoU(num_classes=classes)
+    _feed(backend, metric, ids, ids[::-1])
+    unweighted = sum(a.nbytes for a in _state_arrays(backend, metric).values())
+    assert unweighted <= keras_bytes + 8
+    assert unweighted <= 2 * classes * classes * 4 + 8  # twice an int32 matrix
+    _feed(backend, metric, ids, ids, RNG.uniform(0, 1, 1000))
+    assert sum(a.nbytes for a in _state_arrays(backend, metric).values()) <= 2 * keras_bytes
+
+
+@pytest.mark.parametrize("weighted_first", [True, False])
+def test_an_integer_and_a_weighted_shard_merge(backend, weighted_first):
+    labels, predicted = RNG.integers(0, C, (2, 40)), RNG.integers(0, C, (2, 40))
+    weight = RNG.uniform(0, 2, 40)
+    weighted, plain = metrics.MeanIoU(num_classes=C), metrics.MeanIoU(num_classes=C)
+    _feed(backend, weighted, labels[0], predicted[0], weight)
+    _feed(backend, plain, labels[1], predicted[1])
+    first, second = (weighted, plain) if weighted_first else (plain, weighted)
+    stateless = first.stateless_merge_state(first.state, second.state)
+    first.merge_state([second])
+    matrix = ref_confusion(labels[0], predicted[0], C, weight) + ref_confusion(labels[1], predicted[1], C)
+    for value in (first.result(), first.stateless_result(stateless)):
+        np.testing.assert_allclose(float(np.asarray(backend.to_numpy(value))), ref_mean_iou(matrix), **F64_TOL)
+
+
+def test_compiled_unweighted_then_weighted_updates(backend):
+    if backend.name not in ("jax", "tensorflow"):
+        pytest.skip("jax.jit / tf.function here")
+    (pair_a, weight), (pair_b, _) = CASES["MeanIoU"][2]
+    batches = [(pair_b, None), (pair_a, weight)]  # the state changes form in the second step
+    value = compiled_value(backend, metrics.MeanIoU(num_classes=C), batches)
+    matrix = ref_confusion(*pair_b, C) + ref_confusion(*pair_a, C, weight)
+    np.testing.assert_allclose(value, ref_mean_iou(matrix), **F64_TOL)
