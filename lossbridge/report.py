@@ -279,7 +279,7 @@ def _dev_text(cell):
 
 
 def _value_text(x):
-    return "-" if x is None else f"{float(x):.7g}"
+    return "-" if x is None else f"{float(x):.6g}"  # six digits: the 80-column table fits
 
 
 def _cell_text(cell, show_values, separator=" "):
@@ -338,7 +338,7 @@ def rich_table(report: Report, console, show_values=False):
     words = [len(word) for r in report.table_rows for word in r.label.split()] or [5]
     entry_width = min(max(words), max(12, console.width // 2))
     console.print(escape(_title(report)), highlight=False)
-    for group in _column_groups(report.columns, widths, console.width - entry_width - fixed - 2):
+    for group in _column_groups(report.columns, widths, console.width - entry_width - fixed - 1):
         console.print(_rich_part(report, group, texts, references, fixed, widths))
     for line in _notes(report):
         console.print(escape(line), style="dim" if line.startswith("skipped") else None, highlight=False)
@@ -362,7 +362,7 @@ def _rich_part(report, columns, texts, references, fixed, widths):
     from rich.markup import escape
     from rich.table import Table
 
-    table = Table(box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 0), header_style="bold")
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 0), header_style="bold", row_styles=["", "dim"])
     table.add_column("entry", ratio=1, overflow="fold")
     table.add_column("reference", justify="right", no_wrap=True, min_width=fixed)
     labels = column_labels(report.columns)

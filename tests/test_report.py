@@ -175,7 +175,7 @@ def test_the_table_is_whole_at_80_and_120_columns(full_report, width):
     words = set(text.split())
     for row in full_report.table_rows:  # names wrap at spaces only, brackets kept (not read as markup)
         assert set(row.label.split()) <= words, row.label
-        assert f"{row.reference:.7g}" in words, row.label
+        assert f"{row.reference:.6g}" in words, row.label
     for name in ("[from_logits]", "[label_smoothing]", "[delta=0.5]", "[fn=mse]", "labels]"):
         assert name in words, name
     from lossbridge import report
@@ -201,7 +201,7 @@ def test_more_columns_than_fit_go_to_further_tables_and_notes_keep_brackets(full
         assert header in text.split()
     assert "skipped: metric Odd[one]: no input recipe" in text
     value = rows[0].cells[columns[0]].value
-    assert f"{value:.7g}" in text.split()
+    assert f"{value:.6g}" in text.split()
 
 
 def test_class_and_function_share_a_row_when_they_agree(full_report):
