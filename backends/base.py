@@ -9,10 +9,23 @@ runs unchanged on every framework.
 
 from __future__ import annotations
 
-import numpy as np
-
 FLOAT_DTYPES = frozenset({"float16", "bfloat16", "float32", "float64"})
 HALF_DTYPES = frozenset({"float16", "bfloat16"})
+
+
+def primitive(signature_and_rule):
+    """A primitive of the contract: every adapter implements it (one or two
+    framework calls); the base raises NotImplementedError naming it. The text
+    is ``"name(args): rule"``, its first line the method's docstring."""
+    name = signature_and_rule.partition("(")[0]
+
+    def missing(self, *args, **kwargs):
+        raise NotImplementedError(f"the {self.name} backend does not implement the primitive {name}")
+
+    missing.__name__ = missing.__qualname__ = name
+    missing.__doc__ = signature_and_rule
+    missing.is_primitive = True
+    return missing
 
 
 class Backend:
@@ -32,6 +45,81 @@ class Backend:
 
     def __repr__(self):
         return f"<lossbridge backend {self.name!r}>"
+
+    # ============================================================ primitives
+    # The contract. Conventions for all of them: ``axis`` is an int, a tuple
+    # or None (all axes); ``keepdims`` defaults to False; integer and bool
+    # inputs to float math are cast to floatx(); half-precision reductions
+    # accumulate in float32; results stay on the inputs' device.
+    # --- conversion and metadata
+    is_tensor = primitive("is_tensor(x): whether x is this framework's tensor (or variable)")
+    convert_to_tensor = primitive(
+        "convert_to_tensor(x, dtype=None, like=None): a tensor of x (NumPy or Python data) on like's device"
+    )
+    to_numpy = primitive("to_numpy(x): a NumPy array of x's values (copied to the host)")
+    from_dlpack = primitive("from_dlpack(x): a tensor sharing the memory of a DLPack-capable x")
+    cast = primitive("cast(x, dtype): x in dtype, a name such as 'float32', 'int32', 'bool'")
+    dtype = primitive("dtype(x): x's dtype as a name ('float32', 'bfloat16', 'int64', 'complex64', ...)")
+    shape = primitive("shape(x): a tuple of ints, None for a size known only when a graph runs")
+    ndim = primitive("ndim(x): the rank, an int")
+    device = primitive("device(x): the device x lives on, as a 'kind:index' name")
+    stop_gradient = primitive("stop_gradient(x): x, with no gradient flowing back through it")
+    # --- reductions: axis/keepdims as above; mean of ints/bools in floatx()
+    mean = primitive("mean(x, axis=None, keepdims=False): the average; an empty slice gives nan")
+    sum = primitive("sum(x, axis=None, keepdims=False): the sum, in x's dtype (bool sums count)")
+    max = primitive("max(x, axis=None, keepdims=False): the largest entry")
+    min = primitive("min(x, axis=None, keepdims=False): the smallest entry")
+    any = primitive("any(x, axis=None, keepdims=False): bool, whether any entry is true")
+    all = primitive("all(x, axis=None, keepdims=False): bool, whether every entry is true")
+    argmax = primitive("argmax(x, axis=-1): int index of the largest entry, the first among ties")
+    cumsum = primitive("cumsum(x, axis=0): running sums along one axis, in x's dtype")
+    # --- elementwise math: ints/bools become floatx() where the result is a float
+    square = primitive("square(x): x * x")
+    abs = primitive("abs(x): |x|, in x's dtype")
+    sqrt = primitive("sqrt(x): the square root")
+    exp = primitive("exp(x): e ** x")
+    log = primitive("log(x): the natural log; log(0) = -inf")
+    log1p = primitive("log1p(x): log(1 + x), exact for small x")
+    tanh = primitive("tanh(x): the hyperbolic tangent")
+    sign = primitive("sign(x): -1, 0 or 1 in x's dtype")
+    power = primitive("power(x, y): x ** y, y a tensor or a Python number")
+    isfinite = primitive("isfinite(x): bool, neither inf nor nan")
+    isnan = primitive("isnan(x): bool, nan")
+    ceil = primitive("ceil(x): the smallest integer value >= x, in x's dtype")
+    clip = primitive("clip(x, min=None, max=None): x limited to [min, max] (either bound optional)")
+    maximum = primitive("maximum(x, y): the larger, elementwise with broadcasting")
+    minimum = primitive("minimum(x, y): the smaller, elementwise with broadcasting")
+    where = primitive("where(condition, x, y): x where condition (bool) holds, else y, with broadcasting")
+    equal = primitive("equal(x, y): bool x == y, elementwise with broadcasting")
+    logical_and = primitive("logical_and(x, y): bool")
+    logical_or = primitive("logical_or(x, y): bool")
+    logical_not = primitive("logical_not(x): bool")
+    # --- shapes and construction
+    reshape = primitive("reshape(x, shape): x with a new shape (-1 inferred)")
+    expand_dims = primitive("expand_dims(x, axis): a size-1 axis inserted at axis")
+    squeeze = primitive("squeeze(x, axis=None): size-1 axes removed (only axis, where given)")
+    transpose = primitive("transpose(x, axes=None): axes permuted (reversed by default)")
+    broadcast_to = primitive("broadcast_to(x, shape): x broadcast to shape")
+    concatenate = primitive("concatenate(tensors, axis=0): joined along an existing axis")
+    stack = primitive("stack(tensors, axis=0): joined along a new axis")
+    flip = primitive("flip(x, axis=None): entries in reverse order along axis")
+    zeros = primitive("zeros(shape, dtype='float32', like=None): zeros on like's device")
+    ones = primitive("ones(shape, dtype='float32', like=None): ones on like's device")
+    zeros_like = primitive("zeros_like(x, dtype=None): zeros of x's shape (and dtype unless given)")
+    ones_like = primitive("ones_like(x, dtype=None): ones of x's shape (and dtype unless given)")
+    arange = primitive("arange(n, dtype='int32', like=None): 0 .. n-1 on like's device")
+    one_hot = primitive("one_hot(indices, num_classes, axis=-1, dtype=None): one-hot rows in dtype (floatx)")
+    # --- indexing and counting
+    take_along_axis = primitive("take_along_axis(x, indices, axis): NumPy's take_along_axis")
+    top_k = primitive("top_k(x, k): (values, int indices) of the k largest along the last axis, descending")
+    sort = primitive("sort(x, axis=-1): ascending")
+    bincount = primitive(
+        "bincount(x, weights=None, minlength=0): counts (int64) or weight sums of flat non-negative ints"
+    )
+    segment_sum = primitive(
+        "segment_sum(data, segment_ids, num_segments): flat sums per id (counts of ids when data is None)"
+    )
+    matmul = primitive("matmul(x, y): the matrix product over the last two axes")
 
     # ------------------------------------------------------------ dtypes
     def epsilon(self):
@@ -71,9 +159,6 @@ class Backend:
             except Exception:  # noqa: BLE001 - device or dtype DLPack cannot carry
                 pass
         return self.convert_to_tensor(source.to_numpy(x))
-
-    def from_dlpack(self, x):
-        raise NotImplementedError
 
     def is_concrete(self, x):
         """Whether the values of ``x`` can be read now (not a tracer or graph
@@ -233,9 +318,6 @@ class Backend:
         return self.squeeze(self.logaddexp(end, before), 1)
 
     # ------------------------------------------------------------ helpers for hooks
-    def to_numpy(self, x) -> np.ndarray:
-        raise NotImplementedError
-
     def value_and_grad(self, fn):
         """``fn(*args) -> tensor`` becomes ``g(*args) -> (value, d sum(value) / d args[-1])``."""
         raise NotImplementedError(f"the {self.name} backend has no autograd")

@@ -2,7 +2,8 @@
 
 ``K.mean(x)`` runs the active backend's ``mean``: inside a bridged call that is
 the backend the inputs chose, elsewhere the forced backend or NumPy. The list
-of operations is the adapter contract in ``lossbridge.backends.base``.
+of operations is the adapter contract, ``lossbridge.backends.base.Backend``:
+its primitives (one per framework op) and stable composites.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ _namespaces: dict[tuple[int, object], dict] = {}
 def bind(fn, backend):
     """``fn`` with ``K`` bound to ``backend`` itself rather than the facade.
 
-    Every ``K.op`` through the facade costs one Python ``__getattr__``
+    Every ``K`` operation through the facade costs one Python ``__getattr__``
     (~0.4 us); bound, it is a plain attribute read. Only formulas defined in
     lossbridge's own modules are bound: the function and every function of its
     module (the helpers it calls) run against one copy of the module's globals,
