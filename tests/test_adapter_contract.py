@@ -8,9 +8,9 @@ import pathlib
 import re
 
 import pytest
+from lossbridge.backends.base import Backend
 
 from lossbridge import backends
-from lossbridge.backends.base import Backend
 
 PRIMITIVES = sorted(name for name, value in vars(Backend).items() if getattr(value, "is_primitive", False))
 ROOT = pathlib.Path(__file__).resolve().parents[1]
