@@ -1,4 +1,4 @@
-"""nox sessions (DESIGN.md, "Tests"): the suite once per backend with only that
+"""nox sessions (ARCHITECTURE.md): the suite once per backend with only that
 framework installed, all backends together, lint and the benchmarks.
 
     nox -s tests-torch          # torch alone (+ NumPy), tests run with --backend torch

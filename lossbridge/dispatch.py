@@ -1,6 +1,6 @@
 """Which backend runs a call, and bringing every input to it.
 
-Rules (DESIGN.md, "Which backend runs a call"):
+Rules (ARCHITECTURE.md, "Which backend runs a call"):
 
 1. A forced backend (``LOSSBRIDGE_BACKEND``, :func:`set_backend`,
    :func:`use_backend`) converts every input to itself.

@@ -1,4 +1,4 @@
-"""Which backend runs a call (DESIGN.md, "Which backend runs a call"):
+"""Which backend runs a call (ARCHITECTURE.md, "Which backend runs a call"):
 detection from the inputs, forcing by environment, ``set_backend`` and
 ``use_backend`` (thread- and task-local), conversion of foreign tensors, and
 the errors for mixed frameworks, unknown names and missing frameworks.

@@ -1,5 +1,5 @@
-"""``import lossbridge`` imports NumPy at most (DESIGN.md, "The three
-layers"): no framework is loaded until a tensor of it arrives or it is
+"""``import lossbridge`` imports NumPy at most (ARCHITECTURE.md, "Layers, and
+who may import what"): no framework is loaded until a tensor of it arrives or it is
 selected by name. Each check runs in a fresh interpreter.
 """
 

@@ -1,5 +1,5 @@
 """Every K primitive on every backend against NumPy in float64: values, axis
-and keepdims handling, and the dtype conventions of DESIGN.md.
+and keepdims handling, and the dtype conventions of the adapter contract (ARCHITECTURE.md).
 
 K is reached through ``dispatch.run_on`` (the facade, as a loss sees it).
 The composites (softplus, softmax, ...) are in test_k_composites.py.

@@ -1,4 +1,4 @@
-"""Packaging (DESIGN.md, "Layout"): ``backends/`` ships as
+"""Packaging (ARCHITECTURE.md, "Layers, and who may import what"): ``backends/`` ships as
 ``lossbridge.backends`` in a wheel and in an editable install, nothing named
 plain ``backends`` is installed, and third-party backends are found through
 the ``lossbridge.backends`` entry-point group. The sdist carries the license,
