@@ -180,8 +180,8 @@ def test_the_eye_weight_of_the_issue_raises_instead_of_3_75(backend):
 
 
 # ------------------------------------------------------------------ dtypes
-def _complex(backend):
-    values = np.array([1 + 5j, 2 - 1j], np.complex64)
+def _complex(backend, shape=(2,)):
+    values = np.array([1 + 5j, 2 - 1j], np.complex64).reshape(shape)
     if backend.name == "numpy":
         return values
     if backend.name == "torch":
@@ -202,7 +202,7 @@ def test_complex_inputs_raise_a_type_error(backend, position):
     real = to_backend(backend, np.zeros(2, np.float32))
     pair = (_complex(backend), real) if position == "y_true" else (real, _complex(backend))
     for call in (losses.mean_squared_error, losses.MeanSquaredError()):
-        with pytest.raises(TypeError, match=position):
+        with pytest.raises(TypeError, match=f"`{position}`"):
             call(*pair)
 
 
@@ -283,3 +283,30 @@ def test_bfloat16_without_ml_dtypes_names_the_package(monkeypatch):
     monkeypatch.setattr(numpy_backend, "_DTYPES", table)
     with pytest.raises(TypeError, match="ml_dtypes"):
         losses.MeanSquaredError(dtype="bfloat16")(np.zeros((2, 2), np.float32), np.ones((2, 2), np.float32))
+
+
+@pytest.mark.parametrize("dtype", LABEL_DTYPES)
+def test_every_integer_label_dtype_gives_the_same_iou(backend, dtype):
+    ids = [0, 1, 1, 0] if dtype == "bool" else [0, 2, 1, 2]
+    predicted = [0, 1, 1, 2] if dtype == "bool" else [0, 2, 0, 1]
+    # per-class IoU = tp / (tp + fp + fn) over the classes that occur, by hand
+    confusion = np.zeros((3, 3))
+    for t, p in zip(ids, predicted, strict=True):
+        confusion[t, p] += 1
+    tp = np.diag(confusion)
+    union = confusion.sum(0) + confusion.sum(1) - tp
+    expected = np.mean(tp[union > 0] / union[union > 0])
+    metric = metrics.MeanIoU(num_classes=3)
+    metric.update_state(_labels(backend, ids, dtype), to_backend(backend, np.asarray(predicted, np.int32)))
+    np.testing.assert_allclose(to_numpy(backend, metric.result()), expected, rtol=1e-6)
+
+
+def test_fractional_class_ids_and_complex_scores_raise_in_metrics(backend):
+    with pytest.raises(ValueError, match="not an integer"):
+        metrics.MeanIoU(num_classes=3).update_state(
+            to_backend(backend, np.array([0.0, 1.5], np.float32)), to_backend(backend, np.array([0, 1], np.int32))
+        )
+    labels = to_backend(backend, np.array([[0.0, 1.0]], np.float32))
+    for metric in (metrics.AUC(), metrics.Precision(), metrics.OneHotMeanIoU(num_classes=2)):
+        with pytest.raises(TypeError, match="real numbers|must be numeric"):  # NumPy's weak-input check
+            metric.update_state(labels, _complex(backend, (1, 2)))

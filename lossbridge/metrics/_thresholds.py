@@ -26,6 +26,7 @@ import numbers
 import numpy as np
 
 from .. import dispatch
+from ..inputs import check_real
 from ..k import K
 from .base import accumulate
 
@@ -177,6 +178,8 @@ def prepare(y_true, y_pred, sample_weight, *, top_k, class_id, compute_dtype, la
     ranks, keep the top k, select ``class_id``. Returns ``(positive labels
     (bool), predictions, weights or None)``, all of ``y_pred``'s final shape;
     weights (sample x label weights) are in the accumulator dtype."""
+    check_real(K, y_true, "y_true")  # a complex score would lose its imaginary part in the cast
+    check_real(K, y_pred, "y_pred")
     y_true, y_pred = K.cast(y_true, compute_dtype), K.cast(y_pred, compute_dtype)
     y_pred, y_true = same_rank(y_pred, y_true)
     _check_shapes(y_true, y_pred)

@@ -38,6 +38,7 @@ from __future__ import annotations
 import numbers
 
 from .. import dispatch
+from ..inputs import check_real, class_ids
 from ..k import K
 from ._thresholds import BYTES_PER_COUNT, add_counts, check_state_size
 from .base import COMPENSATION, Metric, merge_sums, read_sum, sum_state
@@ -127,12 +128,16 @@ class IoU(Metric):
                 m._state = dispatch.run_on(m._backend, _as_weighted, m._state)
         super().merge_state(metrics)
 
+    def _ids(self, x, sparse, argument):
+        if sparse:
+            return class_ids(K, x, argument)
+        check_real(K, x, argument)
+        return K.argmax(x, axis=self.axis)
+
     def _class_ids(self, y_true, y_pred):
-        """Both inputs as flat int32 class ids."""
-        if not self.sparse_y_true:
-            y_true = K.argmax(y_true, axis=self.axis)
-        if not self.sparse_y_pred:
-            y_pred = K.argmax(y_pred, axis=self.axis)
+        """Both inputs as flat int32 class ids (``inputs.class_ids``: any
+        integer dtype, bool or integral floats; a fractional id raises)."""
+        y_true, y_pred = self._ids(y_true, self.sparse_y_true, "y_true"), self._ids(y_pred, self.sparse_y_pred, "y_pred")
         return K.reshape(K.cast(y_true, "int32"), (-1,)), K.reshape(K.cast(y_pred, "int32"), (-1,))
 
     def _confusion_matrix(self, labels, predicted, sample_weight):
