@@ -37,6 +37,8 @@ def test_a_bad_option_raises_in_the_function_and_the_class(fn, cls, option, valu
         cls(**{option: value})
     with pytest.raises(ValueError, match=f"`{option}`"):
         losses.LossFunctionWrapper(fn, **{option: value})
+    with pytest.raises(ValueError, match=f"`{option}`"):
+        metrics.MeanMetricWrapper(fn, **{option: value})
 
 
 def test_a_positional_option_is_checked_too():

@@ -40,8 +40,9 @@ class MeanMetricWrapper(Mean):
                 f"`fn` of MeanMetricWrapper must be a callable fn(y_true, y_pred) or a registered metric or "
                 f"loss name; received {dispatch.describe(fn)}."
             )
+        checks = getattr(fn, "check_options", None)  # a loss's declared option checks, run once here
         self._fn = fn
-        self._fn_kwargs = kwargs
+        self._fn_kwargs = kwargs if checks is None else checks((), kwargs)
 
     @property
     def fn(self):
