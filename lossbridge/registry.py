@@ -35,8 +35,9 @@ FUNCTION = "function"  # the class_name Keras writes for a function
 
 
 def snake_case(name):
-    """Keras' ``to_snake_case``: ``KLDivergence`` -> ``kl_divergence``."""
-    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
+    """Keras' ``to_snake_case``: ``KLDivergence`` -> ``kl_divergence`` (the
+    default names of losses and metrics; non-word characters are dropped)."""
+    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", re.sub(r"\W+", "", name))
     return re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower()
 
 

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import functools
 import math
-import re
 
 from .. import compiling, dispatch
 from ..backends.base import FLOAT_DTYPES
 from ..inputs import align_pair, cast_real, check_weight_shape, squeeze_or_expand
+from ..registry import snake_case
 from . import registry
 from ._bridge import prepare
 from .registry import deserialize, serialize
@@ -51,12 +51,6 @@ def standardize_dtype(dtype):
             f"invalid `dtype`: {dtype!r}. Accepted: None (floatx) or one of {', '.join(sorted(FLOAT_DTYPES))}."
         )
     return name
-
-
-def snake_case(name):
-    """``"MeanSquaredError"`` -> ``"mean_squared_error"`` (Keras' default names)."""
-    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", re.sub(r"\W+", "", name))
-    return re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower()
 
 
 class Loss:

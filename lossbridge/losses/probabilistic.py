@@ -39,7 +39,8 @@ def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, 
         # the largest finite value it is exactly 0 where the label sits on the
         # logit's side (y = 1 at +inf, 0 at -inf) and positive elsewhere, where
         # the limit is +inf
-        x = K.clip(y_pred, -_LARGEST[K.dtype(y_pred)], _LARGEST[K.dtype(y_pred)])
+        largest = _LARGEST[K.dtype(y_pred)]
+        x = K.clip(y_pred, -largest, largest)
         terms = K.softplus(x) - y_true * x
         return K.where(K.isfinite(y_pred), terms, K.where(terms > 0, float("inf"), terms))
     eps = probability_eps(y_pred)

@@ -13,10 +13,11 @@ skipped, never guessed.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from ..registry import snake_case
 
 #: the classes of categorical examples, and the features of regression ones
 CLASSES, FEATURES = 4, 3
@@ -116,12 +117,6 @@ for _name, *_specs in [
     ("one_hot_mean_io_u", ("categorical_guesses", {"num_classes": CLASSES}, "")),
 ]:
     KNOWN[_name] = _cases(_name, *_specs)
-
-
-def snake_case(name: str) -> str:
-    """``KLDivergence`` -> ``kl_divergence``, ``MeanSquaredError`` -> ``mean_squared_error``."""
-    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
-    return re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower()
 
 
 def cases_for(name: str) -> list[Case]:
