@@ -21,7 +21,7 @@ CONSTRAINTS = ("-c", ".ci/constraints.txt")
 #: backend -> the extra that installs its framework ("" for NumPy)
 BACKENDS = {"numpy": "", "torch": "torch", "jax": "jax", "tensorflow": "tensorflow"}
 #: test requirements that install a framework of their own, and which one
-PULLS_FRAMEWORK = {"optax": "jax"}
+PULLS_FRAMEWORK = {"optax": "jax", "lightning": "torch", "torchmetrics": "torch"}
 
 
 def test_requirements(backend=None):
