@@ -181,9 +181,10 @@ def test_non_finite_values_propagate(backend, values, expected):
 
 # ---------------------------------------------------------------- errors
 def test_wrong_number_of_inputs_is_a_type_error():
-    with pytest.raises(TypeError, match=r"Mean.update_state takes 1 inputs \(values\)"):
-        metrics.Mean().update_state([1.0], [2.0])
-    with pytest.raises(TypeError, match=r"takes 2 inputs \(y_true, y_pred\)"):
+    # a second positional of Mean is its sample weight, as in Keras (tests/test_keras_api_parity.py)
+    with pytest.raises(TypeError, match=r"Mean.update_state\(values, sample_weight=None\) takes 1 to 2 positional"):
+        metrics.Mean().update_state([1.0], [2.0], [3.0])
+    with pytest.raises(TypeError, match=r"\(y_true, y_pred, sample_weight=None\) takes 2 to 3 positional"):
         metrics.MeanSquaredError().update_state([1.0])
 
 

@@ -185,11 +185,14 @@ class Metric:
 
     # ------------------------------------------------ stateful API
     def update_state(self, *inputs, sample_weight=None):
-        """Fold one batch into the state. Inputs may be any framework's
-        tensors, NumPy arrays or Python data; the state lives on the backend
-        and device of the first strong tensor it sees and weak inputs follow it."""
+        """Fold one batch into the state: ``update_state(y_true, y_pred,
+        sample_weight=None)`` (``values`` for ``Mean``/``Sum``: the metric's
+        ``input_names``), the weight positional or by keyword, as in Keras.
+        Inputs may be any framework's tensors, NumPy arrays or Python data;
+        the state lives on the backend and device of the first strong tensor
+        it sees and weak inputs follow it."""
         if len(inputs) != len(self.input_names):
-            self._check_arity(inputs, "update_state")
+            inputs, sample_weight = self._split_inputs(inputs, sample_weight, "update_state")
         with self._lock:
             self._fold_in(inputs, sample_weight)
 
@@ -340,12 +343,22 @@ class Metric:
             return state
         return {k: self._backend.from_foreign(v, backend) for k, v in state.items()}
 
-    def _check_arity(self, inputs, method):
-        if len(inputs) != len(self.input_names):
+    def _split_inputs(self, inputs, sample_weight, method):
+        """``(inputs, sample_weight)`` from the positionals of ``method``: one
+        more than ``input_names`` is the sample weight (Keras' signature
+        ``method(*input_names, sample_weight=None)``); any other count, or the
+        weight given twice, raises a TypeError that shows the signature."""
+        expected = len(self.input_names)
+        if len(inputs) == expected + 1 and sample_weight is None:
+            return inputs[:expected], inputs[expected]
+        signature = f"{type(self).__name__}.{method}({', '.join(self.input_names)}, sample_weight=None)"
+        if len(inputs) == expected + 1:
+            raise TypeError(f"{signature} got `sample_weight` both positionally and by keyword.")
+        if len(inputs) != expected:
             raise TypeError(
-                f"{type(self).__name__}.{method} takes {len(self.input_names)} inputs "
-                f"({', '.join(self.input_names)}) and an optional sample_weight; received {len(inputs)}."
+                f"{signature} takes {expected} to {expected + 1} positional arguments; received {len(inputs)}."
             )
+        return inputs, sample_weight
 
     @property
     def state(self):
@@ -366,8 +379,9 @@ class Metric:
 
     def stateless_update_state(self, state, *inputs, sample_weight=None):
         """Pure: the state after seeing ``inputs``; traceable by jax.jit,
-        torch.compile and tf.function (no Python side effects)."""
-        self._check_arity(inputs, "stateless_update_state")
+        torch.compile and tf.function (no Python side effects). The weight may
+        be positional, as in :meth:`update_state`."""
+        inputs, sample_weight = self._split_inputs(inputs, sample_weight, "stateless_update_state")
         keys = tuple(state)
         names = (*self.input_names, "sample_weight", *("state",) * len(keys))
         backend, values = dispatch.resolve(names, (*inputs, sample_weight, *(state[k] for k in keys)))
