@@ -14,9 +14,10 @@ a tf.function graph, since there each eager op costs a dispatch). Per class ``c`
 and the result is the mean over ``target_class_ids`` of the classes that
 occurred at all (a class never seen nor predicted is left out, as in Keras).
 
-Labels out of range raise ``ValueError`` when their values can be read (eager
-calls; a pixel of weight 0 is not looked at); inside jax.jit / tf.function /
-torch.compile they are left out of the matrix, as Keras does. Unlike Keras 3
+A pixel whose label or prediction is out of range (negative, or
+``>= num_classes``: void labels such as 255) or whose label is
+``ignore_class`` is left out of the matrix, as Keras 3 does, eager or traced
+alike. Unlike Keras 3
 (integer state by default, which truncates float weights) fractional
 ``sample_weight`` values count as given.
 
@@ -141,9 +142,8 @@ class IoU(Metric):
         return K.reshape(K.cast(y_true, "int32"), (-1,)), K.reshape(K.cast(y_pred, "int32"), (-1,))
 
     def _confusion_matrix(self, labels, predicted, sample_weight):
-        """This batch's ``(C, C)`` matrix (see :func:`_counts_grid`); border
-        mass means out-of-range ids: an error when the values can be read,
-        left out (as Keras does) inside a trace."""
+        """This batch's ``(C, C)`` matrix (see :func:`_counts_grid`); pixels
+        with an out-of-range id on either side are left out, as in Keras."""
         size, classes = K.shape(labels)[0], self.num_classes
         if K.shape(predicted)[0] != size:
             raise ValueError(
@@ -153,26 +153,7 @@ class IoU(Metric):
         weight = None
         if sample_weight is not None:
             weight = self._flat_weights(K.cast(sample_weight, K.accumulator_dtype), size)
-        matrix, stray = _fused_counts_grid(classes, self.ignore_class)(labels, predicted, weight)
-        if K.is_concrete(stray) and bool(K.to_numpy(stray)):
-            self._raise_out_of_range(labels, predicted)
-        return matrix
-
-    def _raise_out_of_range(self, labels, predicted):
-        """Name the argument and the offending class ids (read on the host)."""
-        ignore = self.ignore_class
-        for argument, ids in (("y_true", labels), ("y_pred", predicted)):
-            ids = K.to_numpy(ids)
-            bad = (ids < 0) | (ids >= self.num_classes)
-            if argument == "y_true" and ignore is not None:
-                bad &= ids != ignore
-            if bad.any():
-                ignored = "" if argument == "y_pred" or ignore is None else f" or ignore_class={ignore}"
-                raise ValueError(
-                    f"`{argument}` holds class ids out of range for num_classes={self.num_classes}: "
-                    f"{sorted(set(ids[bad].tolist()))[:8]} ({int(bad.sum())} entries). "
-                    f"Accepted: 0..{self.num_classes - 1}{ignored}."
-                )
+        return _fused_counts_grid(classes, self.ignore_class)(labels, predicted, weight)
 
     def _flat_weights(self, weight, size):
         """Keras: flatten, then broadcast to one weight per pixel."""
@@ -226,21 +207,18 @@ def _as_weighted(state):
 
 
 def _counts_grid(labels, predicted, weight, classes, ignore):
-    """``(matrix, stray)`` of one batch from one segment_sum over a
+    """The ``(C, C)`` matrix of one batch from one segment_sum over a
     ``(C + 3, C + 2)`` grid: ids are clipped to ``[-1, C]`` and shifted by one,
     so out-of-range labels and predictions land on the border, ignored labels
-    on an extra last row, and the interior is the ``(C, C)`` matrix; ``stray``
-    says whether the border holds any mass. Unweighted pixels are counted as
-    int32 (exact)."""
+    on an extra last row, and the interior is the matrix (Keras drops exactly
+    those pixels). Unweighted pixels are counted as int32 (exact)."""
     width = classes + 2
     rows = K.clip(labels, -1, classes)
     if ignore is not None:
         rows = K.where(labels == ignore, K.zeros_like(rows) + (classes + 1), rows)
     ids = rows * width + K.clip(predicted, -1, classes) + (width + 1)
     grid = K.reshape(K.segment_sum(weight, ids, (classes + 3) * width), (classes + 3, width))
-    inner = grid[1 : classes + 1]
-    border = K.concatenate([grid[0], grid[classes + 1], inner[:, 0], inner[:, classes + 1]])
-    return inner[:, 1 : classes + 1], K.any(border != 0)
+    return grid[1 : classes + 1, 1 : classes + 1]
 
 
 _FUSED: dict = {}
