@@ -330,3 +330,33 @@ def test_mismatched_shapes_inside_jit_name_the_arguments():
     with pytest.raises(ValueError, match=r"y_true.*y_pred|y_pred.*y_true") as raised:
         update(state, jnp.zeros((3, 1)), jnp.zeros((4, 1)))
     assert "(3, 1)" in str(raised.value) and "(4, 1)" in str(raised.value)
+
+
+def test_states_merged_inside_jit_equal_one_pass_over_all_batches():
+    auc, f1 = metrics.AUC(), metrics.F1Score(threshold=0.5)
+    rng = np.random.default_rng(3)
+    y = jnp.asarray(rng.random((40, 1)) < 0.5, jnp.float32)
+    p = jnp.asarray(rng.random((40, 1)), jnp.float32)
+
+    @jax.jit
+    def shard_then_merge(y, p):
+        out = {}
+        for name, metric in {"auc": auc, "f1": f1}.items():
+            zero = metric.stateless_initial_state(p)
+            first = metric.stateless_update_state(zero, y[:25], p[:25])
+            second = metric.stateless_update_state(zero, y[25:], p[25:])
+            out[name] = metric.stateless_result(metric.stateless_merge_state(first, second))
+        return out
+
+    merged = shard_then_merge(y, p)
+    labels, scores = np.asarray(y, np.float64)[:, 0], np.asarray(p, np.float64)[:, 0]
+    assert float(merged["auc"]) == pytest.approx(_keras_auc_roc(labels, scores), rel=1e-5)
+    assert float(merged["f1"][0]) == pytest.approx(_binary_f1(labels, scores), rel=1e-5)
+
+
+def test_fractional_class_ids_raise_eagerly_naming_y_true():
+    """The value check docs/jax.md tells users to run once outside jit (inside, values are unknown)."""
+    accuracy = metrics.SparseCategoricalAccuracy()
+    p = jnp.asarray([[0.9, 0.1], [0.2, 0.8]])
+    with pytest.raises(ValueError, match=r"`y_true` holds class id .*0\.5.*not an integer"):
+        accuracy.stateless_update_state(accuracy.stateless_initial_state(p), jnp.asarray([0.5, 1.0]), p)
