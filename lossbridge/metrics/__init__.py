@@ -13,6 +13,25 @@ exhaust memory. :func:`set_state_limit` changes the limit for the process.
 
 from __future__ import annotations
 
+# the loss functions keras.metrics exports under their loss names: the same functions, no twins
+from ..losses import (
+    binary_crossentropy,
+    binary_focal_crossentropy,
+    categorical_crossentropy,
+    categorical_focal_crossentropy,
+    categorical_hinge,
+    hinge,
+    huber,
+    kl_divergence,
+    log_cosh,
+    mean_absolute_error,
+    mean_absolute_percentage_error,
+    mean_squared_error,
+    mean_squared_logarithmic_error,
+    poisson,
+    sparse_categorical_crossentropy,
+    squared_hinge,
+)
 from ._thresholds import set_state_limit, state_limit
 from .accuracy import (
     Accuracy,
@@ -122,6 +141,25 @@ __all__ = [
     "sparse_top_k_categorical_accuracy",
     "state_limit",
     "top_k_categorical_accuracy",
+]
+# keras.metrics' loss-named functions (lossbridge.losses' own)
+__all__ += [
+    "binary_crossentropy",
+    "binary_focal_crossentropy",
+    "categorical_crossentropy",
+    "categorical_focal_crossentropy",
+    "categorical_hinge",
+    "hinge",
+    "huber",
+    "kl_divergence",
+    "log_cosh",
+    "mean_absolute_error",
+    "mean_absolute_percentage_error",
+    "mean_squared_error",
+    "mean_squared_logarithmic_error",
+    "poisson",
+    "sparse_categorical_crossentropy",
+    "squared_hinge",
 ]
 # the confusion-matrix family, AUC, F-scores and IoUs
 __all__ += [
