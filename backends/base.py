@@ -11,6 +11,13 @@ from __future__ import annotations
 
 FLOAT_DTYPES = frozenset({"float16", "bfloat16", "float32", "float64"})
 HALF_DTYPES = frozenset({"float16", "bfloat16"})
+#: the largest finite value of each float dtype
+FLOAT_MAX = {
+    "float16": 65504.0,
+    "bfloat16": 3.3895313892515355e38,
+    "float32": 3.4028234663852886e38,
+    "float64": 1.7976931348623157e308,
+}
 
 
 def primitive(signature_and_rule):
@@ -191,6 +198,23 @@ class Backend:
 
     def log_sigmoid(self, x):
         return -self.softplus(-self.ensure_float(x))
+
+    def sigmoid_cross_entropy(self, labels, logits):
+        """``softplus(x) - y x`` elementwise, for logits ``x`` and labels ``y``
+        of one shape: binary cross-entropy from logits (Keras'
+        ``binary_crossentropy(from_logits=True)`` before its mean). Exact at
+        infinite logits, where the formula alone is ``inf - inf``: the limit is
+        0 where the label sits on the logit's side (``y = 1`` at ``+inf``, 0 at
+        ``-inf``) and ``+inf`` elsewhere. NaN logits give NaN."""
+        x = self.ensure_float(logits)
+        largest = FLOAT_MAX[self.dtype(x)]
+        # on logits clipped to the largest finite value the formula is exactly 0
+        # on the label's side and positive elsewhere; the clip moved exactly the
+        # infinite logits (x != logits also holds for NaN, whose terms stay NaN
+        # since NaN > 0 is false): one comparison, cheaper than isfinite
+        clipped = self.clip(x, -largest, largest)
+        terms = self.softplus(clipped) - labels * clipped
+        return self.where(self.logical_and(clipped != x, terms > 0), float("inf"), terms)
 
     def logsumexp(self, x, axis=None, keepdims=False):
         x = self.ensure_float(x)

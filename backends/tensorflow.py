@@ -292,6 +292,16 @@ class TensorflowBackend(Backend):
     def softplus(self, x):
         return tf.math.softplus(_float(x))
 
+    def sigmoid_cross_entropy(self, labels, logits):
+        x = _float(logits)
+        # an eager CPU batch without an infinite logit (the common case) needs
+        # neither the clip nor the fix-up of the exact form: one host read of
+        # reduce_any(is_inf) costs less than their four eager ops (32x10: 81 vs
+        # 127 us). Not in a graph (nothing to read) nor on a GPU (a stream sync)
+        if tf.executing_eagerly() and "GPU" not in x.device and not bool(tf.reduce_any(tf.math.is_inf(x))):
+            return tf.math.softplus(x) - labels * x
+        return super().sigmoid_cross_entropy(labels, x)
+
     def sigmoid(self, x):
         return tf.sigmoid(_float(x))
 

@@ -327,6 +327,19 @@ class TorchBackend(Backend):
     def log_softmax(self, x, axis=-1):
         return torch.log_softmax(_float(x), dim=axis)
 
+    def sigmoid_cross_entropy(self, labels, logits):
+        x = _float(logits)
+        # a CPU batch without an infinite logit (the common case) needs neither
+        # the clip nor the fix-up of the exact form: one host read of isinf.any()
+        # is cheaper than their four ops (32x10: 12 vs 15 us). Not on a GPU (the
+        # read would synchronise the stream) nor under torch.compile (a graph break)
+        if x.is_cpu and not torch.compiler.is_compiling() and not torch.isinf(x).any():
+            softplus = F.softplus(x, threshold=40.0)
+            if isinstance(labels, torch.Tensor) and labels.dtype == x.dtype:
+                return torch.addcmul(softplus, labels, x, value=-1)
+            return softplus - labels * x
+        return super().sigmoid_cross_entropy(labels, x)
+
     def sparse_softmax_cross_entropy(self, labels, logits, axis=-1):
         # F.cross_entropy is one kernel where log_softmax + gather are two and a
         # negation (5.4 vs 7.6 us at 32x10); its classes sit on axis 1

@@ -16,8 +16,6 @@ from ._bridge import loss_function
 # 1 - 1e-7 rounds to 1 in half precision and log(1 - p) becomes -inf; clip by
 # the dtype's own spacing below 1 there instead.
 _HALF_EPS = {"float16": 2.0**-11, "bfloat16": 2.0**-8}
-# the largest finite value of each float dtype
-_LARGEST = {"float16": 65504.0, "bfloat16": 3.3895313892515355e38, "float32": 3.4028234663852886e38, "float64": 1.7976931348623157e308}
 
 
 def probability_eps(x):
@@ -35,14 +33,7 @@ def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, 
     if label_smoothing:
         y_true = y_true * (1.0 - label_smoothing) + 0.5 * label_smoothing
     if from_logits:
-        # softplus(x) - y x is inf - inf at infinite logits. On logits clipped to
-        # the largest finite value it is exactly 0 where the label sits on the
-        # logit's side (y = 1 at +inf, 0 at -inf) and positive elsewhere, where
-        # the limit is +inf
-        largest = _LARGEST[K.dtype(y_pred)]
-        x = K.clip(y_pred, -largest, largest)
-        terms = K.softplus(x) - y_true * x
-        return K.where(K.isfinite(y_pred), terms, K.where(terms > 0, float("inf"), terms))
+        return K.sigmoid_cross_entropy(y_true, y_pred)
     eps = probability_eps(y_pred)
     p = K.clip(y_pred, eps, 1.0 - eps)
     return -(y_true * K.log(p) + (1.0 - y_true) * K.log(1.0 - p))
