@@ -267,6 +267,7 @@ def test_sigmoid_cross_entropy_exact_at_infinite_logits(backend, dtype, compiled
         pytest.skip("torch.compile's cold start costs seconds; the compiled path is the base formula, run eagerly here")
     with precision(backend, dtype):
         x, y = tensor(backend, SCE_LOGITS, dtype), tensor(backend, SCE_LABELS, dtype)
+
         def fn(a, b):
             return k(backend, "sigmoid_cross_entropy", a, b)
 
@@ -286,4 +287,6 @@ def test_sigmoid_cross_entropy_gradient(backend):
     labels = np.array([1.0, 1.0, 0.25, 0.0, 0.5])
     fn = backend.value_and_grad(lambda y, x: k(backend, "sigmoid_cross_entropy", y, x))
     _, grad = fn(tensor(backend, labels), tensor(backend, logits))
-    np.testing.assert_allclose(to_numpy(backend, grad), 0.5 * (1.0 + np.tanh(logits / 2)) - labels, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(
+        to_numpy(backend, grad), 0.5 * (1.0 + np.tanh(logits / 2)) - labels, rtol=1e-6, atol=1e-7
+    )
