@@ -302,7 +302,10 @@ class Backend:
         skip = None
         if size >= 3:  # a step over a blank is allowed onto a label unlike the one two back
             two_back = self.concatenate([extended[:, :2] * 0 - 1, extended[:, :-2]], axis=1)
-            skip = self.logical_not(self.logical_or(self.equal(extended, blank), self.equal(extended, two_back)))
+            # label positions are the odd ones: a label equal to the blank id (Keras
+            # counts a 0 inside the label length as a label) is still skipped onto
+            at_label = self.arange(size, like=extended) % 2 == 1
+            skip = self.logical_and(at_label, self.logical_not(self.equal(extended, two_back)))
         alpha = self.where(self.arange(size, like=extended) < 2, emit[0], self._CTC_LOG_ZERO)
         alpha = self._ctc_recursion(alpha, emit, skip, self.expand_dims(self.cast(logit_length, "int32"), 1))
         loss = -self._ctc_final(alpha, self.cast(label_length, "int32"))

@@ -179,10 +179,8 @@ def test_ctc_takes_the_first_label_length_entries_as_keras_does(backend):
     labels are the first that many entries ([1, 2, 0] for [1, 2, 0, 2]); the
     0 among them is a label emitting the blank's class, reachable by a skip.
     Reference: keras.losses.ctc (2.44293, 2.45436), torch F.ctc_loss and optax
-    agree. The base recursion's skip rule (backends/base.py, not this task's
-    file) treats a 0 label as the blank; torch's native kernel and
-    tf.nn.ctc_loss (float32) do not."""
-    if backend.name in ("numpy", "jax"):
-        pytest.xfail("backends/base.py ctc_loss: skip rule reads `extended == blank`, Keras' reads the position")
+    agree. The base recursion (NumPy, JAX, TF float64) skips onto a label by
+    its position, so a 0 label is reachable as in torch's native kernel and
+    tf.nn.ctc_loss."""
     ours = losses.ctc(backend.convert_to_tensor(CTC_LABELS), backend.convert_to_tensor(CTC_LOGITS))
     np.testing.assert_allclose(np.asarray(backend.to_numpy(ours), np.float64), [2.44293, 2.45436], atol=1e-5)
