@@ -31,8 +31,10 @@ def ctc(y_true, y_pred):
 class CTC(LossFunctionWrapper, function=ctc):
     """CTC of integer labels padded with 0 (the blank) against logits (N, T, C)."""
 
-    def __init__(self, reduction=SUM_OVER_BATCH_SIZE, name="ctc", dtype=None, compile=None):
-        super().__init__(reduction=reduction, name=name, dtype=dtype, compile=compile)
+    def __init__(self, reduction=SUM_OVER_BATCH_SIZE, name="ctc", dtype=None, compile=None, global_batch_size=None):
+        super().__init__(
+            reduction=reduction, name=name, dtype=dtype, compile=compile, global_batch_size=global_batch_size
+        )
 
 
 def _check_shapes(y_true, y_pred):

@@ -79,12 +79,14 @@ class BinaryFocalCrossentropy(LossFunctionWrapper, function=binary_focal_crossen
         name="binary_focal_crossentropy",
         dtype=None,
         compile=None,
+        global_batch_size=None,
     ):
         super().__init__(
             reduction=reduction,
             name=name,
             dtype=dtype,
             compile=compile,
+            global_batch_size=global_batch_size,
             apply_class_balancing=apply_class_balancing,
             alpha=alpha,
             gamma=gamma,
@@ -133,12 +135,14 @@ class CategoricalFocalCrossentropy(LossFunctionWrapper, function=categorical_foc
         name="categorical_focal_crossentropy",
         dtype=None,
         compile=None,
+        global_batch_size=None,
     ):
         super().__init__(
             reduction=reduction,
             name=name,
             dtype=dtype,
             compile=compile,
+            global_batch_size=global_batch_size,
             alpha=alpha,
             gamma=gamma,
             from_logits=from_logits,
@@ -193,8 +197,11 @@ class CategoricalGeneralizedCrossEntropy(LossFunctionWrapper, function=categoric
         name="categorical_generalized_cross_entropy",
         dtype=None,
         compile=None,
+        global_batch_size=None,
     ):
-        super().__init__(reduction=reduction, name=name, dtype=dtype, compile=compile, q=q)
+        super().__init__(
+            reduction=reduction, name=name, dtype=dtype, compile=compile, global_batch_size=global_batch_size, q=q
+        )
 
 
 __all__ = [

@@ -28,8 +28,10 @@ def hinge(y_true, y_pred):
 class Hinge(LossFunctionWrapper, function=hinge):
     """``mean(max(1 - y_true * y_pred, 0))``; 0/1 labels are mapped to -1/+1."""
 
-    def __init__(self, reduction=SUM_OVER_BATCH_SIZE, name="hinge", dtype=None, compile=None):
-        super().__init__(reduction=reduction, name=name, dtype=dtype, compile=compile)
+    def __init__(self, reduction=SUM_OVER_BATCH_SIZE, name="hinge", dtype=None, compile=None, global_batch_size=None):
+        super().__init__(
+            reduction=reduction, name=name, dtype=dtype, compile=compile, global_batch_size=global_batch_size
+        )
 
 
 @register_loss(per_sample=mean_of_terms, examples=_SIGNED)
@@ -41,8 +43,12 @@ def squared_hinge(y_true, y_pred):
 class SquaredHinge(LossFunctionWrapper, function=squared_hinge):
     """``mean(max(1 - y_true * y_pred, 0)**2)``; 0/1 labels are mapped to -1/+1."""
 
-    def __init__(self, reduction=SUM_OVER_BATCH_SIZE, name="squared_hinge", dtype=None, compile=None):
-        super().__init__(reduction=reduction, name=name, dtype=dtype, compile=compile)
+    def __init__(
+        self, reduction=SUM_OVER_BATCH_SIZE, name="squared_hinge", dtype=None, compile=None, global_batch_size=None
+    ):
+        super().__init__(
+            reduction=reduction, name=name, dtype=dtype, compile=compile, global_batch_size=global_batch_size
+        )
 
 
 @register_loss(examples="categorical_scores")
@@ -57,8 +63,12 @@ def categorical_hinge(y_true, y_pred):
 class CategoricalHinge(LossFunctionWrapper, function=categorical_hinge):
     """``max(max((1 - y_true) * y_pred) - sum(y_true * y_pred) + 1, 0)``."""
 
-    def __init__(self, reduction=SUM_OVER_BATCH_SIZE, name="categorical_hinge", dtype=None, compile=None):
-        super().__init__(reduction=reduction, name=name, dtype=dtype, compile=compile)
+    def __init__(
+        self, reduction=SUM_OVER_BATCH_SIZE, name="categorical_hinge", dtype=None, compile=None, global_batch_size=None
+    ):
+        super().__init__(
+            reduction=reduction, name=name, dtype=dtype, compile=compile, global_batch_size=global_batch_size
+        )
 
 
 __all__ = ["CategoricalHinge", "Hinge", "SquaredHinge", "categorical_hinge", "hinge", "squared_hinge"]

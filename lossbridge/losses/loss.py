@@ -13,6 +13,7 @@ weighs whole samples (Keras 2's rule) where Keras 3 fails to broadcast.
 from __future__ import annotations
 
 import math
+import operator
 
 from .. import compiling, dispatch
 from ..backends.base import FLOAT_DTYPES
@@ -41,6 +42,28 @@ def standardize_reduction(reduction):
     return reduction
 
 
+def standardize_global_batch_size(global_batch_size, reduction):
+    """``global_batch_size`` itself when None or a positive int and the
+    reduction divides by a count, else a ValueError."""
+    if global_batch_size is None:
+        return None
+    try:  # any integer type (NumPy's too); a bool or a float is a mistake
+        count = None if isinstance(global_batch_size, bool) else operator.index(global_batch_size)
+    except TypeError:
+        count = None
+    if count is None or count < 1:
+        raise ValueError(
+            f"invalid `global_batch_size`: {global_batch_size!r} ({type(global_batch_size).__name__}). "
+            "Accepted: None or a positive int, the samples of one step over all replicas."
+        )
+    if reduction not in ("sum_over_batch_size", "mean"):
+        raise ValueError(
+            f"`global_batch_size` divides by the global sample count, which reduction={reduction!r} does not "
+            "use. Accepted with reduction='sum_over_batch_size' (or 'mean')."
+        )
+    return count
+
+
 def standardize_dtype(dtype):
     """A float dtype name; None means ``floatx()`` (float32), as in Keras."""
     if dtype is None:
@@ -65,6 +88,12 @@ class Loss:
             Integer class labels of sparse losses stay integers.
         compile: run the forward computation through the framework's compiler
             (see ``lossbridge.compiling``); None follows the process default.
+        global_batch_size: under data parallelism, the number of samples in
+            the whole step across replicas (as ``tf.nn.compute_average_loss``
+            takes it). ``"sum_over_batch_size"`` then divides each replica's
+            weighted sum by this global count instead of the local one, so
+            the gradients summed over replicas equal the one-process gradient
+            of the global mean. Only the counting reductions take it.
 
     A call resolves the backend once from ``y_true``, ``y_pred`` and
     ``sample_weight`` together and runs ``call`` with ``K`` bound to it.
@@ -73,13 +102,16 @@ class Loss:
     #: True where ``y_true`` holds integer class ids that must not be cast
     sparse_labels = False
 
-    def __init__(self, name=None, reduction="sum_over_batch_size", dtype=None, compile=None):
+    def __init__(
+        self, name=None, reduction="sum_over_batch_size", dtype=None, compile=None, global_batch_size=None
+    ):
         compiling.resolve(compile)  # rejects an unknown mode now rather than at the first call
         self.name = name or snake_case(type(self).__name__)
         self.reduction = standardize_reduction(reduction)
         self._dtype_option = dtype
         self._dtype = standardize_dtype(dtype)
         self.compile = compile
+        self.global_batch_size = standardize_global_batch_size(global_batch_size, self.reduction)
 
     @property
     def dtype(self):
@@ -108,6 +140,8 @@ class Loss:
             y_pred = cast_real(backend, y_pred, dtype, "y_pred")
         if not self.sparse_labels and backend.dtype(y_true) != dtype:
             y_true = cast_real(backend, y_true, dtype, "y_true")
+        if self.global_batch_size is not None:
+            return self._global_mean(backend, y_true, y_pred, sample_weight)
         definition = self._one_pass
         if definition is not None and sample_weight is None and self.reduction in _ONE_PASS:
             y_true, y_pred = definition.prepare(backend, y_true, y_pred)
@@ -125,6 +159,32 @@ class Loss:
             return reduce_values(backend, values, None, self.reduction)
         return reduce_weighted_values(backend, values, sample_weight, mask, self.reduction)
 
+    def _global_mean(self, backend, y_true, y_pred, sample_weight):
+        """This replica's share of the global mean: the weighted sum of its
+        values over ``global_batch_size`` times the elements of one sample."""
+        values = self.call(y_true, y_pred)
+        if backend.dtype(values) != self._dtype:
+            values = backend.cast(values, self._dtype)
+        if self.compute_mask(y_true, y_pred, values) is not None:
+            raise ValueError(
+                f"{type(self).__name__} masked entries of this batch (e.g. ignore_class), so its mean runs over "
+                "a count only the whole step knows; `global_batch_size` cannot give it. Use reduction='sum' "
+                "and divide by the global count of kept entries."
+            )
+        shape = backend.shape(values)
+        local = shape[0] if shape else 1
+        if isinstance(local, int) and local > self.global_batch_size:
+            raise ValueError(
+                f"`global_batch_size` is {self.global_batch_size} but this replica's batch alone has {local} "
+                f"samples (y_pred shape {backend.shape(y_pred)}): pass the batch size of the whole step."
+            )
+        per_sample = math.prod(shape[1:]) if len(shape) > 1 and None not in shape[1:] else None
+        total = reduce_weighted_values(backend, values, sample_weight, None, "sum")
+        if per_sample is None and len(shape) > 1:  # trailing sizes known only when the graph runs
+            per_sample = backend.sum(backend.ones_like(values[0]))
+            return total / (per_sample * self.global_batch_size)
+        return backend.scale(total, 1.0 / (self.global_batch_size * (per_sample or 1)))
+
     def call(self, y_true, y_pred):
         """Per-sample loss values, written against ``K``."""
         raise NotImplementedError(f"{type(self).__name__} must implement call(self, y_true, y_pred)")
@@ -140,6 +200,8 @@ class Loss:
             config["dtype"] = self._dtype
         if self.compile is not None:
             config["compile"] = self.compile
+        if self.global_batch_size is not None:
+            config["global_batch_size"] = self.global_batch_size
         return config
 
     @classmethod
@@ -190,7 +252,16 @@ class LossFunctionWrapper(Loss):
             if cls.__module__.startswith("lossbridge.losses"):
                 LOSSES.register(cls.__name__, cls)
 
-    def __init__(self, fn=None, reduction="sum_over_batch_size", name=None, dtype=None, compile=None, **kwargs):
+    def __init__(
+        self,
+        fn=None,
+        reduction="sum_over_batch_size",
+        name=None,
+        dtype=None,
+        compile=None,
+        global_batch_size=None,
+        **kwargs,
+    ):
         bound = type(self).function
         if fn is None:
             fn = bound
@@ -203,7 +274,13 @@ class LossFunctionWrapper(Loss):
                 f"`fn` must be a loss function; received {fn!r}. Accepted: a function "
                 "fn(y_true, y_pred, **options) or the registered name of one."
             )
-        super().__init__(name=name or getattr(fn, "__name__", None), reduction=reduction, dtype=dtype, compile=compile)
+        super().__init__(
+            name=name or getattr(fn, "__name__", None),
+            reduction=reduction,
+            dtype=dtype,
+            compile=compile,
+            global_batch_size=global_batch_size,
+        )
         checks = getattr(getattr(fn, "definition", None), "checks", None)
         if checks is not None:  # the loss's declared option checks, run once here
             kwargs = checks((), kwargs)

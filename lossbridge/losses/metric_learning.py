@@ -61,12 +61,14 @@ class Circle(LossFunctionWrapper, function=circle):
         name="circle",
         dtype=None,
         compile=None,
+        global_batch_size=None,
     ):
         super().__init__(
             reduction=reduction,
             name=name,
             dtype=dtype,
             compile=compile,
+            global_batch_size=global_batch_size,
             gamma=gamma,
             margin=margin,
             remove_diagonal=remove_diagonal,

@@ -64,12 +64,14 @@ class BinaryCrossentropy(LossFunctionWrapper, function=binary_crossentropy):
         name="binary_crossentropy",
         dtype=None,
         compile=None,
+        global_batch_size=None,
     ):
         super().__init__(
             reduction=reduction,
             name=name,
             dtype=dtype,
             compile=compile,
+            global_batch_size=global_batch_size,
             from_logits=from_logits,
             label_smoothing=label_smoothing,
             axis=axis,
@@ -115,12 +117,14 @@ class CategoricalCrossentropy(LossFunctionWrapper, function=categorical_crossent
         name="categorical_crossentropy",
         dtype=None,
         compile=None,
+        global_batch_size=None,
     ):
         super().__init__(
             reduction=reduction,
             name=name,
             dtype=dtype,
             compile=compile,
+            global_batch_size=global_batch_size,
             from_logits=from_logits,
             label_smoothing=label_smoothing,
             axis=axis,
@@ -182,12 +186,14 @@ class SparseCategoricalCrossentropy(LossFunctionWrapper, function=sparse_categor
         dtype=None,
         label_smoothing=0.0,
         compile=None,
+        global_batch_size=None,
     ):
         super().__init__(
             reduction=reduction,
             name=name,
             dtype=dtype,
             compile=compile,
+            global_batch_size=global_batch_size,
             from_logits=from_logits,
             ignore_class=ignore_class,
             axis=axis,
@@ -237,8 +243,12 @@ def kl_divergence(y_true, y_pred):
 class KLDivergence(LossFunctionWrapper, function=kl_divergence):
     """``sum(y_true * log(y_true / y_pred))`` with both clipped to [eps, 1]."""
 
-    def __init__(self, reduction=SUM_OVER_BATCH_SIZE, name="kl_divergence", dtype=None, compile=None):
-        super().__init__(reduction=reduction, name=name, dtype=dtype, compile=compile)
+    def __init__(
+        self, reduction=SUM_OVER_BATCH_SIZE, name="kl_divergence", dtype=None, compile=None, global_batch_size=None
+    ):
+        super().__init__(
+            reduction=reduction, name=name, dtype=dtype, compile=compile, global_batch_size=global_batch_size
+        )
 
 
 @register_loss(per_sample=mean_of_terms, half_as_float32=True, examples="counts")
@@ -253,8 +263,10 @@ def poisson(y_true, y_pred):
 class Poisson(LossFunctionWrapper, function=poisson):
     """``mean(y_pred - y_true * log(y_pred + eps))`` over the last axis."""
 
-    def __init__(self, reduction=SUM_OVER_BATCH_SIZE, name="poisson", dtype=None, compile=None):
-        super().__init__(reduction=reduction, name=name, dtype=dtype, compile=compile)
+    def __init__(self, reduction=SUM_OVER_BATCH_SIZE, name="poisson", dtype=None, compile=None, global_batch_size=None):
+        super().__init__(
+            reduction=reduction, name=name, dtype=dtype, compile=compile, global_batch_size=global_batch_size
+        )
 
 
 __all__ = [

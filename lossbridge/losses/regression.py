@@ -29,8 +29,12 @@ def mean_squared_error(y_true, y_pred):
 class MeanSquaredError(LossFunctionWrapper, function=mean_squared_error):
     """``mean((y_true - y_pred)**2)`` over the last axis, then reduced."""
 
-    def __init__(self, reduction=SUM_OVER_BATCH_SIZE, name="mean_squared_error", dtype=None, compile=None):
-        super().__init__(reduction=reduction, name=name, dtype=dtype, compile=compile)
+    def __init__(
+        self, reduction=SUM_OVER_BATCH_SIZE, name="mean_squared_error", dtype=None, compile=None, global_batch_size=None
+    ):
+        super().__init__(
+            reduction=reduction, name=name, dtype=dtype, compile=compile, global_batch_size=global_batch_size
+        )
 
 
 @register_loss(per_sample=mean_of_terms, aliases=("mae", "MAE"), examples="regression")
@@ -42,8 +46,17 @@ def mean_absolute_error(y_true, y_pred):
 class MeanAbsoluteError(LossFunctionWrapper, function=mean_absolute_error):
     """``mean(|y_true - y_pred|)`` over the last axis, then reduced."""
 
-    def __init__(self, reduction=SUM_OVER_BATCH_SIZE, name="mean_absolute_error", dtype=None, compile=None):
-        super().__init__(reduction=reduction, name=name, dtype=dtype, compile=compile)
+    def __init__(
+        self,
+        reduction=SUM_OVER_BATCH_SIZE,
+        name="mean_absolute_error",
+        dtype=None,
+        compile=None,
+        global_batch_size=None,
+    ):
+        super().__init__(
+            reduction=reduction, name=name, dtype=dtype, compile=compile, global_batch_size=global_batch_size
+        )
 
 
 @register_loss(per_sample=100 * mean_of_terms, aliases=("mape", "MAPE"), examples="regression")
@@ -56,8 +69,17 @@ def mean_absolute_percentage_error(y_true, y_pred):
 class MeanAbsolutePercentageError(LossFunctionWrapper, function=mean_absolute_percentage_error):
     """``100 * mean(|(y_true - y_pred) / y_true|)`` over the last axis."""
 
-    def __init__(self, reduction=SUM_OVER_BATCH_SIZE, name="mean_absolute_percentage_error", dtype=None, compile=None):
-        super().__init__(reduction=reduction, name=name, dtype=dtype, compile=compile)
+    def __init__(
+        self,
+        reduction=SUM_OVER_BATCH_SIZE,
+        name="mean_absolute_percentage_error",
+        dtype=None,
+        compile=None,
+        global_batch_size=None,
+    ):
+        super().__init__(
+            reduction=reduction, name=name, dtype=dtype, compile=compile, global_batch_size=global_batch_size
+        )
 
 
 @register_loss(per_sample=mean_of_terms, aliases=("msle", "MSLE"), examples="regression")
@@ -71,8 +93,17 @@ def mean_squared_logarithmic_error(y_true, y_pred):
 class MeanSquaredLogarithmicError(LossFunctionWrapper, function=mean_squared_logarithmic_error):
     """``mean((log(y_pred + 1) - log(y_true + 1))**2)`` over the last axis."""
 
-    def __init__(self, reduction=SUM_OVER_BATCH_SIZE, name="mean_squared_logarithmic_error", dtype=None, compile=None):
-        super().__init__(reduction=reduction, name=name, dtype=dtype, compile=compile)
+    def __init__(
+        self,
+        reduction=SUM_OVER_BATCH_SIZE,
+        name="mean_squared_logarithmic_error",
+        dtype=None,
+        compile=None,
+        global_batch_size=None,
+    ):
+        super().__init__(
+            reduction=reduction, name=name, dtype=dtype, compile=compile, global_batch_size=global_batch_size
+        )
 
 
 @register_loss(per_sample=mean_of_terms, aliases=("logcosh",), examples="regression")
@@ -86,8 +117,12 @@ def log_cosh(y_true, y_pred):
 class LogCosh(LossFunctionWrapper, function=log_cosh):
     """``mean(log(cosh(y_pred - y_true)))`` over the last axis."""
 
-    def __init__(self, reduction=SUM_OVER_BATCH_SIZE, name="log_cosh", dtype=None, compile=None):
-        super().__init__(reduction=reduction, name=name, dtype=dtype, compile=compile)
+    def __init__(
+        self, reduction=SUM_OVER_BATCH_SIZE, name="log_cosh", dtype=None, compile=None, global_batch_size=None
+    ):
+        super().__init__(
+            reduction=reduction, name=name, dtype=dtype, compile=compile, global_batch_size=global_batch_size
+        )
 
 
 # Keras 1/2 called the negated cosine loss cosine_proximity (the seed's "cosine")
@@ -109,8 +144,18 @@ def cosine_similarity(y_true, y_pred, axis=-1):
 class CosineSimilarity(LossFunctionWrapper, function=cosine_similarity):
     """``-sum(l2_normalize(y_true) * l2_normalize(y_pred), axis)``."""
 
-    def __init__(self, axis=-1, reduction=SUM_OVER_BATCH_SIZE, name="cosine_similarity", dtype=None, compile=None):
-        super().__init__(reduction=reduction, name=name, dtype=dtype, compile=compile, axis=axis)
+    def __init__(
+        self,
+        axis=-1,
+        reduction=SUM_OVER_BATCH_SIZE,
+        name="cosine_similarity",
+        dtype=None,
+        compile=None,
+        global_batch_size=None,
+    ):
+        super().__init__(
+            reduction=reduction, name=name, dtype=dtype, compile=compile, global_batch_size=global_batch_size, axis=axis
+        )
 
 
 __all__ = [

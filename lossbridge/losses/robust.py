@@ -29,8 +29,23 @@ def huber(y_true, y_pred, delta=1.0):
 class Huber(LossFunctionWrapper, function=huber):
     """Quadratic within ``delta`` of the target, linear beyond (``delta >= 0``)."""
 
-    def __init__(self, delta=1.0, reduction=SUM_OVER_BATCH_SIZE, name="huber_loss", dtype=None, compile=None):
-        super().__init__(reduction=reduction, name=name, dtype=dtype, compile=compile, delta=delta)
+    def __init__(
+        self,
+        delta=1.0,
+        reduction=SUM_OVER_BATCH_SIZE,
+        name="huber_loss",
+        dtype=None,
+        compile=None,
+        global_batch_size=None,
+    ):
+        super().__init__(
+            reduction=reduction,
+            name=name,
+            dtype=dtype,
+            compile=compile,
+            global_batch_size=global_batch_size,
+            delta=delta,
+        )
 
 
 __all__ = ["Huber", "huber"]

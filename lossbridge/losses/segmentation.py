@@ -24,8 +24,12 @@ def dice(y_true, y_pred, axis=None):
 class Dice(LossFunctionWrapper, function=dice):
     """``1 - 2 |y_true * y_pred| / (|y_true| + |y_pred|)`` over ``axis``."""
 
-    def __init__(self, reduction=SUM_OVER_BATCH_SIZE, name="dice", axis=None, dtype=None, compile=None):
-        super().__init__(reduction=reduction, name=name, dtype=dtype, compile=compile, axis=axis)
+    def __init__(
+        self, reduction=SUM_OVER_BATCH_SIZE, name="dice", axis=None, dtype=None, compile=None, global_batch_size=None
+    ):
+        super().__init__(
+            reduction=reduction, name=name, dtype=dtype, compile=compile, global_batch_size=global_batch_size, axis=axis
+        )
 
 
 @register_loss(options={"alpha": non_negative, "beta": non_negative, "axis": axes}, examples="binary_probs")
@@ -45,10 +49,25 @@ class Tversky(LossFunctionWrapper, function=tversky):
     """Dice with the two kinds of error weighted by ``alpha`` and ``beta``."""
 
     def __init__(
-        self, alpha=0.5, beta=0.5, reduction=SUM_OVER_BATCH_SIZE, name="tversky", axis=None, dtype=None, compile=None
+        self,
+        alpha=0.5,
+        beta=0.5,
+        reduction=SUM_OVER_BATCH_SIZE,
+        name="tversky",
+        axis=None,
+        dtype=None,
+        compile=None,
+        global_batch_size=None,
     ):
         super().__init__(
-            reduction=reduction, name=name, dtype=dtype, compile=compile, alpha=alpha, beta=beta, axis=axis
+            reduction=reduction,
+            name=name,
+            dtype=dtype,
+            compile=compile,
+            global_batch_size=global_batch_size,
+            alpha=alpha,
+            beta=beta,
+            axis=axis,
         )
 
 
