@@ -20,6 +20,7 @@ BUILTIN = {
     "torch": ("lossbridge.backends.torch:TorchBackend", "torch", "torch"),
     "jax": ("lossbridge.backends.jax:JaxBackend", "jax", "jax"),
     "tensorflow": ("lossbridge.backends.tensorflow:TensorflowBackend", "tensorflow", "tensorflow"),
+    "mlx": ("lossbridge.backends.mlx:MlxBackend", "mlx", "mlx"),
 }
 ALIASES = {"np": "numpy", "pytorch": "torch", "tf": "tensorflow"}
 
@@ -99,6 +100,7 @@ _TYPE_MODULES = {
     "torch": ("torch",),
     "jax": ("jax", "jaxlib"),
     "tensorflow": ("tensorflow", "tf_keras"),
+    "mlx": ("mlx",),
 }
 
 __all__ = ["Backend", "BUILTIN", "ENTRY_POINT_GROUP", "get", "installed", "owner_of_module", "plugins", "registered"]
