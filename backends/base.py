@@ -306,7 +306,7 @@ class Backend:
             # counts a 0 inside the label length as a label) is still skipped onto
             at_label = self.arange(size, like=extended) % 2 == 1
             skip = self.logical_and(at_label, self.logical_not(self.equal(extended, two_back)))
-        alpha = self.where(self.arange(size, like=extended) < 2, emit[0], self._CTC_LOG_ZERO)
+        alpha = self.where(self.arange(size, like=extended) < 2, emit[0, ...], self._CTC_LOG_ZERO)
         alpha = self._ctc_recursion(alpha, emit, skip, self.expand_dims(self.cast(logit_length, "int32"), 1))
         loss = -self._ctc_final(alpha, self.cast(label_length, "int32"))
         loss = self.where(loss > -0.5 * self._CTC_LOG_ZERO, float("inf"), loss)
@@ -323,7 +323,7 @@ class Backend:
         """Steps 1 .. T-1 (a Python loop; an adapter may use its scan);
         a sample past its own length keeps its alpha."""
         for t in range(1, self.shape(emit)[0]):
-            alpha = self.where(t < lengths, self._ctc_step(alpha, emit[t], skip), alpha)
+            alpha = self.where(t < lengths, self._ctc_step(alpha, emit[t, ...], skip), alpha)
         return alpha
 
     def _ctc_step(self, alpha, emit, skip):
