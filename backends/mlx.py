@@ -22,6 +22,12 @@ parity tolerance of float64 is 1e-9; MLX 0.32): float64 ``exp`` here is
 ``power(e, x)``, accurate to 7e-16, and the composites that would call MLX's
 own take the contract's stable forms in float64.
 
+An empty array made from NumPy data can hang MLX (0.32.4, Linux CPU): a sum
+over ``expand_dims`` of a ``(0,)`` array from ``mx.array(np.zeros(0))``
+waited forever in about half of the runs tried (an empty batch's sample
+weights in a Loss object take that path). Empty inputs are created with
+``mx.zeros`` instead, which never hung.
+
 Integer matmul has no kernel (MLX multiplies floats only): integers are
 multiplied in float32 and cast back, exact below 2**24.
 """
@@ -96,6 +102,13 @@ def _count(shape, axis):
     return math.prod(shape[a] for a in axis)
 
 
+def _reduced_shape(shape, axis, keepdims):
+    """The shape of a reduction of ``shape`` over ``axis``, computed without MLX."""
+    axes = range(len(shape)) if axis is None else [axis] if isinstance(axis, int) else axis
+    axes = {a % len(shape) for a in axes}
+    return tuple(1 if i in axes else n for i, n in enumerate(shape) if keepdims or i not in axes)
+
+
 def _on_cpu():
     return mx.default_device().type == mx.DeviceType.cpu
 
@@ -125,9 +138,13 @@ class MlxBackend(Backend):
             return x if dtype is None or x.dtype == _DTYPES[dtype] else x.astype(_DTYPES[dtype])
         x = np.asarray(x)
         if dtype is None:
-            dtype = _NAMES.get(getattr(mx, x.dtype.name, None)) if x.dtype.kind != "V" else "bfloat16"
+            dtype = "bfloat16" if x.dtype.kind == "V" else x.dtype.name
+            if dtype not in _DTYPES:
+                raise TypeError(f"the MLX backend has no dtype {dtype!r}; accepted: {', '.join(_DTYPES)}")
             if dtype == "float64" and not _on_cpu():
                 dtype = "float32"
+        if x.size == 0:  # see the module docstring: an empty array made from NumPy data can hang MLX
+            return mx.zeros(x.shape, dtype=_DTYPES[dtype])
         if x.dtype.kind == "V":  # ml_dtypes' bfloat16: MLX reads it as float32
             x = x.astype(np.float32)
         return mx.array(x, dtype=_DTYPES[dtype] if dtype else None)
@@ -169,7 +186,7 @@ class MlxBackend(Backend):
     def mean(self, x, axis=None, keepdims=False):
         x = _float(x)
         if not _count(x.shape, axis):  # MLX's mean of nothing is -inf; the contract's is nan
-            return mx.full(mx.sum(x, axis=_axes(axis), keepdims=keepdims).shape, math.nan, x.dtype)
+            return mx.full(_reduced_shape(x.shape, axis, keepdims), math.nan, x.dtype)
         if x.dtype in _HALVES:
             return mx.mean(x.astype(mx.float32), axis=_axes(axis), keepdims=keepdims).astype(x.dtype)
         return mx.mean(x, axis=_axes(axis), keepdims=keepdims)
@@ -193,7 +210,7 @@ class MlxBackend(Backend):
 
     def argmax(self, x, axis=-1):
         if x.size == 0 and x.shape[axis]:  # MLX refuses empty arrays; an empty batch has empty answers
-            return mx.zeros(mx.sum(x, axis=axis).shape, dtype=mx.int32)
+            return mx.zeros(_reduced_shape(x.shape, axis, False), dtype=mx.int32)
         return mx.argmax(x, axis=axis).astype(mx.int32)  # MLX's indices are uint32
 
     def cumsum(self, x, axis=0):
