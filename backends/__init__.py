@@ -127,7 +127,9 @@ def _array_api_by_name(name: str) -> Backend:
     try:
         module = importlib.import_module(module_name)
     except ImportError as error:
-        raise ImportError(f"backend {name!r} needs the module {module_name!r}, which cannot be imported: {error}") from error
+        raise ImportError(
+            f"backend {name!r} needs the module {module_name!r}, which cannot be imported: {error}"
+        ) from error
     if not hasattr(module, "asarray"):
         raise ValueError(f"backend {name!r}: module {module_name!r} makes no arrays (it has no `asarray`)")
     backend = array_api_backend(module.asarray(0))

@@ -229,7 +229,9 @@ class ArrayApiBackend(Backend):
 
     def shape(self, x):
         # unknown sizes (dask after boolean indexing) are nan there, None here
-        return tuple(None if size is None or (isinstance(size, float) and math.isnan(size)) else size for size in x.shape)
+        return tuple(
+            None if size is None or (isinstance(size, float) and math.isnan(size)) else size for size in x.shape
+        )
 
     def ndim(self, x):
         return x.ndim

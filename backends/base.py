@@ -88,7 +88,7 @@ class Backend:
     log = primitive("log(x): the natural log; log(0) = -inf")
     log1p = primitive("log1p(x): log(1 + x), exact for small x")
     tanh = primitive("tanh(x): the hyperbolic tangent")
-    sign = primitive("sign(x): -1, 0 or 1 in x's dtype")
+    sign = primitive("sign(x): -1, 0 or 1 in x's dtype; nan stays nan")
     power = primitive("power(x, y): x ** y, y a tensor or a Python number")
     isfinite = primitive("isfinite(x): bool, neither inf nor nan")
     isnan = primitive("isnan(x): bool, nan")
@@ -121,7 +121,8 @@ class Backend:
     top_k = primitive("top_k(x, k): (values, int indices) of the k largest along the last axis, descending")
     sort = primitive("sort(x, axis=-1): ascending")
     bincount = primitive(
-        "bincount(x, weights=None, minlength=0): counts (int64) or weight sums of flat non-negative ints"
+        "bincount(x, weights=None, minlength=0): counts (int64) or weight sums (in the weights' dtype) of flat "
+        "non-negative ints, max(minlength, largest id + 1) long"
     )
     segment_sum = primitive(
         "segment_sum(data, segment_ids, num_segments): flat sums per id (counts of ids when data is None)"

@@ -242,7 +242,8 @@ class MlxBackend(Backend):
         return mx.tanh(_float(x))
 
     def sign(self, x):
-        return mx.sign(x)
+        # mx.sign(nan) is 0: keep nan, as the contract and NumPy do
+        return mx.where(mx.isnan(x), x, mx.sign(x)) if x.dtype in _FLOATS else mx.sign(x)
 
     def power(self, x, y):
         return mx.power(x, y)
@@ -363,9 +364,10 @@ class MlxBackend(Backend):
         x = _float(x)
         if x.dtype != mx.float64:
             return mx.logaddexp(x, 0.0)  # its gradient is sigmoid(x) everywhere
-        # the base form with max(x, 0) written (x + |x|) / 2 (exact): MLX sends
-        # all of maximum's gradient at a tie to x, 1 at x = 0 where the slope is 1/2
-        return 0.5 * (x + mx.abs(x)) + mx.log1p(_exp(-mx.abs(x)))
+        # the base form with max(x, 0) written x / 2 + |x| / 2 (exact, and no
+        # overflow near the largest float64 as x + |x| has): MLX sends all of
+        # maximum's gradient at a tie to x, 1 at x = 0 where the slope is 1/2
+        return 0.5 * x + 0.5 * mx.abs(x) + mx.log1p(_exp(-mx.abs(x)))
 
     def sigmoid(self, x):
         x = _float(x)
@@ -409,4 +411,3 @@ class MlxBackend(Backend):
     def to_device(self, x, device):
         super().to_device(x, device)  # names an unknown device
         return x  # unified memory: the stream, not the array, picks the device
-

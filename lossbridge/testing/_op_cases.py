@@ -64,11 +64,33 @@ def cases_for(dtype: str, round_to: Callable) -> list[OpCase]:
                     lambda op=op, axis=axis, keepdims=keepdims: getattr(np, op)(x, axis=axis, keepdims=keepdims))  # fmt: skip
     ints = np.array([[1, 2, 4], [3, 5, 7]])
     flags = np.array([[True, False, True], [True, True, True]])
-    add("mean", "int32 -> floatx", lambda b, t: b.mean(t(ints, "int32"), axis=-1), lambda: ints.mean(-1), FLOATX, floats_only=True)
-    add("mean", "bool -> floatx", lambda b, t: b.mean(t(flags, "bool"), axis=-1), lambda: flags.mean(-1), FLOATX, floats_only=True)
+    add(
+        "mean",
+        "int32 -> floatx",
+        lambda b, t: b.mean(t(ints, "int32"), axis=-1),
+        lambda: ints.mean(-1),
+        FLOATX,
+        floats_only=True,
+    )
+    add(
+        "mean",
+        "bool -> floatx",
+        lambda b, t: b.mean(t(flags, "bool"), axis=-1),
+        lambda: flags.mean(-1),
+        FLOATX,
+        floats_only=True,
+    )
     add("mean", "empty slice is nan", lambda b, t: b.mean(t(np.zeros((0, 3))), axis=0), lambda: np.full(3, NAN))
     add("sum", "empty is 0", lambda b, t: b.sum(t(np.zeros((0, 3))), axis=0), lambda: np.zeros(3))
-    add("sum", "int32 stays integer", lambda b, t: b.sum(t(ints, "int32"), axis=0), lambda: ints.sum(0), ANY_INT, True, True)
+    add(
+        "sum",
+        "int32 stays integer",
+        lambda b, t: b.sum(t(ints, "int32"), axis=0),
+        lambda: ints.sum(0),
+        ANY_INT,
+        True,
+        True,
+    )
     add("sum", "bool counts", lambda b, t: b.sum(t(flags, "bool"), axis=-1), lambda: flags.sum(-1), ANY_INT, True, True)
     add("max", "with inf", lambda b, t: b.max(t(edge[:7]), axis=0), lambda: np.max(e[:7]))
     add("min", "with inf", lambda b, t: b.min(t(edge[:7]), axis=0), lambda: np.min(e[:7]))
@@ -87,8 +109,21 @@ def cases_for(dtype: str, round_to: Callable) -> list[OpCase]:
     add("argmax", "first among ties", lambda b, t: b.argmax(t(ties)), lambda: np.argmax(ties, -1), ANY_INT, True)
     add("argmax", "axis=0", lambda b, t: b.argmax(t(X), axis=0), lambda: np.argmax(x, 0), ANY_INT, True)
     for axis in (0, -1):
-        add("cumsum", f"axis={axis}", lambda b, t, axis=axis: b.cumsum(t(X), axis=axis), lambda axis=axis: np.cumsum(x, axis))
-    add("cumsum", "int32 stays integer", lambda b, t: b.cumsum(t(ints, "int32"), axis=-1), lambda: np.cumsum(ints, -1), ANY_INT, True, True)
+        add(
+            "cumsum",
+            f"axis={axis}",
+            lambda b, t, axis=axis: b.cumsum(t(X), axis=axis),
+            lambda axis=axis: np.cumsum(x, axis),
+        )
+    add(
+        "cumsum",
+        "int32 stays integer",
+        lambda b, t: b.cumsum(t(ints, "int32"), axis=-1),
+        lambda: np.cumsum(ints, -1),
+        ANY_INT,
+        True,
+        True,
+    )
 
     # ---------------------------------------------------------------- elementwise
     unary = {
@@ -118,14 +153,27 @@ def cases_for(dtype: str, round_to: Callable) -> list[OpCase]:
     add("clip", "min only", lambda b, t: b.clip(t(X), -0.2, None), lambda: np.maximum(x, -0.2))
     column, row = X[0, :, :1], X[1, :1, :]
     for op, formula in (("maximum", np.maximum), ("minimum", np.minimum)):
-        add(op, "Python number", lambda b, t, op=op: getattr(b, op)(t(X), 0.25), lambda formula=formula: formula(x, 0.25))
+        add(
+            op,
+            "Python number",
+            lambda b, t, op=op: getattr(b, op)(t(X), 0.25),
+            lambda formula=formula: formula(x, 0.25),
+        )
         add(op, "broadcast (3, 1) with (1, 4)", lambda b, t, op=op: getattr(b, op)(t(column), t(row)),
             lambda formula=formula: formula(round_to(column), round_to(row)))  # fmt: skip
     add("where", "broadcast", lambda b, t: b.where(t(mask[0, :, :1], "bool"), t(column), t(row)),
         lambda: np.where(mask[0, :, :1], round_to(column), round_to(row)))  # fmt: skip
     add("where", "Python number", lambda b, t: b.where(t(mask, "bool"), t(X), 0.0), lambda: np.where(mask, x, 0.0))
     add("equal", "floats", lambda b, t: b.equal(t(ties), t(ties[:, :1])), lambda: ties == ties[:, :1], "bool", True)
-    add("equal", "ints", lambda b, t: b.equal(t(ints, "int32"), t(ints[:, :1], "int32")), lambda: ints == ints[:, :1], "bool", True, True)
+    add(
+        "equal",
+        "ints",
+        lambda b, t: b.equal(t(ints, "int32"), t(ints[:, :1], "int32")),
+        lambda: ints == ints[:, :1],
+        "bool",
+        True,
+        True,
+    )
     flags2 = np.array([[False, False, True], [True, False, True]])
     for op, formula in (("logical_and", np.logical_and), ("logical_or", np.logical_or)):
         add(op, "bool", lambda b, t, op=op: getattr(b, op)(t(flags, "bool"), t(flags2, "bool")),
@@ -154,13 +202,20 @@ def cases_for(dtype: str, round_to: Callable) -> list[OpCase]:
         for name in ("float32", "int32", "bool"):
             add(op, name, lambda b, t, op=op, name=name: getattr(b, op)((2, 3), name, like=t(X)),
                 lambda formula=formula, name=name: formula((2, 3), name), name, True, True)  # fmt: skip
-        add(f"{op}_like", "keeps dtype", lambda b, t, op=op: getattr(b, f"{op}_like")(t(X)), lambda formula=formula: formula(x.shape))
+        add(
+            f"{op}_like",
+            "keeps dtype",
+            lambda b, t, op=op: getattr(b, f"{op}_like")(t(X)),
+            lambda formula=formula: formula(x.shape),
+        )
         add(f"{op}_like", "dtype int32", lambda b, t, op=op: getattr(b, f"{op}_like")(t(X), "int32"),
             lambda formula=formula: formula(x.shape, np.int32), "int32", True, True)  # fmt: skip
     add("arange", "default int32", lambda b, t: b.arange(5, like=t(X)), lambda: np.arange(5), "int32", True, True)
     add("arange", "float32", lambda b, t: b.arange(4, "float32"), lambda: np.arange(4.0), "float32", True, True)
     ids = np.array([0, 2, 1, 3])
-    add("one_hot", "floatx rows", lambda b, t: b.one_hot(t(ids, "int32"), 4), lambda: np.eye(4)[ids], FLOATX, True, True)
+    add(
+        "one_hot", "floatx rows", lambda b, t: b.one_hot(t(ids, "int32"), 4), lambda: np.eye(4)[ids], FLOATX, True, True
+    )
     add("one_hot", "axis=0, int32", lambda b, t: b.one_hot(t(ids, "int32"), 4, axis=0, dtype="int32"),
         lambda: np.eye(4, dtype=np.int32)[ids].T, "int32", True, True)  # fmt: skip
 
@@ -193,7 +248,15 @@ def cases_for(dtype: str, round_to: Callable) -> list[OpCase]:
     # ---------------------------------------------------------------- conversion and metadata
     add("convert_to_tensor", "dtype given", lambda b, t: b.convert_to_tensor(X.astype(np.float32), dtype="float32"),
         lambda: X.astype(np.float32).astype(np.float64), "float32", floats_only=True)  # fmt: skip
-    add("convert_to_tensor", "int32 kept", lambda b, t: b.convert_to_tensor(ints.astype(np.int32)), lambda: ints, "int32", True, True)
+    add(
+        "convert_to_tensor",
+        "int32 kept",
+        lambda b, t: b.convert_to_tensor(ints.astype(np.int32)),
+        lambda: ints,
+        "int32",
+        True,
+        True,
+    )
     add("to_numpy", "round trip", lambda b, t: b.to_numpy(t(X)), lambda: x, None)
     add("from_dlpack", "a NumPy array", lambda b, t: b.from_dlpack(X.astype(np.float32)),
         lambda: X.astype(np.float32).astype(np.float64), "float32", floats_only=True)  # fmt: skip
@@ -214,11 +277,32 @@ def cases_for(dtype: str, round_to: Callable) -> list[OpCase]:
         lambda: (True, True), None, True, True)  # fmt: skip
     add("is_tensor", "its own tensors", lambda b, t: bool(b.is_tensor(t(X))), lambda: True, None, True, True)
     add("stop_gradient", "values unchanged", lambda b, t: b.stop_gradient(t(X)), lambda: x)
-    add("is_float", "float, int", lambda b, t: (b.is_float(t(X)), b.is_float(t(ints, "int32"))), lambda: (True, False), None, True)
-    add("ensure_float", "int32 -> floatx", lambda b, t: b.ensure_float(t(ints, "int32")), lambda: ints, FLOATX, floats_only=True)
+    add(
+        "is_float",
+        "float, int",
+        lambda b, t: (b.is_float(t(X)), b.is_float(t(ints, "int32"))),
+        lambda: (True, False),
+        None,
+        True,
+    )
+    add(
+        "ensure_float",
+        "int32 -> floatx",
+        lambda b, t: b.ensure_float(t(ints, "int32")),
+        lambda: ints,
+        FLOATX,
+        floats_only=True,
+    )
     add("ensure_float", "float kept", lambda b, t: b.ensure_float(t(X)), lambda: x)
     add("scale", "by a Python number", lambda b, t: b.scale(t(X), 0.75), lambda: x * 0.75)
-    add("scale", "int32 -> floatx", lambda b, t: b.scale(t(ints, "int32"), 0.5), lambda: ints * 0.5, FLOATX, floats_only=True)
+    add(
+        "scale",
+        "int32 -> floatx",
+        lambda b, t: b.scale(t(ints, "int32"), 0.5),
+        lambda: ints * 0.5,
+        FLOATX,
+        floats_only=True,
+    )
 
     # ---------------------------------------------------------------- composites
     logits = np.array([[0.0, 1.0, -1.0, 1e4], [-1e4, 40.0, -40.0, 3.5]])
@@ -238,7 +322,12 @@ def cases_for(dtype: str, round_to: Callable) -> list[OpCase]:
     add("logsumexp", "+-1e4, -inf, an all -inf row", lambda b, t: b.logsumexp(t(masked), axis=-1),
         lambda: _logsumexp(round_to(masked), -1, False))  # fmt: skip
     add("log_softmax", "axis=-1", lambda b, t: b.log_softmax(t(X)), lambda: x - _logsumexp(x, -1, True))
-    add("log_softmax", "axis=1, +-1e4", lambda b, t: b.log_softmax(t(logits), axis=1), lambda: lg - _logsumexp(lg, 1, True))
+    add(
+        "log_softmax",
+        "axis=1, +-1e4",
+        lambda b, t: b.log_softmax(t(logits), axis=1),
+        lambda: lg - _logsumexp(lg, 1, True),
+    )
     add("softmax", "axis=-1, +-1e4 and -inf", lambda b, t: b.softmax(t(masked[:2])),
         lambda: np.exp(round_to(masked[:2]) - _logsumexp(round_to(masked[:2]), -1, True)))  # fmt: skip
     vectors = np.array([[3.0, 4.0, 0.0], [0.0, 0.0, 0.0]])

@@ -171,18 +171,15 @@ def check_backend(
         if compiled not in ("sample", "all", "none"):
             raise ValueError(f"`compiled` must be 'sample', 'all' or 'none'; received {compiled!r}")
         chosen = Profile(chosen.name, chosen.catalogue_dtypes, compiled)
-    adapter = _adapter(backend)
+    adapter, registered_here = _adapter(backend)
     op_dtypes = tuple(dtypes or FLOAT_DTYPES)
     result = ConformanceResult(adapter.name, chosen.name)
     start = time.perf_counter()
-    with warnings.catch_warnings(), np.errstate(all="ignore"):
-        warnings.simplefilter("ignore")
-        for dtype in op_dtypes:
-            result.checks += _operation_checks(adapter, dtype)
-        result.checks += _hook_checks(adapter)
-        if catalogue_checks:
-            for dtype in [d for d in chosen.catalogue_dtypes if d in op_dtypes]:
-                result.checks += _catalogue_checks(adapter, dtype, chosen.compiled)
+    try:
+        _run_checks(result, adapter, op_dtypes, chosen, catalogue_checks)
+    finally:
+        if registered_here:
+            backends._loaded.pop(adapter.name, None)
     result.seconds = time.perf_counter() - start
     if file is not None:
         print(result.table(), file=file)
@@ -191,19 +188,38 @@ def check_backend(
     return result
 
 
-def _adapter(backend) -> Backend:
+def _run_checks(result, adapter, op_dtypes, chosen, catalogue_checks):
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        for dtype in op_dtypes:
+            result.checks += _operation_checks(adapter, dtype)
+        result.checks += _hook_checks(adapter)
+        if catalogue_checks:
+            for dtype in [d for d in chosen.catalogue_dtypes if d in op_dtypes]:
+                result.checks += _catalogue_checks(adapter, dtype, chosen.compiled)
+
+
+def _adapter(backend) -> tuple[Backend, bool]:
+    """The adapter, and whether it was put in the registry for this run."""
     if isinstance(backend, Backend):
-        # the parity kit resolves backends by name: make an unregistered instance resolvable
+        # the parity kit resolves backends by name: make an unregistered instance
+        # resolvable for the run (check_backend takes it out again)
         try:
             known = backends.get(backend.name)
         except (ValueError, ImportError):
             known = None
         if known is not backend:
+            if known is not None:
+                raise ValueError(
+                    f"check_backend: the adapter instance is named {backend.name!r}, which is a registered "
+                    f"backend's name ({known!r}); give it a name of its own"
+                )
             backends._loaded[backend.name] = backend
-        return backend
+            return backend, True
+        return backend, False
     if not isinstance(backend, str):
         raise TypeError(f"check_backend takes a backend name or a Backend instance; received {type(backend).__name__}")
-    return backends.get(backend)
+    return backends.get(backend), False
 
 
 # ---------------------------------------------------------------- operations
@@ -241,7 +257,9 @@ def _maker(adapter, dtype):
 
 def _operation_checks(adapter, dtype):
     reason = _holds(adapter, dtype)
-    op_cases = _op_cases.cases_for(dtype, lambda x: reference.round_to(np.asarray(x, np.float64), dtype).astype(np.float64))
+    op_cases = _op_cases.cases_for(
+        dtype, lambda x: reference.round_to(np.asarray(x, np.float64), dtype).astype(np.float64)
+    )
     if reason:
         return [Check(_section(c.op), c.op, c.label, dtype, "skip", reason) for c in op_cases]
     tensor = _maker(adapter, dtype)
@@ -289,15 +307,17 @@ def _compare(adapter, got, expected, case, dtype, quantity):
     if isinstance(expected, str | bool | int | tuple) and not isinstance(expected, np.ndarray):
         return None if got == expected else f"got {got!r}, expected {expected!r}"
     out_dtype = None
-    if not isinstance(got, np.ndarray | np.generic | float | int):
-        out_dtype = adapter.dtype(got)
+    # a Python number carries no dtype; everything else does (NumPy's own arrays and scalars included)
+    if not isinstance(got, float | int | bool) or isinstance(got, np.generic):
+        is_own = adapter.is_tensor(got) or not isinstance(got, np.ndarray | np.generic)
+        out_dtype = adapter.dtype(got) if is_own else _numpy_dtype_name(got)
         want = {_op_cases.SAME: dtype, _op_cases.FLOATX: adapter.floatx()}.get(case.dtype, case.dtype)
         if case.dtype == _op_cases.ANY_INT:
             if not out_dtype.startswith(("int", "uint")):
                 return f"dtype {out_dtype}, expected an integer dtype"
         elif want is not None and out_dtype != want:
             return f"dtype {out_dtype}, expected {want}"
-        got = adapter.to_numpy(got)
+        got = adapter.to_numpy(got) if is_own else got
     got, expected = np.asarray(got), np.asarray(expected)
     if got.shape != expected.shape:
         return f"shape {got.shape}, expected {expected.shape}"
@@ -319,18 +339,22 @@ def _compare(adapter, got, expected, case, dtype, quantity):
     )
 
 
+def _numpy_dtype_name(array):
+    return np.asarray(array).dtype.name
+
+
 # ---------------------------------------------------------------- the catalogue
 def _catalogue_checks(adapter, dtype, compiled):
     checks = []
     names = [adapter.name]
     for entry in catalogue.entries():
-        for case in entry.cases:
+        for index, case in enumerate(entry.cases):
             name = f"{entry.name}[{case.variant}]" if case.variant else entry.name
             examples = [("seeded", cases.random_example(case.kind, np.random.default_rng(3)))]
             edges = cases.edge_batches(case.kind, dtype)
             examples += edges if dtype == "float32" else edges[:1]
             compile_this = has_compiler(adapter) and (
-                compiled == "all" or (compiled == "sample" and case is entry.cases[0] and entry.name in QUICK_COMPILED)
+                compiled == "all" or (compiled == "sample" and index == 0 and entry.name in QUICK_COMPILED)
             )
             for label, inputs in examples:
                 # a correlation of constant edge inputs is nan by definition (as in Keras)
