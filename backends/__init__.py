@@ -124,15 +124,18 @@ def _array_api_by_name(name: str) -> Backend:
     """``"array_api:<module>"``: the generic adapter over the namespace that
     array-api-compat resolves for the arrays of ``<module>``."""
     module_name = name[len(ARRAY_API_PREFIX) :]
+    if importlib.util.find_spec("array_api_compat") is None:
+        raise ImportError(f"backend {name!r} needs array-api-compat: pip install 'lossbridge[array-api]'")
+    from .array_api import adapter_for_module
+
     try:
-        module = importlib.import_module(module_name)
+        backend = adapter_for_module(module_name)
     except ImportError as error:
         raise ImportError(
             f"backend {name!r} needs the module {module_name!r}, which cannot be imported: {error}"
         ) from error
-    if not hasattr(module, "asarray"):
-        raise ValueError(f"backend {name!r}: module {module_name!r} makes no arrays (it has no `asarray`)")
-    backend = array_api_backend(module.asarray(0))
+    except ValueError as error:
+        raise ValueError(f"backend {name!r}: {error}") from error
     if backend is None:
         raise ValueError(f"backend {name!r}: array-api-compat resolves no Array API namespace for {module_name!r}")
     _loaded[name] = backend
@@ -157,12 +160,10 @@ def array_api_backend(x) -> Backend | None:
         namespace = array_api_compat.array_namespace(x)
     except TypeError:
         return None
-    from .array_api import ArrayApiBackend, namespace_name
+    from .array_api import adapter_for
 
-    name = ARRAY_API_PREFIX + namespace_name(namespace)
-    backend = _loaded.get(name)
-    if backend is None:
-        backend = _loaded.setdefault(name, ArrayApiBackend(namespace))
+    backend = adapter_for(namespace)
+    _loaded.setdefault(backend.name, backend)
     return backend
 
 

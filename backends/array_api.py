@@ -34,6 +34,7 @@ until the caller computes them.
 
 from __future__ import annotations
 
+import importlib
 import math
 
 import array_api_compat
@@ -84,6 +85,32 @@ def _dtype_table(xp):
     return table
 
 
+#: namespace name -> its one adapter in this process
+_ADAPTERS: dict[str, Backend] = {}
+
+
+def adapter_for(xp) -> Backend:
+    """The one adapter of the namespace ``xp`` (made on first use)."""
+    name = namespace_name(xp)
+    adapter = _ADAPTERS.get(name)
+    if adapter is None:
+        adapter = _ADAPTERS.setdefault(name, ArrayApiBackend(xp))
+    return adapter
+
+
+def adapter_for_module(module_name: str) -> Backend | None:
+    """The adapter of the namespace array-api-compat resolves for the arrays
+    of ``module_name`` (``"array_api_strict"``, ``"dask.array"``); None where
+    it resolves none. ImportError when the module cannot be imported."""
+    module = importlib.import_module(module_name)
+    if not hasattr(module, "asarray"):
+        raise ValueError(f"module {module_name!r} makes no arrays (it has no `asarray`)")
+    try:
+        return adapter_for(array_api_compat.array_namespace(module.asarray(0)))
+    except TypeError:
+        return None
+
+
 class ArrayApiBackend(Backend):
     """The adapter for one Array API namespace ``xp``."""
 
@@ -101,9 +128,9 @@ class ArrayApiBackend(Backend):
         self._floats = frozenset(dtype for dtype, name in self._names.items() if name in FLOAT_DTYPES)
 
     def __reduce__(self):
-        from . import get  # an adapter pickles as its name, as the registry resolves it
-
-        return get, (self.name,)
+        # an adapter pickles as its namespace's module name: unpickled, it is
+        # this process's one adapter of that namespace
+        return adapter_for_module, (namespace_name(self.xp),)
 
     # ------------------------------------------------------------ helpers
     def _dtype(self, name):

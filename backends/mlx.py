@@ -147,6 +147,8 @@ class MlxBackend(Backend):
             return mx.zeros(x.shape, dtype=_DTYPES[dtype])
         if x.dtype.kind == "V":  # ml_dtypes' bfloat16: MLX reads it as float32
             x = x.astype(np.float32)
+        # MLX reads NumPy data through DLPack, which refuses negative strides (x[::-1])
+        x = np.ascontiguousarray(x)
         return mx.array(x, dtype=_DTYPES[dtype] if dtype else None)
 
     def to_numpy(self, x):
