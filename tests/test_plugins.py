@@ -9,6 +9,7 @@ and put on ``sys.path`` for the test only.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -29,6 +30,8 @@ PLUGIN = ROOT / "examples" / "plugin"
 @pytest.fixture(scope="module")
 def plugin_dir(tmp_path_factory):
     target = tmp_path_factory.mktemp("plugin_site")
+    if importlib.util.find_spec("setuptools") is None:  # a Python 3.12 venv has none: lay the install out by hand
+        return _install_by_hand(target)
     # build from a copy: setuptools writes build/ and *.egg-info beside the sources
     source = tmp_path_factory.mktemp("plugin_source") / "plugin"
     shutil.copytree(PLUGIN, source, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
@@ -36,6 +39,22 @@ def plugin_dir(tmp_path_factory):
     command += ["--target", str(target), str(source)]
     done = subprocess.run(command, capture_output=True, text=True, timeout=300, env={**os.environ, "PIP_NO_INPUT": "1"})
     assert done.returncode == 0, done.stderr
+    return target
+
+
+def _install_by_hand(target):
+    """What pip installs, written from the plugin's pyproject.toml: the package
+    and a dist-info with its metadata and entry points."""
+    tomllib = pytest.importorskip("tomllib", reason="reading pyproject.toml without setuptools needs Python 3.11+")
+    project = tomllib.loads((PLUGIN / "pyproject.toml").read_text())["project"]
+    shutil.copytree(PLUGIN / "src" / "lossbridge_example_backend", target / "lossbridge_example_backend")
+    dist = target / f"{project['name'].replace('-', '_')}-{project['version']}.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {project['name']}\nVersion: {project['version']}\n")
+    lines = []
+    for group, entries in project["entry-points"].items():
+        lines += [f"[{group}]", *(f"{name} = {value}" for name, value in entries.items()), ""]
+    (dist / "entry_points.txt").write_text("\n".join(lines))
     return target
 
 
