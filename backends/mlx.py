@@ -147,8 +147,10 @@ class MlxBackend(Backend):
             return mx.zeros(x.shape, dtype=_DTYPES[dtype])
         if x.dtype.kind == "V":  # ml_dtypes' bfloat16: MLX reads it as float32
             x = x.astype(np.float32)
-        # MLX reads NumPy data through DLPack, which refuses negative strides (x[::-1])
-        x = np.ascontiguousarray(x)
+        # MLX reads NumPy data through DLPack, which refuses negative strides (x[::-1]);
+        # only copy those (np.ascontiguousarray would also turn a 0-d array into 1-d)
+        if not x.flags.c_contiguous:
+            x = np.ascontiguousarray(x)
         return mx.array(x, dtype=_DTYPES[dtype] if dtype else None)
 
     def to_numpy(self, x):
