@@ -194,8 +194,12 @@ class Backend:
 
     def sigmoid(self, x):
         x = self.ensure_float(x)
-        e = self.exp(-self.abs(x))
-        return self.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+        # e = exp(-|x|) never overflows; written with where rather than abs so
+        # that the gradient at x = 0 is 1/4 (abs's gradient there is 0 in
+        # frameworks that take sign(0) = 0, which made it 0)
+        nonnegative = x >= 0
+        e = self.exp(self.where(nonnegative, -x, x))
+        return self.where(nonnegative, 1.0 / (1.0 + e), e / (1.0 + e))
 
     def log_sigmoid(self, x):
         return -self.softplus(-self.ensure_float(x))

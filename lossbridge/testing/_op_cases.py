@@ -375,6 +375,10 @@ def _logsumexp(x, axis, keepdims):
     return out if keepdims else (np.squeeze(out, axis) if axis is not None else out.reshape(()))
 
 
+def _sigmoid(x):
+    return 0.5 * (1.0 + np.tanh(x / 2))
+
+
 def _sigmoid_cross_entropy(y, x):
     """``softplus(x) - y x``, and its limits at infinite logits: 0 where the
     label sits on the logit's side, +inf elsewhere."""
@@ -420,6 +424,9 @@ def hook_cases(backend, has_autograd: bool, has_compiler: bool) -> list[OpCase]:
             OpCase("value_and_grad", "softplus: value and sigmoid",
                    lambda b, t: b.value_and_grad(lambda w: b.softplus(w))(t(values)),
                    lambda: (np.logaddexp(0.0, v), 0.5 * (1.0 + np.tanh(v / 2)))),
+            OpCase("value_and_grad", "sigmoid: s (1 - s), 1/4 at 0",
+                   lambda b, t: b.value_and_grad(lambda w: b.sigmoid(w))(t(values)),
+                   lambda: (_sigmoid(v), _sigmoid(v) * (1.0 - _sigmoid(v)))),
             OpCase("value_and_grad", "mean: 1/n everywhere",
                    lambda b, t: b.value_and_grad(lambda w: b.mean(w))(t(values)),
                    lambda: (np.mean(v), np.full(v.shape, 1.0 / v.size))),

@@ -193,7 +193,7 @@ def _run_checks(result, adapter, op_dtypes, chosen, catalogue_checks):
         warnings.simplefilter("ignore")
         for dtype in op_dtypes:
             result.checks += _operation_checks(adapter, dtype)
-        result.checks += _hook_checks(adapter)
+        result.checks += _hook_checks(adapter, op_dtypes)
         if catalogue_checks:
             for dtype in [d for d in chosen.catalogue_dtypes if d in op_dtypes]:
                 result.checks += _catalogue_checks(adapter, dtype, chosen.compiled)
@@ -270,9 +270,14 @@ def _operation_checks(adapter, dtype):
     ]
 
 
-def _hook_checks(adapter):
+def _hook_checks(adapter, dtypes):
     hooks = _op_cases.hook_cases(adapter, has_autograd(adapter), has_compiler(adapter))
-    checks = [_run_case(adapter, case, _maker(adapter, "float32"), "float32", "grad") for case in hooks]
+    # float32, and float64 where the adapter holds it (an adapter may take another path there:
+    # MLX computes float64 on the CPU with its own forms); the hook inputs are exact in both
+    checks = []
+    for dtype in [d for d in ("float32", "float64") if d in dtypes]:
+        if dtype == "float32" or _holds(adapter, dtype) is None:
+            checks += [_run_case(adapter, case, _maker(adapter, dtype), dtype, "grad") for case in hooks]
     if not has_autograd(adapter):
         checks.append(Check("hook", "value_and_grad", "no autograd", "float32", "skip", "the adapter has no autograd"))
     if not has_compiler(adapter):
