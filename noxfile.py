@@ -78,3 +78,50 @@ def bench(session):
     framework's native op and Keras 3 (``python -m benchmarks``)."""
     session.install(*CONSTRAINTS, "-e", ".[all,report]", "keras>=3.3", "optax>=0.2")
     session.run("python", "-m", "benchmarks", *session.posargs, env={"TF_CPP_MIN_LOG_LEVEL": "2"})
+
+
+# ---------------------------------------------------------------- issue 16: adapters beyond the four
+@nox.session(name="conformance")
+def conformance(session):
+    """The adapter conformance kit on every built-in backend (operations) and on
+    array-api-strict and MLX (the whole catalogue), plus its own tests."""
+    session.install(*CONSTRAINTS, "-e", ".[all,mlx,array-api]", *test_requirements())
+    session.run(
+        "python", "-m", "pytest", "tests/test_conformance.py", *session.posargs, env={"TF_CPP_MIN_LOG_LEVEL": "2"}
+    )
+
+
+@nox.session(name="plugin")
+def plugin(session):
+    """The example third-party plugin (examples/plugin): installed, selected by
+    name, run through the kit; a broken plugin; an unsupported array type."""
+    session.install(*CONSTRAINTS, "-e", ".", *test_requirements("numpy"))
+    session.run("python", "-m", "pytest", "tests/test_plugins.py", *session.posargs)
+
+
+@nox.session(name="array-api-strict")
+def array_api_strict(session):
+    """The generic Array API adapter on array-api-strict: the whole kit, from the
+    command line and from the tests (NumPy is the only other array library)."""
+    session.install(*CONSTRAINTS, "-e", ".[array-api]", *test_requirements("numpy"))
+    session.run("python", "-m", "lossbridge", "check-backend", "array_api:array_api_strict", "--failures-only")
+    session.run("python", "-m", "pytest", "tests/test_conformance.py", "--backend", "numpy", *session.posargs)
+
+
+@nox.session(name="dask")
+def dask(session):
+    """Dask through the generic Array API adapter (lazy losses and metrics) and
+    lossbridge.integrations.dask."""
+    session.install(*CONSTRAINTS, "-e", ".[array-api,dask]", *test_requirements("numpy"))
+    session.run(
+        "python", "-m", "pytest", "tests/test_array_api_dask.py", "tests/test_dask_integration.py", "--backend",
+        "numpy", *session.posargs,
+    )  # fmt: skip
+
+
+@nox.session(name="mlx")
+def mlx(session):
+    """MLX (mlx[cpu] on Linux): the whole conformance kit, operations and the
+    loss and metric catalogue with gradients and mx.compile."""
+    session.install(*CONSTRAINTS, "-e", ".[mlx,array-api]", *test_requirements("numpy"))
+    session.run("python", "-m", "pytest", "tests/test_conformance.py", "--backend", "mlx", *session.posargs)

@@ -88,7 +88,7 @@ class Backend:
     log = primitive("log(x): the natural log; log(0) = -inf")
     log1p = primitive("log1p(x): log(1 + x), exact for small x")
     tanh = primitive("tanh(x): the hyperbolic tangent")
-    sign = primitive("sign(x): -1, 0 or 1 in x's dtype")
+    sign = primitive("sign(x): -1, 0 or 1 in x's dtype; nan stays nan")
     power = primitive("power(x, y): x ** y, y a tensor or a Python number")
     isfinite = primitive("isfinite(x): bool, neither inf nor nan")
     isnan = primitive("isnan(x): bool, nan")
@@ -121,7 +121,8 @@ class Backend:
     top_k = primitive("top_k(x, k): (values, int indices) of the k largest along the last axis, descending")
     sort = primitive("sort(x, axis=-1): ascending")
     bincount = primitive(
-        "bincount(x, weights=None, minlength=0): counts (int64) or weight sums of flat non-negative ints"
+        "bincount(x, weights=None, minlength=0): counts (int64) or weight sums (in the weights' dtype) of flat "
+        "non-negative ints, max(minlength, largest id + 1) long"
     )
     segment_sum = primitive(
         "segment_sum(data, segment_ids, num_segments): flat sums per id (counts of ids when data is None)"
@@ -193,8 +194,12 @@ class Backend:
 
     def sigmoid(self, x):
         x = self.ensure_float(x)
-        e = self.exp(-self.abs(x))
-        return self.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+        # e = exp(-|x|) never overflows; written with where rather than abs so
+        # that the gradient at x = 0 is 1/4 (abs's gradient there is 0 in
+        # frameworks that take sign(0) = 0, which made it 0)
+        nonnegative = x >= 0
+        e = self.exp(self.where(nonnegative, -x, x))
+        return self.where(nonnegative, 1.0 / (1.0 + e), e / (1.0 + e))
 
     def log_sigmoid(self, x):
         return -self.softplus(-self.ensure_float(x))
@@ -306,7 +311,7 @@ class Backend:
             # counts a 0 inside the label length as a label) is still skipped onto
             at_label = self.arange(size, like=extended) % 2 == 1
             skip = self.logical_and(at_label, self.logical_not(self.equal(extended, two_back)))
-        alpha = self.where(self.arange(size, like=extended) < 2, emit[0], self._CTC_LOG_ZERO)
+        alpha = self.where(self.arange(size, like=extended) < 2, emit[0, ...], self._CTC_LOG_ZERO)
         alpha = self._ctc_recursion(alpha, emit, skip, self.expand_dims(self.cast(logit_length, "int32"), 1))
         loss = -self._ctc_final(alpha, self.cast(label_length, "int32"))
         loss = self.where(loss > -0.5 * self._CTC_LOG_ZERO, float("inf"), loss)
@@ -323,7 +328,7 @@ class Backend:
         """Steps 1 .. T-1 (a Python loop; an adapter may use its scan);
         a sample past its own length keeps its alpha."""
         for t in range(1, self.shape(emit)[0]):
-            alpha = self.where(t < lengths, self._ctc_step(alpha, emit[t], skip), alpha)
+            alpha = self.where(t < lengths, self._ctc_step(alpha, emit[t, ...], skip), alpha)
         return alpha
 
     def _ctc_step(self, alpha, emit, skip):

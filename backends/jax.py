@@ -283,7 +283,11 @@ class JaxBackend(Backend):
         return jnp.sort(x, axis=axis)
 
     def bincount(self, x, weights=None, minlength=0):
-        return jnp.bincount(jnp.ravel(x), None if weights is None else jnp.ravel(weights), length=minlength)
+        ids = jnp.ravel(x)
+        length = minlength
+        if self.is_concrete(ids) and ids.size:  # under jit the length must be static: minlength
+            length = max(minlength, int(jnp.max(ids)) + 1)
+        return jnp.bincount(ids, None if weights is None else jnp.ravel(weights), length=length)
 
     def matmul(self, x, y):
         return jnp.matmul(x, y)

@@ -13,6 +13,7 @@ try:  # bfloat16 comes with ml_dtypes (installed with jax or tensorflow)
 except ImportError:  # pragma: no cover - NumPy-only installs have no bfloat16
     _bfloat16 = None
 
+
 class _DtypeTable(dict):
     """dtype name -> np.dtype; a name NumPy lacks is a TypeError that says why."""
 
@@ -275,10 +276,16 @@ class NumpyBackend(Backend):
         return np.sort(x, axis=axis)
 
     def bincount(self, x, weights=None, minlength=0):
-        return np.bincount(np.asarray(x).ravel(), None if weights is None else np.ravel(weights), minlength)
+        if weights is None:
+            return np.bincount(np.asarray(x).ravel(), None, minlength)
+        # np.bincount sums weights in float64: back to the weights' dtype
+        weights = np.asarray(weights)
+        return np.bincount(np.asarray(x).ravel(), weights.ravel(), minlength).astype(weights.dtype, copy=False)
 
     def matmul(self, x, y):
-        return np.matmul(x, y)
+        out = np.matmul(x, y)
+        # ml_dtypes' bfloat16 matmul returns float32: keep the inputs' dtype
+        return out.astype(x.dtype) if x.dtype == _bfloat16 and out.dtype != x.dtype else out
 
     def segment_sum(self, data, segment_ids, num_segments):
         # bincount is NumPy's one-pass scatter-add (np.add.at is ~10x slower);

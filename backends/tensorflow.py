@@ -98,6 +98,8 @@ class TensorflowBackend(Backend):
         return tf.reduce_mean(x, _axes(x, axis), keepdims)
 
     def sum(self, x, axis=None, keepdims=False):
+        if x.dtype == tf.bool:  # reduce_sum has no bool kernel: count in int64, as NumPy does
+            return tf.reduce_sum(tf.cast(x, tf.int64), _axes(x, axis), keepdims)
         if id(x.dtype) in _HALF_IDS:
             return tf.cast(tf.reduce_sum(tf.cast(x, tf.float32), _axes(x, axis), keepdims), x.dtype)
         return tf.reduce_sum(x, _axes(x, axis), keepdims)
@@ -266,6 +268,9 @@ class TensorflowBackend(Backend):
         if weights is None:
             return tf.math.bincount(flat, minlength=minlength, dtype=tf.int64)
         weights = tf.reshape(weights, [-1])
+        if id(weights.dtype) in _HALF_IDS:  # DenseBincount has no half kernel: sum in float32
+            summed = tf.math.bincount(flat, weights=tf.cast(weights, tf.float32), minlength=minlength, dtype=tf.float32)
+            return tf.cast(summed, weights.dtype)
         return tf.math.bincount(flat, weights=weights, minlength=minlength, dtype=weights.dtype)
 
     def matmul(self, x, y):

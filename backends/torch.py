@@ -191,7 +191,8 @@ class TorchBackend(Backend):
         return torch.tanh(_float(x))
 
     def sign(self, x):
-        return torch.sign(x)
+        # torch.sign(nan) is 0: keep nan, as the contract and NumPy do
+        return torch.where(torch.isnan(x), x, torch.sign(x)) if x.is_floating_point() else torch.sign(x)
 
     def power(self, x, y):
         return torch.pow(x, y)
@@ -286,7 +287,10 @@ class TorchBackend(Backend):
         return torch.sort(x, dim=axis).values
 
     def bincount(self, x, weights=None, minlength=0):
-        return torch.bincount(x.reshape(-1), None if weights is None else weights.reshape(-1), minlength)
+        if weights is None:
+            return torch.bincount(x.reshape(-1), None, minlength)
+        # torch.bincount sums weights in float64: back to the weights' dtype
+        return torch.bincount(x.reshape(-1), weights.reshape(-1), minlength).to(weights.dtype)
 
     def matmul(self, x, y):
         return torch.matmul(x, y)

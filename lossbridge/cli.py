@@ -7,6 +7,9 @@ codes: 0 all within tolerance, 1 a deviation beyond it (or a backend that
 raised), 2 a usage error, found before any work. Frameworks are imported
 only once a report runs, with their start-up banners (TensorFlow's oneDNN
 and absl lines) kept out of the output.
+
+``lossbridge check-backend NAME`` runs the adapter conformance kit instead
+(:func:`lossbridge.testing.check_backend`).
 """
 
 from __future__ import annotations
@@ -48,6 +51,10 @@ def parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     """Run the command line; returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["check-backend"]:  # the adapter conformance kit (lossbridge.testing.conformance)
+        from .testing.conformance import main as check_backend_main
+
+        return check_backend_main(argv[1:])
     if argv[:1] == ["report"]:  # the former subcommand, still accepted
         argv = argv[1:]
     try:

@@ -99,14 +99,30 @@ def owner(x, argument="input"):
         found = None
     else:
         name = registry.owner_of_module(tp.__module__.partition(".")[0])
-        if name is None:
-            raise TypeError(
-                f"`{argument}` must be an array or number; received {describe(x)}. "
-                "Accepted: NumPy arrays, Python numbers or lists, and torch, jax or tensorflow tensors."
-            )
-        found = registry.get(name)
+        # no dedicated adapter: the generic one, where the type has an Array API namespace
+        found = registry.get(name) if name is not None else registry.array_api_backend(x)
+        if found is None:
+            raise unsupported_type(x, argument)
     _owner_by_type[tp] = found
     return found
+
+
+def unsupported_type(x, argument):
+    """The TypeError for an input that no adapter claims and that has no
+    Array API namespace: its type, what is accepted, and the two ways to add
+    support for it."""
+    strong = [name for name in registry.BUILTIN if name != "numpy"]
+    return TypeError(
+        f"`{argument}` must be an array or number; received {describe(x)}, of type "
+        f"{type(x).__module__}.{type(x).__qualname__}, which no lossbridge backend handles: no adapter claims "
+        f"its module {type(x).__module__.partition('.')[0]!r} and array-api-compat finds no Array API namespace "
+        f"for it. Accepted: NumPy arrays, Python numbers or lists, {', '.join(strong)} tensors, and arrays of "
+        "any Array API library (array-api-strict, dask.array, CuPy, ...). To add support for this type, either "
+        "(1) write an adapter, a subclass of lossbridge.backends.Backend, and declare it under the entry-point "
+        "group 'lossbridge.backends' in its distribution (docs/adapters.md); or (2) make the type follow the "
+        "Python Array API standard (`__array_namespace__`), which lossbridge's generic adapter then runs on "
+        "(pip install 'lossbridge[array-api]')."
+    )
 
 
 def to_numpy_weak(x, argument="input", floatx="float32"):

@@ -71,4 +71,8 @@ def test_readme_block_runs_on_its_own(number, code, raised, tmp_path):
     assert done.returncode != 0, f"README block {number} should raise {raised!r}"
     last = [line for line in done.stderr.splitlines() if line.strip()]
     error_line = next((line for line in last if line.startswith(raised.split(":", 1)[0] + ":")), "")
-    assert error_line == raised, f"README block {number} raised\n{done.stderr[-3000:]}"
+    # "k of n comparisons" counts the installed backends (MLX is optional): compare the words
+    counted = re.compile(r"\b\d+ of \d+ comparisons")
+    assert counted.sub("N of N comparisons", error_line) == counted.sub("N of N comparisons", raised), (
+        f"README block {number} raised\n{done.stderr[-3000:]}"
+    )

@@ -71,6 +71,10 @@ def native_type(backend):
         import jax
 
         return jax.Array
+    if backend.name == "mlx":
+        import mlx.core as mx
+
+        return mx.array
     if backend.name == "tensorflow":
         import tensorflow as tf
 

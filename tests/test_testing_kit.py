@@ -314,7 +314,7 @@ def test_importing_the_kit_imports_neither_hypothesis_nor_a_framework():
 # ---------------------------------------------------------------- the pytest plugin
 PLUGIN_TEST = """
 def test_runs(lossbridge_backend):
-    assert lossbridge_backend.name in {"numpy", "torch", "jax", "tensorflow"}
+    assert lossbridge_backend.name in {"numpy", "torch", "jax", "tensorflow", "mlx"}
     x = lossbridge_backend.convert_to_tensor([1.0, 2.0])
     assert lossbridge_backend.to_numpy(x).tolist() == [1.0, 2.0]
 """

@@ -49,11 +49,13 @@ def check_concrete(metric, backend, values, method="update_state"):
         if value is not None and not concrete(value):
             raise RuntimeError(
                 f"{type(metric).__name__}.{method} was called while {backend.name} traces a function "
-                "(jax.jit, tf.function or torch.compile). The stateful API keeps its state in Python "
-                "attributes, which a compiled function cannot update; the metric's state is unchanged. "
-                "Inside compiled code use the pure API: `state = metric.stateless_update_state(state, "
-                "*inputs)` (start from `metric.stateless_initial_state(y_pred)`) and "
-                "`metric.stateless_result(state)`."
+                "(jax.jit, tf.function or torch.compile), or with a lazy array (dask) it cannot read now. The "
+                "stateful API keeps its state in Python attributes, which a compiled function cannot update "
+                "(and a lazy graph would grow with every update); the metric's state is unchanged. Inside "
+                "compiled code use the pure API: `state = metric.stateless_update_state(state, *inputs)` "
+                "(start from `metric.stateless_initial_state(y_pred)`) and `metric.stateless_result(state)`; "
+                "for dask arrays, `lossbridge.integrations.dask.evaluate(metric, y_true, y_pred)` runs it "
+                "block by block."
             )
 
 

@@ -292,13 +292,13 @@ def _bucketed(positive, y_pred, weights, count, with_epsilon, multi_label):
     buckets = K.reshape(K.segment_sum(weights, ids, 2 * (count + 1) * labels), (labels, 2, count + 1))
     at_least = K.flip(K.cumsum(K.flip(buckets, -1), axis=-1), -1)
     totals, above = at_least[..., 0:1], at_least[..., 1:]
-    tp, fp = above[:, 1], above[:, 0]
+    tp, fp = above[:, 1, :], above[:, 0, :]
     counts = {
         "true_positives": tp,
         "false_positives": fp,
-        "false_negatives": totals[:, 1] - tp,
-        "true_negatives": totals[:, 0] - fp,
+        "false_negatives": totals[:, 1, :] - tp,
+        "true_negatives": totals[:, 0, :] - fp,
     }
     if multi_label:
         return {name: K.transpose(value) for name, value in counts.items()}
-    return {name: value[0] for name, value in counts.items()}
+    return {name: value[0, ...] for name, value in counts.items()}

@@ -17,6 +17,11 @@ reference under the per-dtype tolerances of
     rng = np.random.default_rng(0)
     assert_parity(smooth_l1, rng.normal(size=(4, 3)), rng.normal(size=(4, 3)), dtypes=("float32", "float16"))
 
+``check_backend(name_or_adapter)`` is the conformance kit for adapter
+authors: every K operation against float64 NumPy, then every registered loss
+and metric through ``check_parity``, with a pass/fail table
+(:mod:`lossbridge.testing.conformance`; ``python -m lossbridge check-backend NAME``).
+
 Hypothesis strategies for inputs live in :mod:`lossbridge.testing.strategies`
 (importing this package does not import hypothesis). The pytest plugin
 :mod:`lossbridge.testing.plugin` adds a ``lossbridge_backend`` fixture and a
@@ -24,16 +29,20 @@ Hypothesis strategies for inputs live in :mod:`lossbridge.testing.strategies`
 """
 
 from ._rows import ParityResult, ParityRow
+from .conformance import ConformanceError, ConformanceResult, check_backend
 from .parity import assert_parity, check_parity
 from .tolerances import GRAD_TOLERANCES, VALUE_TOLERANCES, Tolerance, tolerance_for
 
 __all__ = [
+    "ConformanceError",
+    "ConformanceResult",
     "GRAD_TOLERANCES",
     "ParityResult",
     "ParityRow",
     "Tolerance",
     "VALUE_TOLERANCES",
     "assert_parity",
+    "check_backend",
     "check_parity",
     "tolerance_for",
 ]

@@ -14,6 +14,10 @@ from dataclasses import dataclass
 from ..k import K
 from .cases import Case, cases_for, snake_case
 
+#: metrics whose value is nan (0 / 0) on constant inputs, as in Keras: their
+#: edge examples (all zeros) have a non-finite reference by definition
+NAN_ON_CONSTANT_INPUTS = ("pearson_correlation",)
+
 
 @dataclass(frozen=True)
 class Entry:

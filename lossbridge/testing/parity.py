@@ -28,6 +28,7 @@ from collections import Counter
 import numpy as np
 
 from .. import backends, dispatch
+from ..backends.base import Backend
 from . import reference
 from ._rows import ParityResult, ParityRow, compare_grad, compare_value
 from .tolerances import VALUE_TOLERANCES, Tolerance, tolerance_for
@@ -147,7 +148,7 @@ def _check_dtype(fn, arrays, dtype, names, grads, compiled, wrt, rtol, atol, all
         if reason:
             result.skipped.append(f"{name} {dtype}: {reason}")
             continue
-        modes = ["eager"] + (["compiled"] if compiled and name != "numpy" else [])
+        modes = ["eager"] + (["compiled"] if compiled and has_compiler(backend) else [])
         for mode in modes:
             rows.extend(_run_backend(backend, mode, fn, tensors, wrt, dtype, expected, bracket, value_tol, grad_tol))
     _check_dtypes_agree(rows)
@@ -162,7 +163,7 @@ def _run_backend(backend, mode, fn, tensors, wrt, dtype, expected, bracket, valu
         call = backend.compile(call)
     ordered = [t for i, t in enumerate(tensors) if i != wrt] + [tensors[wrt]]
     row = dict(backend=backend.name, mode=mode, dtype=dtype)
-    with_grad = bracket is not None and backend.name != "numpy"
+    with_grad = bracket is not None and has_autograd(backend)
     try:
         with _scope(backend), warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore")
@@ -180,6 +181,16 @@ def _run_backend(backend, mode, fn, tensors, wrt, dtype, expected, bracket, valu
         grad_dtype = _dtype_name(grad, backend)
         rows.append(compare_grad(row, got_grad, bracket, dtype, _looser(grad_tol, grad_dtype, "grad"), grad_dtype))
     return rows
+
+
+def has_autograd(backend) -> bool:
+    """Whether the adapter differentiates (it overrides ``value_and_grad``)."""
+    return type(backend).value_and_grad is not Backend.value_and_grad
+
+
+def has_compiler(backend) -> bool:
+    """Whether the adapter compiles (its ``compile`` is not the identity of the base)."""
+    return type(backend).compile is not Backend.compile
 
 
 def _looser(tol, out_dtype, quantity):
