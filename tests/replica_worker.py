@@ -32,10 +32,10 @@ LIMIT = int(os.environ.get("LOSSBRIDGE_REPLICA_LIMIT", "150"))
 faulthandler.enable()  # a crash in a framework prints its Python stack
 faulthandler.dump_traceback_later(LIMIT, exit=True)
 
-from lossbridge import K, metrics  # noqa: E402
-from lossbridge.metrics.base import CONCATENATE, MAX, MIN, Metric, read_sum, reduced_state, sum_state  # noqa: E402
+from lossbridge import metrics  # noqa: E402
 from lossbridge.testing import catalogue  # noqa: E402
 from lossbridge.testing.cases import random_example  # noqa: E402
+from tests.extremes_metric import Extremes  # noqa: E402
 
 SAMPLES = 23
 #: replica count -> scenario -> rows per replica (a 0 in "one_holds_all" and "nobody": never updated)
@@ -50,61 +50,6 @@ TOL = {"rtol": 1e-12, "atol": 1e-13}
 #: values are float32 (the accuracy family, as in Keras) sum each batch in
 #: float32, so other batches round differently (~1e-7 of a batch)
 WHOLE_TOL = {"rtol": 1e-6, "atol": 1e-7}
-
-
-class Extremes(Metric):
-    """A test metric with an entry of each reduction: the smallest and the
-    largest value, every value seen (and its id, x10 rounded) in order, and
-    their count. Its result, ``[min, max, sum_i i * seen_i, count,
-    sum_i i * id_i]``, depends on the order of concatenation."""
-
-    input_names = ("values",)
-
-    def initial_state(self, like):
-        return {
-            **reduced_state(MIN, ("smallest",), like=like),
-            **reduced_state(MAX, ("largest",), like=like),
-            **reduced_state(CONCATENATE, ("seen",), like=like),
-            **reduced_state(CONCATENATE, ("ids",), dtype="int32", like=like),
-            **sum_state(("count",), like=like),
-        }
-
-    def update(self, state, values, sample_weight=None):
-        values = K.cast(K.reshape(values, (-1,)), K.accumulator_dtype)
-        if K.shape(values)[0] == 0:
-            return state
-        return {
-            **state,
-            "smallest": K.minimum(state["smallest"], K.min(values)),
-            "largest": K.maximum(state["largest"], K.max(values)),
-            "seen": K.concatenate([state["seen"], values], axis=0),
-            "ids": K.concatenate([state["ids"], K.cast(values * 10.0, "int32")], axis=0),
-            "count": state["count"] + float(K.shape(values)[0]),
-            "count_compensation": state["count_compensation"],
-        }
-
-    def compute(self, state):
-        seen, ids = state["seen"], K.cast(state["ids"], K.accumulator_dtype)
-        position = K.cumsum(K.ones_like(seen)) - 1.0  # 0, 1, ...: also where a graph knows no static length
-        return K.stack(
-            [
-                state["smallest"],
-                state["largest"],
-                K.sum(seen * position),
-                read_sum(state, "count"),
-                K.sum(ids * position),
-            ]
-        )
-
-
-def ref_extremes(values):
-    """Extremes' result, in float64 NumPy."""
-    values = np.ravel(values).astype(np.float64)
-    position = np.arange(values.size)
-    if not values.size:
-        return np.array([np.inf, -np.inf, 0.0, 0.0, 0.0])
-    ids = (values * 10.0).astype(np.int32)
-    return np.array([values.min(), values.max(), np.sum(values * position), values.size, np.sum(ids * position)])
 
 
 def cases(with_concatenation=True):
@@ -191,15 +136,18 @@ def close(actual, expected, tolerance):
     return actual.shape == expected.shape and np.allclose(actual, expected, equal_nan=True, **tolerance)
 
 
-def references(make, inputs, weights, replicas, tensor):
+def references(make, inputs, weights, replicas, tensor, whole_tensor=None):
     """``(one process updated with every replica's batches in replica order,
-    one process updated with all data in one batch)`` of ``make()``."""
+    one process updated with all data in one batch)`` of ``make()``; the
+    second on ``whole_tensor``'s framework where given (it is compared at
+    ``WHOLE_TOL``, which covers float32 per-sample values on another backend)."""
     in_order, whole = make(), make()
+    whole_tensor = whole_tensor or tensor
     for mine in replicas:
         for batch, weight in mine or ():
             in_order.update_state(*map(tensor, batch), sample_weight=None if weight is None else tensor(weight))
     if any(mine for mine in replicas):
-        whole.update_state(*map(tensor, inputs), sample_weight=None if weights is None else tensor(weights))
+        whole.update_state(*map(whole_tensor, inputs), sample_weight=None if weights is None else whole_tensor(weights))
     return as_numpy(in_order.result()), as_numpy(whole.result())
 
 
@@ -589,7 +537,8 @@ def run_jax_processes(rank, world, port):
         for name, rows in SPLITS[world].items():
             weights, replicas = scenario(name, rows, inputs, kind, seed=len(label) + len(name))
             mine = replicas[rank]
-            expected = references(make, inputs, weights, replicas, jnp.asarray)
+            # the one-batch reference on NumPy: eager JAX compiles every op for every new shape
+            expected = references(make, inputs, weights, replicas, jnp.asarray, np.asarray)
             metric = make()
             for batch, weight in mine or ():
                 metric.update_state(

@@ -443,8 +443,11 @@ class Metric:
             )
         if self._state is None or state is None:
             return
+        declared = self._declared()
         for key, value in self._state.items():
             mine, theirs = self._backend.shape(value), backend.shape(state[key])
+            if declared.get(key) == CONCATENATE:  # rows are joined: only a row's shape must agree
+                mine, theirs = mine[1:], theirs[1:]
             if mine != theirs:
                 raise ValueError(
                     f"cannot merge {other!r} into {self!r}: state {key!r} has shape {theirs} there and "
