@@ -366,6 +366,35 @@ class Backend:
         and PyTorch, whose eager ops are fast and whose compiler takes seconds."""
         return fn
 
+    # ------------------------------------------------------------ replicas (Metric.sync)
+    # How metric state is combined across the replicas of a data-parallel run
+    # with the framework's own collectives (lossbridge.metrics._replicas calls
+    # them). Tensors stay on their device. An adapter without these hooks has
+    # no replicas: sync raises NotImplementedError there, never a silent
+    # local result.
+    def replica_group(self, group=None):
+        """The communicator ``group`` names, resolved (a torch ProcessGroup, a
+        JAX axis name inside ``shard_map`` / ``pmap``, a tf.distribute
+        ReplicaContext or Strategy), or None where there is no replica but
+        this one (nothing to sync). ``group=None`` asks for the default: the
+        framework's distributed world when one is up. Starts nothing; a group
+        this backend cannot use raises ValueError naming it."""
+        raise NotImplementedError(f"the {self.name} backend does not implement the replica hook replica_group")
+
+    def all_reduce(self, tensors, reduction, group):
+        """``tensors`` (a list) each combined elementwise across the replicas
+        of ``group`` (from :meth:`replica_group`) by ``reduction``: ``"sum"``,
+        ``"min"`` or ``"max"``. Every replica gets the same list back; the
+        inputs are not changed. Batched: one collective per dtype where the
+        engine takes a flat buffer."""
+        raise NotImplementedError(f"the {self.name} backend does not implement the replica hook all_reduce")
+
+    def all_gather(self, tensors, group):
+        """``tensors`` (a list; each of one shape on every replica) each
+        stacked along a new leading axis, one slice per replica of ``group``
+        in replica order: ``(replicas, *shape)``."""
+        raise NotImplementedError(f"the {self.name} backend does not implement the replica hook all_gather")
+
     # ------------------------------------------------------------ devices (python -m lossbridge report)
     def devices(self) -> list[str]:
         """The devices this framework can compute on here, as ``"kind:index"``

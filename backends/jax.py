@@ -255,10 +255,11 @@ class JaxBackend(Backend):
         return jnp.stack(xs, axis=axis)
 
     def zeros(self, shape, dtype="float32", like=None):
-        return jnp.zeros(shape, dtype=dtype)
+        # on like's device (a replica's state starts where its data is), the default one for a tracer
+        return jnp.zeros(shape, dtype=dtype, device=_device(like))
 
     def ones(self, shape, dtype="float32", like=None):
-        return jnp.ones(shape, dtype=dtype)
+        return jnp.ones(shape, dtype=dtype, device=_device(like))
 
     def zeros_like(self, x, dtype=None):
         return jnp.zeros_like(x, dtype=dtype)
@@ -267,7 +268,7 @@ class JaxBackend(Backend):
         return jnp.ones_like(x, dtype=dtype)
 
     def arange(self, n, dtype="int32", like=None):
-        return jnp.arange(n, dtype=dtype)
+        return jnp.arange(n, dtype=dtype, device=_device(like))
 
     # --- indexing
     def one_hot(self, indices, num_classes, axis=-1, dtype=None):
@@ -369,6 +370,31 @@ class JaxBackend(Backend):
     def fused(self, fn):
         return jax.jit(fn)
 
+    # --- replicas (Metric.sync): named axes of shard_map / pmap, or jax.distributed processes
+    def replica_group(self, group=None):
+        if group is None:
+            # across processes only once jax.distributed is up (process_count alone would start the runtime)
+            if jax.distributed.is_initialized() and jax.process_count() > 1:
+                return _PROCESSES
+            return None
+        if isinstance(group, (str, tuple)):
+            return group  # an axis name (or names) of the enclosing shard_map / pmap
+        raise ValueError(
+            f"`group` for JAX state must be an axis name of the enclosing shard_map / pmap (a str or a tuple of "
+            f"them), or None for the processes of jax.distributed; received {group!r}."
+        )
+
+    def all_reduce(self, tensors, reduction, group):
+        reduce = {"sum": jax.lax.psum, "min": jax.lax.pmin, "max": jax.lax.pmax}[reduction]
+        if group is _PROCESSES:
+            return _across_processes(lambda xs: reduce(xs, "processes"), tensors, stacked=False)
+        return list(reduce(list(tensors), group))  # one collective over the whole list
+
+    def all_gather(self, tensors, group):
+        if group is _PROCESSES:
+            return _across_processes(lambda xs: jax.lax.all_gather(xs, "processes"), tensors, stacked=True)
+        return list(jax.lax.all_gather(list(tensors), group))
+
     def devices(self):
         found = {f"{d.platform}:{d.id}": d for d in jax.devices("cpu")}
         found.update({f"{d.platform}:{d.id}": d for d in jax.devices()})
@@ -384,3 +410,37 @@ def _device(x):
         devices = x.devices()
         return next(iter(devices)) if len(devices) == 1 else None
     return None
+
+
+#: the group of every process of jax.distributed (``replica_group(None)`` there)
+_PROCESSES = "lossbridge: jax.distributed processes"
+
+
+def _across_processes(collective, tensors, stacked):
+    """``collective`` (a function of a list of per-process values, run under
+    ``shard_map`` over the axis ``"processes"``) across the processes of
+    jax.distributed, on a mesh of one device per process: each process's
+    tensors become its shard of global arrays, so the values move between
+    devices, never through the host. The result is this process's replica."""
+    from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+    count = jax.process_count()
+    devices = [next(d for d in jax.devices() if d.process_index == p) for p in range(count)]
+    mesh = Mesh(np.array(devices), ("processes",))
+    mine = devices[jax.process_index()]
+    sharded = NamedSharding(mesh, PartitionSpec("processes"))
+    arrays = [
+        jax.make_array_from_single_device_arrays((count, *x.shape), sharded, [jax.device_put(x[None], mine)])
+        for x in tensors
+    ]
+
+    def body(blocks):
+        out = collective([block[0] for block in blocks])
+        return out if stacked else [x[None] for x in out]
+
+    # the collectives' results are the same on every process (out_specs P()); JAX cannot infer that of all_gather
+    run = jax.jit(
+        jax.shard_map(body, mesh=mesh, in_specs=PartitionSpec("processes"), out_specs=PartitionSpec(), check_vma=False)
+    )
+    results = [x.addressable_data(0) for x in run(arrays)]
+    return results if stacked else [x[0] for x in results]

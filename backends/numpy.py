@@ -354,3 +354,18 @@ class NumpyBackend(Backend):
 
     def logaddexp(self, x, y):
         return np.logaddexp(x, y)
+
+    # --- replicas (Metric.sync): NumPy state lives in one process, a world of one
+    def replica_group(self, group=None):
+        if group is None:
+            return None
+        raise ValueError(
+            f"NumPy state has no replicas to sync over `group`={group!r}: pass a torch ProcessGroup or a "
+            "tf.distribute Strategy (the state then syncs through that framework), or a JAX axis name with JAX state."
+        )
+
+    def all_reduce(self, tensors, reduction, group):
+        return [np.array(x) for x in tensors]  # the one replica's values, copied as a collective's result is
+
+    def all_gather(self, tensors, group):
+        return [np.asarray(x)[None] for x in tensors]

@@ -374,6 +374,52 @@ class TensorflowBackend(Backend):
         # half of a 1e6-element MeanIoU update); tracing takes ~0.1 s, once
         return tf.function(fn, reduce_retracing=True, autograph=False)
 
+    # --- replicas (Metric.sync): tf.distribute, in a replica context or across one
+    def replica_group(self, group=None):
+        distribute = tf.distribute
+        if group is None:
+            if distribute.in_cross_replica_context():
+                return None  # a state held here in cross-replica code saw the data itself
+            context = distribute.get_replica_context()
+            return context if context is not None and context.num_replicas_in_sync > 1 else None
+        if isinstance(group, distribute.Strategy):
+            # inside strategy.run, the strategy's replicas are the current context's
+            context = distribute.get_replica_context()
+            return context if context is not None and context.strategy is group else group
+        if isinstance(group, distribute.ReplicaContext):
+            return group
+        raise ValueError(
+            "`group` for TensorFlow state must be a tf.distribute Strategy (in cross-replica code, with the "
+            f"per-replica state strategy.run returned) or ReplicaContext, or None; received {group!r}."
+        )
+
+    def all_reduce(self, tensors, reduction, group):
+        if reduction != "sum":  # tf.distribute reduces by SUM or MEAN only: gather, then reduce here
+            reduce = tf.reduce_min if reduction == "min" else tf.reduce_max
+            return [reduce(x, axis=0) for x in self.all_gather(tensors, group)]
+        if isinstance(group, tf.distribute.ReplicaContext):
+            return _per_dtype(tensors, lambda flat: group.all_reduce(tf.distribute.ReduceOp.SUM, flat))
+        # cross-replica: per-replica values, flattened per dtype on each replica, then strategy.reduce
+        _check_per_replica(tensors)
+        sizes = [group.experimental_local_results(x)[0].shape for x in tensors]
+        out = list(tensors)
+        for indices in _dtype_groups(group.experimental_local_results(x)[0] for x in tensors).values():
+            flat = group.run(
+                lambda *xs: tf.concat([tf.reshape(x, [-1]) for x in xs], 0), args=[tensors[i] for i in indices]
+            )
+            total = group.reduce(tf.distribute.ReduceOp.SUM, flat, axis=None)
+            pieces = tf.split(total, [sizes[i].num_elements() for i in indices])
+            for i, piece in zip(indices, pieces, strict=True):
+                out[i] = tf.reshape(piece, sizes[i])
+        return out
+
+    def all_gather(self, tensors, group):
+        if isinstance(group, tf.distribute.ReplicaContext):
+            return list(group.all_gather([tf.expand_dims(x, 0) for x in tensors], axis=0))
+        _check_per_replica(tensors)
+        stacked = group.run(lambda *xs: [tf.expand_dims(x, 0) for x in xs], args=list(tensors))
+        return [group.gather(x, axis=0) for x in stacked]
+
     def devices(self):
         return [f"{d.device_type.lower()}:{d.name.rsplit(':', 1)[-1]}" for d in tf.config.list_logical_devices()]
 
@@ -381,3 +427,41 @@ class TensorflowBackend(Backend):
         kind, index = device.split(":")
         with tf.device(f"/{kind.upper()}:{index}"):
             return tf.identity(x)
+
+
+def _dtype_groups(tensors):
+    """dtype -> indices of ``tensors`` of that dtype, in order."""
+    groups: dict = {}
+    for i, x in enumerate(tensors):
+        groups.setdefault(x.dtype, []).append(i)
+    return groups
+
+
+def _check_per_replica(values):
+    """Cross-replica sync combines per-replica values; a plain tensor there
+    would count once per replica."""
+    for x in values:
+        if not isinstance(x, tf.distribute.DistributedValues):
+            raise ValueError(
+                "syncing over a tf.distribute Strategy in cross-replica code takes per-replica state (the "
+                f"PerReplica values strategy.run returns); received a {type(x).__name__}. State updated in "
+                "cross-replica code saw its data itself: there is nothing to sync."
+            )
+
+
+def _size(x):
+    """The number of entries of ``x``: a Python int where the shape is static."""
+    count = x.shape.num_elements()
+    return tf.size(x) if count is None else count
+
+
+def _per_dtype(tensors, reduce):
+    """``reduce`` once per dtype on one flat buffer of every tensor of that
+    dtype, the result split back into their shapes."""
+    out = list(tensors)
+    for indices in _dtype_groups(tensors).values():
+        flat = tf.concat([tf.reshape(tensors[i], [-1]) for i in indices], 0)
+        pieces = tf.split(reduce(flat), [_size(tensors[i]) for i in indices])
+        for i, piece in zip(indices, pieces, strict=True):
+            out[i] = tf.reshape(piece, tf.shape(tensors[i]))
+    return out

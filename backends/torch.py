@@ -386,6 +386,43 @@ class TorchBackend(Backend):
     def compile(self, fn):
         return torch.compile(fn)
 
+    # --- replicas (Metric.sync): torch.distributed, on the tensors' device
+    def replica_group(self, group=None):
+        dist = torch.distributed
+        if not (dist.is_available() and dist.is_initialized()):
+            if group is None:
+                return None
+            raise ValueError(
+                f"`group` {group!r} was given but torch.distributed is not initialised here; call "
+                "torch.distributed.init_process_group(...) on every process first."
+            )
+        group = dist.group.WORLD if group is None else group
+        if dist.get_world_size(group) < 1:
+            raise ValueError(f"this process (rank {dist.get_rank()}) is not a member of `group` {group!r}.")
+        # a world of one still runs its collectives: the device path is the one a larger world takes
+        return group
+
+    def all_reduce(self, tensors, reduction, group):
+        op = {"sum": torch.distributed.ReduceOp.SUM, "min": torch.distributed.ReduceOp.MIN}.get(
+            reduction, torch.distributed.ReduceOp.MAX
+        )
+
+        def reduce(flat):
+            torch.distributed.all_reduce(flat, op=op, group=group)
+            return flat
+
+        return _per_dtype(tensors, group, reduce, replicas=None)
+
+    def all_gather(self, tensors, group):
+        size = torch.distributed.get_world_size(group)
+
+        def gather(flat):
+            parts = [torch.empty_like(flat) for _ in range(size)]
+            torch.distributed.all_gather(parts, flat, group=group)
+            return torch.stack(parts)
+
+        return _per_dtype(tensors, group, gather, replicas=size)
+
     def devices(self):
         cuda = [f"cuda:{i}" for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
         return ["cpu:0", *cuda]
@@ -396,6 +433,29 @@ class TorchBackend(Backend):
 
 def _device(like):
     return like.device if isinstance(like, torch.Tensor) else None
+
+
+def _per_dtype(tensors, group, collective, replicas):
+    """``collective`` run once per dtype on one flat buffer of all
+    ``tensors`` of that dtype (a new buffer: the inputs are not changed), the
+    result split back into their shapes; ``replicas``: the collective stacks
+    that many buffers (an all-gather), each tensor then ``(replicas, *shape)``.
+    An NCCL group communicates CUDA tensors: others move to the current one."""
+    device = tensors[0].device
+    if device.type != "cuda" and torch.distributed.get_backend(group) == "nccl":
+        device = torch.device("cuda", torch.cuda.current_device())
+    out = list(tensors)
+    groups: dict = {}
+    for i, x in enumerate(tensors):
+        groups.setdefault(x.dtype, []).append(i)
+    for indices in groups.values():
+        flat = torch.cat([tensors[i].detach().reshape(-1).to(device) for i in indices])
+        result = collective(flat)
+        sizes = [tensors[i].numel() for i in indices]
+        for i, piece in zip(indices, result.split(sizes, dim=-1), strict=True):
+            shape = tuple(tensors[i].shape)
+            out[i] = piece.reshape(shape if replicas is None else (replicas, *shape))
+    return out
 
 
 def _like(y, x):

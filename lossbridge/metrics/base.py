@@ -26,6 +26,14 @@ a plain float32 counter stops counting. Use :func:`sum_state`,
 :func:`accumulate` and :func:`read_sum` for every summing metric;
 ``Metric.merge`` combines compensated pairs correctly by default.
 
+How state combines. Every state entry declares, where ``initial_state``
+creates it, how two shards or replicas combine it: summed (``sum_state``;
+a compensated pair is summed term by term), elementwise min or max, or
+concatenated along axis 0 (``reduced_state``, or :func:`declare` around
+entries made by hand). ``Metric.merge`` (``merge_state``, the Dask tree) and
+``Metric.sync`` (the replicas of a data-parallel run, through the backend's
+collectives: ``lossbridge.metrics._replicas``) both follow those declarations.
+
 Cost per update. A metric whose state is only scalar running sums (``Mean``,
 ``Sum``, every ``MeanMetricWrapper``) derives from
 ``lossbridge.metrics.running_sums.RunningSums``, whose stateful update takes a
@@ -40,16 +48,52 @@ raises and points to the stateless API.
 
 from __future__ import annotations
 
+import contextvars
+
 from .. import dispatch
 from ..k import K
-from . import _lifecycle
+from . import _lifecycle, _replicas
 from ._lifecycle import warn_if_concrete  # noqa: F401 - where the metric modules import it from
+from ._replicas import CONCATENATE, MAX, MIN, REDUCTIONS, SUM, identity  # noqa: F401 - declared here for metrics
 from .registry import register_builtin, snake_case
 
 #: suffix of the state entry that holds a running sum's lost low-order part
 COMPENSATION = "_compensation"
 
 _RESULT_DTYPES = ("float16", "bfloat16", "float32", "float64")
+
+
+# ---------------------------------------------------------------- how state entries combine
+# {entry: reduction} of the initial_state that Metric.state_reductions is reading (None: none is read)
+_declarations = contextvars.ContextVar("lossbridge_state_declarations", default=None)
+
+
+def declare(reduction, entries):
+    """``entries`` (a dict of state tensors, returned as it is) combine across
+    shards and replicas by ``reduction``: ``SUM``, ``MIN``, ``MAX`` or
+    ``CONCATENATE`` (see :func:`combine_states`). Called in ``initial_state``
+    where the entries are made; :func:`sum_state` and :func:`reduced_state`
+    declare theirs."""
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"`reduction` must be one of {REDUCTIONS}; received {reduction!r}.")
+    record = _declarations.get()
+    if record is not None:
+        for name in entries:
+            record[name] = reduction
+    return entries
+
+
+def reduced_state(reduction, names, shape=(), dtype=None, like=None):
+    """Entries ``names`` of ``shape`` and ``dtype`` (default: the accumulator
+    dtype) holding :func:`identity`, declared to combine by ``reduction``,
+    on the device of ``like``. A ``CONCATENATE`` entry starts with no rows:
+    ``shape`` is then one row's (the entry is ``(0, *shape)``). Running sums
+    take :func:`sum_state`, which keeps them compensated."""
+    dtype = dtype or K.accumulator_dtype
+    if reduction == CONCATENATE:
+        shape = (0, *shape)
+    value = identity(reduction, shape, dtype, like=like)
+    return declare(reduction, {name: value for name in names})
 
 
 # ---------------------------------------------------------------- compensated sums
@@ -61,7 +105,9 @@ def sum_state(names, shape=(), like=None):
     for name in names:
         state[name] = zero
         state[name + COMPENSATION] = zero
-    return state
+    # a sum and its compensation are both added: the read (their sum) of the
+    # combined state is the sum of the reads
+    return declare(SUM, state)
 
 
 def neumaier_add(total, compensation, value):
@@ -108,11 +154,28 @@ def read_sum(state, name):
 def merge_sums(state, other):
     """``state + other`` entry by entry; a compensated pair is added as such, so
     merging shards loses no more than updating one metric with all data."""
+    return combine_states(state, other, {})
+
+
+def combine_states(state, other, reductions):
+    """The state of the union of the data behind ``state`` and ``other`` (two
+    states of one layout): each entry combined as ``reductions`` declares
+    (an entry it lacks is summed): ``SUM`` adds (a compensated pair as such,
+    its rounding error kept), ``MIN`` / ``MAX`` elementwise, ``CONCATENATE``
+    joins ``other``'s rows after ``state``'s. The one rule of ``merge``;
+    ``_replicas`` applies it across replicas with the matching collectives."""
     out = {}
     for name, value in state.items():
-        if name.endswith(COMPENSATION) and name[: -len(COMPENSATION)] in state:
-            continue
-        if name + COMPENSATION in state:
+        how = reductions.get(name) or SUM
+        if how == MIN:
+            out[name] = K.minimum(value, other[name])
+        elif how == MAX:
+            out[name] = K.maximum(value, other[name])
+        elif how == CONCATENATE:
+            out[name] = K.concatenate([value, other[name]], axis=0)
+        elif name.endswith(COMPENSATION) and name[: -len(COMPENSATION)] in state:
+            continue  # added with its sum
+        elif name + COMPENSATION in state:
             compensation = state[name + COMPENSATION] + other[name + COMPENSATION]
             out[name], out[name + COMPENSATION] = neumaier_add(value, compensation, other[name])
         else:
@@ -133,6 +196,10 @@ class Metric:
 
     #: names of the positional inputs of ``update_state``, for dispatch and errors
     input_names: tuple[str, ...] = ("y_true", "y_pred")
+    #: {entry: reduction or None (undeclared)}, read once from ``initial_state`` (:meth:`state_reductions`)
+    _reductions = None
+    #: ``(backend, state)`` of all replicas while :meth:`sync` holds it; None: the local state rules
+    _synced = None
 
     def __init_subclass__(cls, register=True, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -170,9 +237,59 @@ class Metric:
         raise NotImplementedError
 
     def merge(self, state, other):
-        """Combine two states; the default adds them (compensated sums,
-        counts, confusion matrices)."""
-        return merge_sums(state, other)
+        """Combine two states, each entry as ``initial_state`` declares it
+        (:func:`combine_states`; an undeclared entry is added)."""
+        return combine_states(state, other, self._declared())
+
+    # ------------------------------------------------ how state combines
+    def _declared(self):
+        """``{entry: reduction or None}`` as ``initial_state`` declares them
+        (None: undeclared), read once from the empty state of this config.
+        ``{}`` when ``initial_state(None)`` cannot run (it needs data): then
+        every entry is added, as ``merge`` always did."""
+        found = self.__dict__.get("_reductions")
+        if found is None:
+            token = _declarations.set({})
+            try:
+                keys = tuple(dispatch.run_on(self._backend or dispatch.default_backend(), self.initial_state, None))
+                recorded = _declarations.get()
+                found = {key: recorded.get(key) for key in keys}
+            except Exception as error:  # noqa: BLE001 - a user's initial_state that needs data; kept for sync's error
+                found = {}
+                self.__dict__["_reductions_error"] = error
+            finally:
+                _declarations.reset(token)
+            self.__dict__["_reductions"] = found
+        return found
+
+    def state_reductions(self):
+        """``{state entry: "sum" | "min" | "max" | "concatenate"}``: how
+        shards (``merge``) and replicas (``sync``) combine each entry, as
+        ``initial_state`` declares it (``sum_state``, ``reduced_state``,
+        ``declare``). An undeclared entry is summed, as the default ``merge``
+        does; a metric that overrides ``merge`` must declare every entry
+        (TypeError otherwise: its combination cannot be guessed)."""
+        found = self._declared()
+        error = self.__dict__.get("_reductions_error")
+        if not found and error is not None:
+            raise TypeError(
+                f"cannot read how {type(self).__name__}'s state combines: its initial_state(None) raised "
+                f"{type(error).__name__}: {error}. Let initial_state run without data (like=None)."
+            ) from error
+        undeclared = [key for key, how in found.items() if how is None]
+        if undeclared and type(self).merge is not Metric.merge:
+            raise TypeError(
+                f"{type(self).__name__} overrides merge and its initial_state does not declare how replicas combine "
+                f"{undeclared}: create them with sum_state / reduced_state, or wrap them in "
+                "lossbridge.metrics.base.declare(reduction, entries)."
+            )
+        return {key: how or SUM for key, how in found.items()}
+
+    def _sync_layout(self, state):
+        """``state`` in the one layout every replica syncs (a metric whose
+        state has several forms, such as IoU's integer and weighted matrix,
+        returns the form every replica can hold); ``K`` is bound."""
+        return state
 
     # ------------------------------------------------ stateful API
     def update_state(self, *inputs, sample_weight=None):
@@ -185,6 +302,7 @@ class Metric:
         if len(inputs) != len(self.input_names):
             inputs, sample_weight = self._split_inputs(inputs, sample_weight, "update_state")
         with self._lock:
+            self._synced = None  # the replicas' state no longer includes everything seen here
             self._fold_in(inputs, sample_weight)
 
     def _fold_in(self, inputs, sample_weight):
@@ -246,10 +364,20 @@ class Metric:
         adds its pending host counts here without folding them in)."""
         return self._state
 
-    def result(self):
+    def result(self, sync=False):
         """The metric's value: a 0-d (or per-class) tensor of ``dtype`` on the
-        state's backend; 0 before any update, as in Keras."""
+        state's backend; 0 before any update, as in Keras. ``sync=True``: the
+        value over every replica's data (as :meth:`sync`, ``group=None``),
+        leaving the metric as it was. After :meth:`sync`, the synced value."""
+        if sync:
+            with self._lock:
+                backend, synced = self._synced_state(None)
+                if synced is None:
+                    return dispatch.run_on(backend, self._empty_result, None)
+                return dispatch.run_on(backend, self._cast_result, synced)
         with self._lock:
+            if self._synced is not None:
+                return dispatch.run_on(self._synced[0], self._cast_result, self._synced[1])
             if self._state is None:
                 # after reset_state, the framework of the data seen last; else the default one
                 backend = self._backend or dispatch.default_backend()
@@ -273,7 +401,7 @@ class Metric:
         with self._lock:
             if self._state is not None:
                 self._anchor = next(iter(self._state.values()))
-            self._state = None
+            self._state = self._synced = None
             self._forget()
 
     reset_states = reset_state  # Keras 2 name, used by the seed
@@ -293,6 +421,7 @@ class Metric:
                 other._settle()
                 theirs_state, theirs_backend = other._state, other._backend
             with self._lock:
+                self._synced = None  # merges the local states; sync again for the replicas' view
                 self._settle()
                 self._check_mergeable(other, theirs_state, theirs_backend)
                 if theirs_state is None:
@@ -314,8 +443,11 @@ class Metric:
             )
         if self._state is None or state is None:
             return
+        declared = self._declared()
         for key, value in self._state.items():
             mine, theirs = self._backend.shape(value), backend.shape(state[key])
+            if declared.get(key) == CONCATENATE:  # rows are joined: only a row's shape must agree
+                mine, theirs = mine[1:], theirs[1:]
             if mine != theirs:
                 raise ValueError(
                     f"cannot merge {other!r} into {self!r}: state {key!r} has shape {theirs} there and "
@@ -353,10 +485,53 @@ class Metric:
 
     @property
     def state(self):
-        """The current state dict (None before the first update)."""
+        """The current state dict (None before the first update); after
+        :meth:`sync`, the replicas' combined state."""
         with self._lock:
+            if self._synced is not None:
+                return self._synced[1]
             self._settle()
             return self._state
+
+    # ------------------------------------------------ replicas (data parallelism)
+    def sync(self, group=None):
+        """Combine this metric's state with the other replicas' of a
+        data-parallel run, each entry as declared (:meth:`state_reductions`),
+        through the framework's own collectives (``_replicas``): afterwards
+        ``result()`` and ``state`` read the state of all the data every
+        replica saw. A collective: every replica of ``group`` calls it.
+
+        ``group``: a ``torch.distributed`` process group (default: the
+        default group), a ``tf.distribute`` ReplicaContext or Strategy
+        (default: the current replica context), or for JAX None (the
+        processes of ``jax.distributed``); inside ``shard_map`` / ``pmap``
+        use :meth:`stateless_sync_state` with the axis name. No group and no
+        distributed world: a world of one, nothing changes.
+
+        The local state is kept: :meth:`unsync` returns to it, and the next
+        ``update_state`` / ``merge_state`` / ``reset_state`` drops the synced
+        view, so syncing again never counts a batch twice. A replica that
+        saw no data contributes zeros (the identity of each entry) of the
+        shapes the others hold."""
+        with self._lock:
+            backend, synced = self._synced_state(group)
+            _lifecycle.check_concrete(self, backend, synced.values() if synced else (), "sync")
+            self._synced = None if synced is None else (backend, synced)
+
+    def unsync(self):
+        """Back to the local state (after :meth:`sync`); a no-op otherwise."""
+        with self._lock:
+            self._synced = None
+
+    def _synced_state(self, group):
+        """``(backend, the replicas' combined state or None)`` from the local
+        state; the caller holds the lock."""
+        self._settle()
+        backend = _replicas.backend_for(self._backend, group)
+        state = self._state
+        if state is not None and backend is not self._backend:
+            state = {key: backend.from_foreign(value, self._backend) for key, value in state.items()}
+        return backend, _replicas.sync_state(self, backend, state, group)
 
     # ------------------------------------------------ stateless API
     def stateless_initial_state(self, like=None):
@@ -384,6 +559,21 @@ class Metric:
         """Pure: the result for ``state``."""
         backend = dispatch.owner(next(iter(state.values())), "state") or dispatch.default_backend()
         return dispatch.run_on(backend, self._cast_result, state)
+
+    def stateless_sync_state(self, state, group=None):
+        """Pure: ``state`` combined across the replicas of ``group``, each
+        entry as declared (see :meth:`sync` for ``group``). Traceable: inside
+        ``jax.shard_map`` / ``pmap`` pass the axis name (``lax.psum`` and
+        friends); inside ``strategy.run`` leave ``group`` None (the replica
+        context); in TF's cross-replica context pass the strategy with the
+        per-replica state ``strategy.run`` returned (``strategy.reduce``).
+        Every replica calls it."""
+        owner = dispatch.owner(next(iter(state.values())), "state")
+        backend = _replicas.backend_for(owner, group)
+        if owner is not backend:  # e.g. NumPy state synced through the group's framework
+            bring = backend.convert_to_tensor if owner is None else lambda x: backend.from_foreign(x, owner)
+            state = {key: bring(value) for key, value in state.items()}
+        return _replicas.sync_state(self, backend, state, group)
 
     def stateless_merge_state(self, state, other):
         """Pure: the state of the union of the data behind two states."""

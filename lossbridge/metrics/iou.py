@@ -42,7 +42,7 @@ from .. import dispatch
 from ..inputs import check_real, class_ids
 from ..k import K
 from ._thresholds import BYTES_PER_COUNT, add_counts, check_state_size
-from .base import COMPENSATION, Metric, merge_sums, read_sum, sum_state
+from .base import COMPENSATION, SUM, Metric, declare, merge_sums, read_sum, sum_state
 
 EPSILON = 1e-7
 _MATRIX = "total_confusion_matrix"
@@ -102,7 +102,8 @@ class IoU(Metric):
         shape = (self.num_classes, self.num_classes)
         if K.accumulator_dtype != "float64":  # no int64 here (JAX without x64)
             return sum_state((_MATRIX,), shape, like=like)
-        return {_MATRIX: K.zeros(shape, "int64", like=like), _TWIN: K.zeros((), "int64", like=like)}
+        # replicas add the integer matrix (and its 0-d placeholder twin) too
+        return declare(SUM, {_MATRIX: K.zeros(shape, "int64", like=like), _TWIN: K.zeros((), "int64", like=like)})
 
     def update(self, state, y_true, y_pred, sample_weight=None):
         labels, predicted = self._class_ids(y_true, y_pred)
@@ -117,6 +118,11 @@ class IoU(Metric):
         if _counts_exactly(state) and _counts_exactly(other):
             return {**state, _MATRIX: state[_MATRIX] + other[_MATRIX]}
         return merge_sums(*(_as_weighted(s) if _counts_exactly(s) else s for s in (state, other)))
+
+    def _sync_layout(self, state):
+        """Replicas sync the weighted form: one replica's weights must not
+        leave the integer matrices of the others unable to line up."""
+        return _as_weighted(state)
 
     def merge_state(self, metrics):
         """As ``Metric.merge_state``; where one metric's state is weighted,
