@@ -18,6 +18,7 @@ import math
 from .. import compiling, dispatch
 from ..backends.base import FLOAT_DTYPES
 from ..inputs import align_pair, cast_real, check_weight_shape, squeeze_or_expand
+from ..options import dtype_name
 from ..registry import snake_case
 from . import registry
 from ._bridge import prepare
@@ -45,10 +46,11 @@ def standardize_dtype(dtype):
     """A float dtype name; None means ``floatx()`` (float32), as in Keras."""
     if dtype is None:
         return dispatch.default_backend().floatx()
-    name = getattr(dtype, "name", dtype)
+    name = dtype_name(dtype)  # also a framework dtype, "mixed_float16", a keras.DTypePolicy (options.dtype_name)
     if name not in FLOAT_DTYPES:
         raise ValueError(
-            f"invalid `dtype`: {dtype!r}. Accepted: None (floatx) or one of {', '.join(sorted(FLOAT_DTYPES))}."
+            f"invalid `dtype`: {dtype!r}. Accepted: None (floatx) or one of {', '.join(sorted(FLOAT_DTYPES))} "
+            "(a name, a framework dtype, or a Keras mixed-precision policy: its compute dtype)."
         )
     return name
 

@@ -40,9 +40,12 @@ raises and points to the stateless API.
 
 from __future__ import annotations
 
+import sys
+
 from .. import dispatch
 from ..k import K
-from . import _lifecycle
+from ..options import dtype_name
+from . import _keras_api, _lifecycle
 from ._lifecycle import warn_if_concrete  # noqa: F401 - where the metric modules import it from
 from .registry import register_builtin, snake_case
 
@@ -143,6 +146,10 @@ class Metric:
     #: names of the positional inputs of ``update_state``, for dispatch and errors
     input_names: tuple[str, ...] = ("y_true", "y_pred")
 
+    #: Keras' attribute name -> state entry, where Keras names a state
+    #: variable's attribute otherwise (``IoU.total_cm``); see ``__getattr__``
+    state_aliases: dict[str, str] = {}
+
     def __init_subclass__(cls, register=True, **kwargs):
         super().__init_subclass__(**kwargs)
         # built-ins resolve by name; user classes only through @register_metric;
@@ -151,12 +158,15 @@ class Metric:
             register_builtin(cls)
 
     def __init__(self, name=None, dtype=None):
-        if dtype is not None and dtype not in _RESULT_DTYPES:
+        result_dtype = dtype_name(dtype)  # Keras' identifiers too: np.float32, "mixed_float16", a DTypePolicy
+        if result_dtype is not None and result_dtype not in _RESULT_DTYPES:
             raise ValueError(
-                f"`dtype` of {type(self).__name__} must be one of {_RESULT_DTYPES} or None; received {dtype!r}."
+                f"`dtype` of {type(self).__name__} must be one of {_RESULT_DTYPES} (a name, a framework dtype, "
+                f"or a Keras mixed-precision policy: its compute dtype) or None; received {dtype!r}. Integer "
+                "dtypes, which Keras accepts and truncates every value to, are refused."
             )
         self.name = name or snake_case(type(self).__name__)
-        self.dtype = dtype or "float32"
+        self.dtype = result_dtype or "float32"
         self._backend = None
         self._state = None
         self._anchor = None  # a tensor on the device of the data seen last
@@ -182,6 +192,14 @@ class Metric:
         """Combine two states; the default adds them (compensated sums,
         counts, confusion matrices)."""
         return merge_sums(state, other)
+
+    def storage_state(self, like):
+        """``initial_state`` in a layout no update changes (same entries,
+        shapes and dtypes), for holders whose storage is fixed once created
+        (Keras variables, ``lossbridge.integrations.keras``). The default is
+        ``initial_state``; a metric whose update changes the layout
+        overrides it (``IoU``: integer counts that become weighted sums)."""
+        return self.initial_state(like)
 
     # ------------------------------------------------ stateful API
     def update_state(self, *inputs, sample_weight=None):
@@ -289,6 +307,8 @@ class Metric:
 
     def __call__(self, *inputs, sample_weight=None):
         """Update with one batch and return the result so far."""
+        if sys._getframe(1).f_globals.get("__name__") == _keras_api.MEAN_WRAPPER_MODULE:
+            _keras_api.refuse_mean_wrapper(self)  # Keras' compile(metrics=[...]) wrapped it: a wrong number
         self.update_state(*inputs, sample_weight=sample_weight)
         return self.result()
 
@@ -367,6 +387,22 @@ class Metric:
             self._settle()
             return self._state
 
+    # ------------------------------------------------ Keras' state attributes (read-only, _keras_api)
+    @property
+    def variables(self):
+        """The state's tensors in order, as Keras' ``metric.variables`` lists
+        its state variables (read-only: compensation terms included; before
+        any update, the empty state's)."""
+        return _keras_api.state_tensors(self)
+
+    def __getattr__(self, name):
+        """Keras' state attributes (``true_positives``, ``total``, ``count``,
+        ``total_cm``, ...) as read-only views of the state (see
+        ``_keras_api``): a compensated running sum is read with its
+        compensation. Called only for names the object lacks."""
+        key, state, backend = _keras_api.state_entry(self, name)
+        return dispatch.run_on(backend, read_sum, state, key) if key + COMPENSATION in state else state[key]
+
     # ------------------------------------------------ stateless API
     def stateless_initial_state(self, like=None):
         """The zero state on the backend and device of ``like`` (a tensor of
@@ -376,6 +412,10 @@ class Metric:
         else:
             backend, (like,) = dispatch.resolve(("like",), (like,))
         return dispatch.run_on(backend, self.initial_state, like)
+
+    def stateless_reset_state(self, like=None):
+        """Keras' name for the fresh state: :meth:`stateless_initial_state`."""
+        return self.stateless_initial_state(like)
 
     def stateless_update_state(self, state, *inputs, sample_weight=None):
         """Pure: the state after seeing ``inputs``; traceable by jax.jit,
