@@ -87,6 +87,7 @@ __all__ = ["KerasLoss", "KerasMetric", "to_keras", "to_keras_metrics"]
 PACKAGE = "lossbridge"
 #: lossbridge's merge of an entry -> the Keras variable aggregation (Keras has no min / max)
 _AGGREGATIONS = {"sum": "sum", "min": "none", "max": "none"}
+_ABSENT = object()  # update_state's sample_weight when not given by keyword
 #: two y_pred shapes that tell a state layout read from the data from a fixed one
 _PROBE_SHAPES = ((2, 1), (2, 3))
 
@@ -228,23 +229,36 @@ class KerasMetric(keras.metrics.Metric):
             variable.assign(self._initial_value(key))
 
     # ------------------------------------------------ Keras' metric API
-    def update_state(self, *inputs, sample_weight=None):
+    def update_state(self, *inputs, sample_weight=_ABSENT):
         """``update_state(y_true, y_pred, sample_weight=None)`` (the metric's
         ``input_names``; the weight positional or by keyword)."""
         metric = self.metric
+        if sample_weight is _ABSENT:
+            sample_weight = None
+        elif len(inputs) > len(metric.input_names):  # Keras' TypeError, e.g. Mean(values) called as compile does
+            raise TypeError(
+                f"{type(metric).__name__}.update_state({', '.join(metric.input_names)}, sample_weight=None) got "
+                f"{len(inputs)} positional inputs and `sample_weight` by keyword. Keras calls a compiled metric "
+                "as update_state(y_true, y_pred, sample_weight=...): a metric of one input (Mean, Sum) is not "
+                "a compile metric; wrap a function of (y_true, y_pred) in MeanMetricWrapper instead."
+            )
         inputs, sample_weight = metric._split_inputs(inputs, sample_weight, "update_state")
         if not self.built:
             self._lb_like_shape = _like_shape(inputs[-1])
             self._build()
+        if getattr(getattr(inputs[-1], "device", None), "type", None) == "meta":
+            return  # Keras' symbolic build on torch (shapes only): the variables exist, nothing to count
         if isinstance(metric, MeanMetricWrapper):
             sample_weight = self._with_keras_mask(inputs[-1], sample_weight)
         state = metric.stateless_update_state(self._read_state(), *inputs, sample_weight=sample_weight)
         for (key, (shape, dtype)), variable in zip(self._lb_layout, self.variables, strict=True):
             value = state[key]
             got = tuple(self._lb_backend.shape(value))
-            if str(self._lb_backend.dtype(value)) != dtype or any(
-                isinstance(a, int) and a != b for a, b in zip(got, shape, strict=False)
-            ) or len(got) != len(shape):
+            if (
+                str(self._lb_backend.dtype(value)) != dtype
+                or any(isinstance(a, int) and a != b for a, b in zip(got, shape, strict=False))
+                or len(got) != len(shape)
+            ):
                 raise ValueError(
                     f"{type(metric).__name__}'s update changed state entry {key!r} from {dtype}{list(shape)} to "
                     f"{self._lb_backend.dtype(value)}{list(got)}; Keras variables keep the layout they were made "

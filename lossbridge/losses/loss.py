@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import functools
 import math
+import sys
 
 from .. import compiling, dispatch
 from ..backends.base import FLOAT_DTYPES
 from ..inputs import align_pair, cast_real, check_weight_shape, squeeze_or_expand
 from ..options import dtype_name
 from ..registry import snake_case
-from . import registry
+from . import _keras_api, registry
 from ._bridge import prepare
 from .registry import deserialize, serialize
 
@@ -92,6 +93,8 @@ class Loss:
             backend, y_true, y_pred = dispatch.resolve_pair(_PAIR, y_true, y_pred)
         else:
             backend, (y_true, y_pred, sample_weight) = dispatch.resolve(_ARGNAMES, (y_true, y_pred, sample_weight))
+        if _keras_api.WRAPPER_MODULE in sys.modules:  # Keras is loaded: is this Keras' weighted wrapper?
+            _keras_api.refuse_weighted_keras_wrapper(self, backend)
         active = dispatch._active
         previous, active.backend = active.backend, backend
         try:

@@ -21,13 +21,18 @@ from __future__ import annotations
 
 from .. import dispatch
 
-#: the module of Keras 3's ``keras.metrics.MeanMetricWrapper`` (the caller
-#: ``Metric.__call__`` checks for; reading a frame's globals costs ~0.1 us)
+#: the module of Keras 3's ``keras.metrics.MeanMetricWrapper``: the caller
+#: ``Metric.__call__`` looks for once Keras is loaded (reading the caller's
+#: frame costs ~0.1 us, and is never done before Keras is imported: torch.compile
+#: cannot trace ``sys._getframe``)
 MEAN_WRAPPER_MODULE = "keras.src.metrics.reduction_metrics"
 
 
-def refuse_mean_wrapper(metric):
-    """Raise for ``metric`` called per batch by Keras' ``MeanMetricWrapper``."""
+def refuse_mean_wrapper(metric, caller):
+    """Raise when ``caller`` (the frame that called ``metric``) is Keras'
+    ``MeanMetricWrapper.update_state``, which would average per-batch results."""
+    if caller.f_globals.get("__name__") != MEAN_WRAPPER_MODULE:
+        return
     raise TypeError(
         f"{metric!r} is a lossbridge metric that Keras called as a metric function: Keras wraps whatever is not "
         "a keras.metrics.Metric (e.g. in model.compile(metrics=[...])) in keras.metrics.MeanMetricWrapper, which "

@@ -307,8 +307,8 @@ class Metric:
 
     def __call__(self, *inputs, sample_weight=None):
         """Update with one batch and return the result so far."""
-        if sys._getframe(1).f_globals.get("__name__") == _keras_api.MEAN_WRAPPER_MODULE:
-            _keras_api.refuse_mean_wrapper(self)  # Keras' compile(metrics=[...]) wrapped it: a wrong number
+        if _keras_api.MEAN_WRAPPER_MODULE in sys.modules:  # Keras loaded (torch.compile traces this lookup)
+            _keras_api.refuse_mean_wrapper(self, sys._getframe(1))
         self.update_state(*inputs, sample_weight=sample_weight)
         return self.result()
 
