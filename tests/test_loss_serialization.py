@@ -37,12 +37,12 @@ FUNCTION_NAMES = [
 @pytest.fixture
 def clean_registry():
     """Registrations made by a test are undone after it."""
-    saved, aliases = dict(registry._REGISTRY), dict(registry._ALIASES)
+    saved, aliases = dict(registry.LOSSES.classes), dict(registry.LOSSES.aliases)
     yield
-    registry._REGISTRY.clear()
-    registry._REGISTRY.update(saved)
-    registry._ALIASES.clear()
-    registry._ALIASES.update(aliases)
+    registry.LOSSES.classes.clear()
+    registry.LOSSES.classes.update(saved)
+    registry.LOSSES.aliases.clear()
+    registry.LOSSES.aliases.update(aliases)
 
 
 # ---------------------------------------------------------------- get

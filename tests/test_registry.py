@@ -25,8 +25,8 @@ F32 = {"rtol": 1e-6, "atol": 1e-7}
 def restored():
     """Every registration a test makes is undone after it."""
     tables = (
-        loss_registry._REGISTRY,
-        loss_registry._ALIASES,
+        loss_registry.LOSSES.classes,
+        loss_registry.LOSSES.aliases,
         metric_registry._CLASSES,
         metric_registry._FUNCTIONS,
         metric_registry._ALIASES,
@@ -56,7 +56,7 @@ def _mse_reference(y_true, y_pred):
     [
         ("mean_squared_error", "lossbridge.losses.regression.mean_squared_error"),
         ("mse", "lossbridge.losses.regression.mean_squared_error"),  # an alias
-        ("Huber", "lossbridge.losses.classes.Huber"),  # a class name
+        ("Huber", "lossbridge.losses.robust.Huber"),  # a class name
     ],
 )
 def test_a_taken_loss_name_is_refused_naming_the_holder(name, holder, restored):

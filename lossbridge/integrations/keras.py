@@ -75,11 +75,11 @@ import numpy as np
 from .. import backends, dispatch
 from .. import losses as lb_losses
 from .. import metrics as lb_metrics
-from ..losses import classes as loss_classes
 from ..losses.loss import Loss
 from ..losses.registry import LOSSES
 from ..metrics.base import Metric
 from ..metrics.wrappers import MeanMetricWrapper
+from ..weights import apply_mask
 from ._state_reductions import merge_reductions
 
 __all__ = ["KerasLoss", "KerasMetric", "to_keras", "to_keras_metrics"]
@@ -272,9 +272,8 @@ class KerasMetric(keras.metrics.Metric):
         mask = getattr(y_pred, "_keras_mask", None)
         if mask is None:
             return sample_weight
-        from ..metrics.reduction import apply_mask
-
-        return dispatch.run_on(self._lb_backend, apply_mask, sample_weight, mask)
+        backend = self._lb_backend
+        return apply_mask(backend, sample_weight, mask, self.metric.dtype)
 
     def result(self):
         if not self.built:  # nothing seen, and the layout not known yet: the empty metric's result
@@ -369,8 +368,9 @@ def to_keras_metrics(metrics):
 def _register_builtin_losses():
     """Register lossbridge's own loss classes with Keras' serialization, so a
     model compiled with a bare lossbridge loss saves and loads."""
-    for cls in (*loss_classes.CLASSES, lb_losses.LossFunctionWrapper):
-        keras.saving.register_keras_serializable(package=PACKAGE, name=cls.__name__)(cls)
+    for name, obj in LOSSES.classes.items():
+        if isinstance(obj, type) and issubclass(obj, Loss) and obj.__module__.startswith(lb_losses.__name__):
+            keras.saving.register_keras_serializable(package=PACKAGE, name=name)(obj)
 
 
 _register_builtin_losses()

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from .. import dispatch
 from ..k import K
-from ._bridge import loss_function
+from .loss import SUM_OVER_BATCH_SIZE, LossFunctionWrapper
+from .registry import register_loss
 
 BLANK = 0
 
 
-@loss_function(sparse=True)
+@register_loss(sparse=True, examples="ctc")
 def ctc(y_true, y_pred):
     """``-log p(y_true | y_pred)`` per sample, summed over all alignments.
 
@@ -25,6 +26,15 @@ def ctc(y_true, y_pred):
     label_length = K.sum(K.cast(K.logical_not(K.equal(y_true, BLANK)), "int32"), axis=-1)
     logit_length = K.ones((batch,), "int32", like=y_pred) * steps
     return K.ctc_loss(y_true, y_pred, label_length, logit_length, blank=BLANK)
+
+
+class CTC(LossFunctionWrapper, function=ctc):
+    """CTC of integer labels padded with 0 (the blank) against logits (N, T, C)."""
+
+    def __init__(self, reduction=SUM_OVER_BATCH_SIZE, name="ctc", dtype=None, compile=None, global_batch_size=None):
+        super().__init__(
+            reduction=reduction, name=name, dtype=dtype, compile=compile, global_batch_size=global_batch_size
+        )
 
 
 def _check_shapes(y_true, y_pred):
@@ -43,3 +53,6 @@ def _check_shapes(y_true, y_pred):
             f"`y_true` holds labels in [{labels.min()}, {labels.max()}], outside [0, {classes}) for y_pred with "
             f"{classes} classes. Accepted: ids 1 .. {classes - 1}, and 0 for padding (the blank)."
         )
+
+
+__all__ = ["CTC", "ctc"]

@@ -13,8 +13,12 @@ from __future__ import annotations
 from .. import dispatch
 from ..k import K
 from ..options import alpha_per_class, non_negative, one_axis, open_unit_interval, unit_interval
-from ._bridge import loss_function
+from .definition import mean_of_terms, sum_of_terms
+from .loss import SUM_OVER_BATCH_SIZE, LossFunctionWrapper
 from .probabilistic import probability_eps
+from .registry import register_loss
+
+_LOGITS = {"from_logits": True}
 
 
 def _clipped(y_pred):
@@ -22,9 +26,10 @@ def _clipped(y_pred):
     return K.clip(y_pred, eps, 1.0 - eps)
 
 
-@loss_function(
-    reduce="mean",
+@register_loss(
+    per_sample=mean_of_terms,
     options={"alpha": unit_interval, "gamma": non_negative, "label_smoothing": unit_interval, "axis": one_axis},
+    examples=("binary_probs", ("binary_logits", _LOGITS, "from_logits")),
 )
 def binary_focal_crossentropy(
     y_true,
@@ -59,11 +64,42 @@ def binary_focal_crossentropy(
     return focal
 
 
-@loss_function(
-    reduce="sum",
-    scale=-1.0,
-    row_normalized=True,
+class BinaryFocalCrossentropy(LossFunctionWrapper, function=binary_focal_crossentropy):
+    """Binary cross-entropy scaled by ``(1 - p_t)**gamma`` (and ``alpha`` balancing)."""
+
+    def __init__(
+        self,
+        apply_class_balancing=False,
+        alpha=0.25,
+        gamma=2.0,
+        from_logits=False,
+        label_smoothing=0.0,
+        axis=-1,
+        reduction=SUM_OVER_BATCH_SIZE,
+        name="binary_focal_crossentropy",
+        dtype=None,
+        compile=None,
+        global_batch_size=None,
+    ):
+        super().__init__(
+            reduction=reduction,
+            name=name,
+            dtype=dtype,
+            compile=compile,
+            global_batch_size=global_batch_size,
+            apply_class_balancing=apply_class_balancing,
+            alpha=alpha,
+            gamma=gamma,
+            from_logits=from_logits,
+            label_smoothing=label_smoothing,
+            axis=axis,
+        )
+
+
+@register_loss(
+    per_sample=-sum_of_terms,
     options={"alpha": alpha_per_class, "gamma": non_negative, "label_smoothing": unit_interval, "axis": one_axis},
+    examples=("categorical_probs", ("categorical_logits", _LOGITS, "from_logits")),
 )
 def categorical_focal_crossentropy(
     y_true, y_pred, alpha=0.25, gamma=2.0, from_logits=False, label_smoothing=0.0, axis=-1
@@ -85,6 +121,36 @@ def categorical_focal_crossentropy(
     return K.power(1.0 - p, gamma) * alpha * (y_true * log_p)
 
 
+class CategoricalFocalCrossentropy(LossFunctionWrapper, function=categorical_focal_crossentropy):
+    """Categorical cross-entropy scaled by ``alpha * (1 - p)**gamma`` per class."""
+
+    def __init__(
+        self,
+        alpha=0.25,
+        gamma=2.0,
+        from_logits=False,
+        label_smoothing=0.0,
+        axis=-1,
+        reduction=SUM_OVER_BATCH_SIZE,
+        name="categorical_focal_crossentropy",
+        dtype=None,
+        compile=None,
+        global_batch_size=None,
+    ):
+        super().__init__(
+            reduction=reduction,
+            name=name,
+            dtype=dtype,
+            compile=compile,
+            global_batch_size=global_batch_size,
+            alpha=alpha,
+            gamma=gamma,
+            from_logits=from_logits,
+            label_smoothing=label_smoothing,
+            axis=axis,
+        )
+
+
 def _per_class(alpha, y_pred, axis):
     """One weight per class, shaped to broadcast along ``axis``."""
     shape = [1] * len(K.shape(y_pred))
@@ -97,7 +163,7 @@ def _per_class(alpha, y_pred, axis):
     return K.reshape(K.convert_to_tensor([float(a) for a in alpha], dtype=K.dtype(y_pred), like=y_pred), shape)
 
 
-@loss_function(sparse=True, options={"q": open_unit_interval})
+@register_loss(sparse=True, options={"q": open_unit_interval}, examples=(("sparse_probs", {"q": 0.5}, ""),))
 def categorical_generalized_cross_entropy(y_true, y_pred, q=0.5):
     """``(1 - p**q) / q`` with ``p`` the probability of the true class:
     ``y_true`` (N,) or (N, 1) integer ids, ``y_pred`` (N, C) probabilities.
@@ -119,3 +185,30 @@ def categorical_generalized_cross_entropy(y_true, y_pred, q=0.5):
             f"y_pred with {classes} classes. Accepted: integer ids 0 .. {classes - 1}."
         ) from None
     return (1.0 - K.power(p, q)) / q
+
+
+class CategoricalGeneralizedCrossEntropy(LossFunctionWrapper, function=categorical_generalized_cross_entropy):
+    """``(1 - p**q) / q`` of the true class's probability, ``q`` in (0, 1)."""
+
+    def __init__(
+        self,
+        q=0.5,
+        reduction=SUM_OVER_BATCH_SIZE,
+        name="categorical_generalized_cross_entropy",
+        dtype=None,
+        compile=None,
+        global_batch_size=None,
+    ):
+        super().__init__(
+            reduction=reduction, name=name, dtype=dtype, compile=compile, global_batch_size=global_batch_size, q=q
+        )
+
+
+__all__ = [
+    "BinaryFocalCrossentropy",
+    "CategoricalFocalCrossentropy",
+    "CategoricalGeneralizedCrossEntropy",
+    "binary_focal_crossentropy",
+    "categorical_focal_crossentropy",
+    "categorical_generalized_cross_entropy",
+]

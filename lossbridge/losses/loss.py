@@ -12,24 +12,24 @@ weighs whole samples (Keras 2's rule) where Keras 3 fails to broadcast.
 
 from __future__ import annotations
 
-import functools
 import math
+import operator
 import sys
 
 from .. import compiling, dispatch
 from ..backends.base import FLOAT_DTYPES
-from ..inputs import align_pair, cast_real, check_weight_shape, squeeze_or_expand
-from ..options import dtype_name
+from ..inputs import cast_real
 from ..registry import snake_case
+from ..weights import COUNTING_REDUCTIONS, apply_mask, divide_no_nan, match_ranks
 from . import _keras_api, registry
-from ._bridge import prepare
-from .registry import deserialize, serialize
+from .definition import definition_of
+from .registry import LOSSES, deserialize, serialize
 
+#: Keras' default reduction: the sum over the batch divided by its element count
+SUM_OVER_BATCH_SIZE = "sum_over_batch_size"
 REDUCTIONS = ("sum_over_batch_size", "sum", "mean", "mean_with_sample_weight", "none", None)
-# reductions that divide by the element count: a mask rescales weights for them
-_COUNTING = ("sum_over_batch_size", "mean")
 # reductions an unweighted, unmasked call can take from all terms at once
-_FUSED = ("sum_over_batch_size", "mean", "mean_with_sample_weight", "sum")
+_ONE_PASS = ("sum_over_batch_size", "mean", "mean_with_sample_weight", "sum")
 _ARGNAMES = ("y_true", "y_pred", "sample_weight")
 _PAIR = _ARGNAMES[:2]
 
@@ -43,15 +43,36 @@ def standardize_reduction(reduction):
     return reduction
 
 
+def standardize_global_batch_size(global_batch_size, reduction):
+    """``global_batch_size`` itself when None or a positive int and the
+    reduction divides by a count, else a ValueError."""
+    if global_batch_size is None:
+        return None
+    try:  # any integer type (NumPy's too); a bool or a float is a mistake
+        count = None if isinstance(global_batch_size, bool) else operator.index(global_batch_size)
+    except TypeError:
+        count = None
+    if count is None or count < 1:
+        raise ValueError(
+            f"invalid `global_batch_size`: {global_batch_size!r} ({type(global_batch_size).__name__}). "
+            "Accepted: None or a positive int, the samples of one step over all replicas."
+        )
+    if reduction not in ("sum_over_batch_size", "mean"):
+        raise ValueError(
+            f"`global_batch_size` divides by the global sample count, which reduction={reduction!r} does not "
+            "use. Accepted with reduction='sum_over_batch_size' (or 'mean')."
+        )
+    return count
+
+
 def standardize_dtype(dtype):
     """A float dtype name; None means ``floatx()`` (float32), as in Keras."""
     if dtype is None:
         return dispatch.default_backend().floatx()
-    name = dtype_name(dtype)  # also a framework dtype, "mixed_float16", a keras.DTypePolicy (options.dtype_name)
+    name = getattr(dtype, "name", dtype)
     if name not in FLOAT_DTYPES:
         raise ValueError(
-            f"invalid `dtype`: {dtype!r}. Accepted: None (floatx) or one of {', '.join(sorted(FLOAT_DTYPES))} "
-            "(a name, a framework dtype, or a Keras mixed-precision policy: its compute dtype)."
+            f"invalid `dtype`: {dtype!r}. Accepted: None (floatx) or one of {', '.join(sorted(FLOAT_DTYPES))}."
         )
     return name
 
@@ -68,6 +89,12 @@ class Loss:
             Integer class labels of sparse losses stay integers.
         compile: run the forward computation through the framework's compiler
             (see ``lossbridge.compiling``); None follows the process default.
+        global_batch_size: under data parallelism, the number of samples in
+            the whole step across replicas (as ``tf.nn.compute_average_loss``
+            takes it). ``"sum_over_batch_size"`` then divides each replica's
+            weighted sum by this global count instead of the local one, so
+            the gradients summed over replicas equal the one-process gradient
+            of the global mean. Only the counting reductions take it.
 
     A call resolves the backend once from ``y_true``, ``y_pred`` and
     ``sample_weight`` together and runs ``call`` with ``K`` bound to it.
@@ -76,13 +103,14 @@ class Loss:
     #: True where ``y_true`` holds integer class ids that must not be cast
     sparse_labels = False
 
-    def __init__(self, name=None, reduction="sum_over_batch_size", dtype=None, compile=None):
+    def __init__(self, name=None, reduction="sum_over_batch_size", dtype=None, compile=None, global_batch_size=None):
         compiling.resolve(compile)  # rejects an unknown mode now rather than at the first call
         self.name = name or snake_case(type(self).__name__)
         self.reduction = standardize_reduction(reduction)
         self._dtype_option = dtype
         self._dtype = standardize_dtype(dtype)
         self.compile = compile
+        self.global_batch_size = standardize_global_batch_size(global_batch_size, self.reduction)
 
     @property
     def dtype(self):
@@ -95,25 +123,35 @@ class Loss:
             backend, (y_true, y_pred, sample_weight) = dispatch.resolve(_ARGNAMES, (y_true, y_pred, sample_weight))
         if _keras_api.WRAPPER_MODULE in sys.modules:  # Keras is loaded: is this Keras' weighted wrapper?
             _keras_api.refuse_weighted_keras_wrapper(self, backend)
-        active = dispatch._active
-        previous, active.backend = active.backend, backend
-        try:
-            if self.compile is False or (self.compile is None and compiling._default is False):
-                return self._forward(y_true, y_pred, sample_weight)
-            if compiling.resolve(self.compile):
-                return compiling.call(self, backend, self._forward, y_true, y_pred, sample_weight)
-            return self._forward(y_true, y_pred, sample_weight)
-        finally:
-            active.backend = previous
+        if self.compile is False or (self.compile is None and compiling._default is False):
+            return dispatch.run_on(backend, self._forward, y_true, y_pred, sample_weight)
+        return dispatch.run_on(backend, compiling.call, self, backend, self._forward, y_true, y_pred, sample_weight)
+
+    #: the :class:`~lossbridge.losses.definition.LossDefinition` an unweighted
+    #: call reduces in one pass, or None (set by LossFunctionWrapper)
+    _one_pass = None
 
     def _forward(self, y_true, y_pred, sample_weight):
-        """Cast to the loss dtype, compute per-sample values, reduce (K bound)."""
+        """Cast to the loss dtype, compute per-sample values, reduce (the
+        backend active). Where the loss declares its per-sample reduction and
+        nothing weighs or masks the values, all terms reduce at once."""
         backend = dispatch._active.backend
         dtype = self._dtype
         if backend.dtype(y_pred) != dtype:
             y_pred = cast_real(backend, y_pred, dtype, "y_pred")
         if not self.sparse_labels and backend.dtype(y_true) != dtype:
             y_true = cast_real(backend, y_true, dtype, "y_true")
+        if self.global_batch_size is not None:
+            return self._global_mean(backend, y_true, y_pred, sample_weight)
+        definition = self._one_pass
+        if definition is not None and sample_weight is None and self.reduction in _ONE_PASS:
+            y_true, y_pred = definition.prepare(backend, y_true, y_pred)
+            terms = definition.terms(backend, y_true, y_pred, (), self._fn_kwargs)
+            total = definition.per_sample.total(backend, terms, self._terms_axis, self.reduction)
+            if total is None:  # empty or not yet shaped: per sample, then reduced
+                values = definition.per_sample(backend, terms, self._terms_axis)
+                total = reduce_values(backend, values, None, self.reduction)
+            return total if backend.dtype(total) == dtype else backend.cast(total, dtype)
         values = self.call(y_true, y_pred)
         if backend.dtype(values) != dtype:
             values = backend.cast(values, dtype)
@@ -121,6 +159,32 @@ class Loss:
         if sample_weight is None and mask is None:
             return reduce_values(backend, values, None, self.reduction)
         return reduce_weighted_values(backend, values, sample_weight, mask, self.reduction)
+
+    def _global_mean(self, backend, y_true, y_pred, sample_weight):
+        """This replica's share of the global mean: the weighted sum of its
+        values over ``global_batch_size`` times the elements of one sample."""
+        values = self.call(y_true, y_pred)
+        if backend.dtype(values) != self._dtype:
+            values = backend.cast(values, self._dtype)
+        if self.compute_mask(y_true, y_pred, values) is not None:
+            raise ValueError(
+                f"{type(self).__name__} masked entries of this batch (e.g. ignore_class), so its mean runs over "
+                "a count only the whole step knows; `global_batch_size` cannot give it. Use reduction='sum' "
+                "and divide by the global count of kept entries."
+            )
+        shape = backend.shape(values)
+        local = shape[0] if shape else 1
+        if isinstance(local, int) and local > self.global_batch_size:
+            raise ValueError(
+                f"`global_batch_size` is {self.global_batch_size} but this replica's batch alone has {local} "
+                f"samples (y_pred shape {backend.shape(y_pred)}): pass the batch size of the whole step."
+            )
+        per_sample = math.prod(shape[1:]) if len(shape) > 1 and None not in shape[1:] else None
+        total = reduce_weighted_values(backend, values, sample_weight, None, "sum")
+        if per_sample is None and len(shape) > 1:  # trailing sizes known only when the graph runs
+            per_sample = backend.sum(backend.ones_like(values[0]))
+            return total / (per_sample * self.global_batch_size)
+        return backend.scale(total, 1.0 / (self.global_batch_size * (per_sample or 1)))
 
     def call(self, y_true, y_pred):
         """Per-sample loss values, written against ``K``."""
@@ -137,6 +201,8 @@ class Loss:
             config["dtype"] = self._dtype
         if self.compile is not None:
             config["compile"] = self.compile
+        if self.global_batch_size is not None:
+            config["global_batch_size"] = self.global_batch_size
         return config
 
     @classmethod
@@ -158,6 +224,10 @@ class Loss:
         return f"{type(self).__name__}({options})"
 
 
+# get() instantiates Loss subclasses, serialize() writes Loss objects as class + config
+LOSSES.base = Loss
+
+
 class LossFunctionWrapper(Loss):
     """A loss function with its options bound once, as a :class:`Loss`.
 
@@ -165,9 +235,39 @@ class LossFunctionWrapper(Loss):
     registered name, or any function written against ``K``. As in Keras,
     ``y_true`` and ``y_pred`` are lined up (ranks differing by a trailing 1)
     before ``fn`` runs.
+
+    A subclass may bind its function for good, ``class MeanSquaredError(
+    LossFunctionWrapper, function=mean_squared_error)``: its ``__init__``
+    then passes only options, its config holds only them, and a subclass
+    defined in lossbridge registers itself under its class name (the Keras
+    classes of the catalogue are made so, each beside its function).
     """
 
-    def __init__(self, fn, reduction="sum_over_batch_size", name=None, dtype=None, compile=None, **kwargs):
+    #: the loss function a subclass binds for good (``function=``), or None
+    function = None
+
+    def __init_subclass__(cls, function=None, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if function is not None:
+            cls.function = staticmethod(function)
+            if cls.__module__.startswith("lossbridge.losses"):
+                LOSSES.register(cls.__name__, cls)
+
+    def __init__(
+        self,
+        fn=None,
+        reduction="sum_over_batch_size",
+        name=None,
+        dtype=None,
+        compile=None,
+        global_batch_size=None,
+        **kwargs,
+    ):
+        bound = type(self).function
+        if fn is None:
+            fn = bound
+        elif bound is not None:
+            raise TypeError(f"{type(self).__name__} computes {bound.__name__}; it takes no `fn`.")
         if isinstance(fn, str):
             fn = registry.lookup(fn)
         if not callable(fn) or isinstance(fn, type):
@@ -175,9 +275,15 @@ class LossFunctionWrapper(Loss):
                 f"`fn` must be a loss function; received {fn!r}. Accepted: a function "
                 "fn(y_true, y_pred, **options) or the registered name of one."
             )
-        super().__init__(name=name or getattr(fn, "__name__", None), reduction=reduction, dtype=dtype, compile=compile)
-        checks = getattr(fn, "check_options", None)  # the loss's declared option checks, run once here
-        if checks is not None:
+        super().__init__(
+            name=name or getattr(fn, "__name__", None),
+            reduction=reduction,
+            dtype=dtype,
+            compile=compile,
+            global_batch_size=global_batch_size,
+        )
+        checks = getattr(getattr(fn, "definition", None), "checks", None)
+        if checks is not None:  # the loss's declared option checks, run once here
             kwargs = checks((), kwargs)
         self.fn = fn
         self._fn_kwargs = kwargs
@@ -186,23 +292,16 @@ class LossFunctionWrapper(Loss):
     def _bind_function(self):
         """What each call needs from ``fn`` and its options, derived once
         (here and when an unpickled object is restored)."""
-        fn, kwargs = self.fn, self._fn_kwargs
-        raw = getattr(fn, "raw", fn)  # already inside a bridged call: skip the entry
-        self._bound = functools.partial(raw, **kwargs) if kwargs else raw
-        # a lossbridge loss function runs its formula with K bound per backend
-        # (no facade lookup per K op); anything else runs through the facade
-        self._per_sample = getattr(fn, "per_sample", None)
-        self.sparse_labels = bool(getattr(fn, "sparse", False))
-        # where the loss declares how its terms reduce per sample, and this
-        # class adds no mask or formula of its own, unweighted calls reduce
-        # all terms at once (TermReduction)
-        terms = getattr(fn, "term_reduction", None)
+        definition = self._definition = definition_of(self.fn)
+        self.sparse_labels = definition.sparse
+        # the one-pass reduction, where the loss declares its per-sample
+        # reduction and this class adds no mask or formula of its own
         plain = type(self).compute_mask is Loss.compute_mask and type(self).call is LossFunctionWrapper.call
-        self._term_reduction = terms if plain and not self.sparse_labels else None
-        self._terms_axis = terms.axis_of((), kwargs) if terms is not None else None
+        self._one_pass = definition if plain and definition.per_sample is not None else None
+        self._terms_axis = definition.axis_of((), self._fn_kwargs)
 
     #: attributes :meth:`_bind_function` derives from ``fn``: rebuilt, not pickled
-    _DERIVED = ("_bound", "_per_sample", "_term_reduction", "_terms_axis")
+    _DERIVED = ("_definition", "_one_pass", "_terms_axis", "sparse_labels")
 
     def __getstate__(self):
         state = super().__getstate__()
@@ -214,45 +313,28 @@ class LossFunctionWrapper(Loss):
         super().__setstate__(state)
         self._bind_function()
 
-    def _forward(self, y_true, y_pred, sample_weight):
-        terms = self._term_reduction
-        if sample_weight is not None or terms is None or self.reduction not in _FUSED:
-            return super()._forward(y_true, y_pred, sample_weight)
-        backend = dispatch._active.backend
-        dtype = self._dtype
-        if backend.dtype(y_pred) != dtype:
-            y_pred = cast_real(backend, y_pred, dtype, "y_pred")
-        if backend.dtype(y_true) != dtype:
-            y_true = cast_real(backend, y_true, dtype, "y_true")
-        y_true, y_pred = align_pair(backend, y_true, y_pred)
-        elementwise = self.fn.terms(backend, y_true, y_pred, **self._fn_kwargs)
-        total = terms.total(backend, elementwise, self._terms_axis, self.reduction)
-        if total is None:  # empty or not yet shaped: per sample, then reduced
-            total = reduce_values(
-                backend, terms.per_sample(backend, elementwise, self._terms_axis), None, self.reduction
-            )
-        return total if backend.dtype(total) == dtype else backend.cast(total, dtype)
-
     def call(self, y_true, y_pred):
         backend = dispatch._active.backend or dispatch.active()
-        if self.sparse_labels:
-            y_true, y_pred = prepare(backend, y_true, y_pred, sparse=True)
-        else:  # dtypes already match (``_forward`` cast both); the shape contract remains
-            y_true, y_pred = align_pair(backend, y_true, y_pred)
-        if self._per_sample is not None:
-            return self._per_sample(backend, y_true, y_pred, **self._fn_kwargs)
-        return self._bound(y_true, y_pred)
+        definition = self._definition
+        y_true, y_pred = definition.prepare(backend, y_true, y_pred)
+        return definition.values(backend, y_true, y_pred, (), self._fn_kwargs)
 
     def get_config(self):
+        if type(self).function is not None:  # the function is implied by the class
+            return {**Loss.get_config(self), **self._fn_kwargs}
         return {**super().get_config(), "fn": serialize(self.fn), **self._fn_kwargs}
 
     @classmethod
     def from_config(cls, config):
+        if cls.function is not None:
+            return cls(**config)
         config = dict(config)
         fn = deserialize(config.pop("fn"))
         return cls(fn, **config)
 
     def __repr__(self):
+        if type(self).function is not None:
+            return Loss.__repr__(self)
         options = {key: value for key, value in self.get_config().items() if key != "fn"}
         listed = ", ".join(f"{key}={value!r}" for key, value in options.items())
         return f"{type(self).__name__}({getattr(self.fn, '__name__', self.fn)}, {listed})"
@@ -279,7 +361,7 @@ def reduce_values(backend, values, sample_weight=None, reduction="sum_over_batch
     if reduction is None or reduction == "none":
         return values
     shape = backend.shape(values)
-    if reduction in _COUNTING and shape and None not in shape:  # the default, without more tests
+    if reduction in COUNTING_REDUCTIONS and shape and None not in shape:  # the default, without more tests
         return backend.mean(values) if 0 not in shape else backend.sum(values)
     if shape == ():
         return values
@@ -291,45 +373,3 @@ def reduce_values(backend, values, sample_weight=None, reduction="sum_over_batch
         return divide_no_nan(backend, backend.sum(values), backend.sum(backend.ones_like(values)))
     # sum / element count is the mean: one fused op; an empty batch sums to 0
     return backend.mean(values) if math.prod(shape) else backend.sum(values)
-
-
-def apply_mask(backend, sample_weight, mask, dtype, reduction):
-    """Fold a boolean ``mask`` into ``sample_weight``. For the counting
-    reductions a kept entry weighs ``total / kept``, so that dividing by the
-    element count divides by the kept count instead (Keras' ``apply_mask``)."""
-    if backend.dtype(mask) != "bool":
-        mask = backend.cast(mask, "bool")
-    if reduction in _COUNTING:
-        total = math.prod(backend.shape(mask))
-        kept = backend.sum(backend.cast(mask, dtype))
-        none_kept = backend.equal(kept, 0)
-        weight = backend.where(none_kept, 0.0, total / backend.where(none_kept, 1.0, kept))
-        float_mask = backend.where(mask, weight, 0.0)
-    else:
-        float_mask = backend.cast(mask, dtype)
-    if sample_weight is None:
-        return float_mask
-    if backend.dtype(sample_weight) != dtype:
-        sample_weight = backend.cast(sample_weight, dtype)
-    float_mask, sample_weight = match_ranks(backend, float_mask, sample_weight)
-    return sample_weight * float_mask
-
-
-def divide_no_nan(backend, x, y):
-    """``x / y``, and 0 where ``y`` is 0 (with finite gradients there)."""
-    zero = backend.equal(y, 0)
-    return backend.where(zero, backend.zeros_like(x), x / backend.where(zero, backend.ones_like(y), y))
-
-
-def match_ranks(backend, values, weights):
-    """Keras' ``squeeze_or_expand_to_same_rank`` for ranks differing by a
-    trailing 1, after the weight shape passed ``inputs.check_weight_shape``;
-    then lower-rank weights gain trailing axes, so that ``(N,)`` weighs whole
-    samples of ``(N, T)`` losses."""
-    check_weight_shape(backend.shape(weights), backend.shape(values), values)
-    values, weights = squeeze_or_expand(backend, values, weights)
-    value_shape, weight_shape = backend.shape(values), backend.shape(weights)
-    if 0 < len(weight_shape) < len(value_shape):
-        for _ in range(len(value_shape) - len(weight_shape)):
-            weights = backend.expand_dims(weights, -1)
-    return values, weights

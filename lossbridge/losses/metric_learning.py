@@ -5,7 +5,8 @@ from __future__ import annotations
 from .. import dispatch
 from ..k import K
 from ..options import non_negative
-from ._bridge import loss_function
+from .loss import SUM_OVER_BATCH_SIZE, LossFunctionWrapper
+from .registry import register_loss
 
 # Masked similarities enter the log-sum-exp as a large negative number rather
 # than -inf: an anchor without positives then has zero gradient, not NaN.
@@ -13,7 +14,7 @@ _FLOOR = {"float16": -3.0e4}
 _DEFAULT_FLOOR = -1.0e30
 
 
-@loss_function(sparse=True, options={"gamma": non_negative, "margin": non_negative})
+@register_loss(sparse=True, options={"gamma": non_negative, "margin": non_negative}, examples="embeddings")
 def circle(y_true, y_pred, ref_labels=None, ref_embeddings=None, remove_diagonal=True, gamma=80.0, margin=0.4):
     """Circle loss (Sun et al., CVPR 2020) per anchor, for integer labels
     ``y_true`` (N,) and L2-normalised embeddings ``y_pred`` (N, D), against
@@ -47,6 +48,36 @@ def circle(y_true, y_pred, ref_labels=None, ref_embeddings=None, remove_diagonal
     return K.softplus(pos_term + neg_term)
 
 
+class Circle(LossFunctionWrapper, function=circle):
+    """Circle loss of integer labels and L2-normalised embeddings; anchors
+    with a zero loss are masked out of the default reduction, as in Keras."""
+
+    def __init__(
+        self,
+        gamma=80.0,
+        margin=0.4,
+        remove_diagonal=True,
+        reduction=SUM_OVER_BATCH_SIZE,
+        name="circle",
+        dtype=None,
+        compile=None,
+        global_batch_size=None,
+    ):
+        super().__init__(
+            reduction=reduction,
+            name=name,
+            dtype=dtype,
+            compile=compile,
+            global_batch_size=global_batch_size,
+            gamma=gamma,
+            margin=margin,
+            remove_diagonal=remove_diagonal,
+        )
+
+    def compute_mask(self, y_true, y_pred, values):
+        return values > 0
+
+
 def _on_active(x, like, argument):
     """An extra input brought to the backend of the call in progress."""
     backend = dispatch.active()
@@ -56,3 +87,6 @@ def _on_active(x, like, argument):
     if source is None:
         return backend.convert_to_tensor(dispatch.to_numpy_weak(x, argument), like=like)
     return backend.from_foreign(x, source)
+
+
+__all__ = ["Circle", "circle"]

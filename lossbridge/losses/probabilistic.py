@@ -11,7 +11,11 @@ from __future__ import annotations
 from .. import dispatch
 from ..k import K
 from ..options import one_axis, unit_interval
-from ._bridge import loss_function
+from .definition import mean_of_terms, sum_of_terms
+from .loss import SUM_OVER_BATCH_SIZE, LossFunctionWrapper
+from .registry import register_loss
+
+_LOGITS = {"from_logits": True}
 
 # 1 - 1e-7 rounds to 1 in half precision and log(1 - p) becomes -inf; clip by
 # the dtype's own spacing below 1 there instead.
@@ -23,7 +27,16 @@ def probability_eps(x):
     return _HALF_EPS.get(K.dtype(x), K.epsilon())
 
 
-@loss_function(reduce="mean", options={"label_smoothing": unit_interval, "axis": one_axis})
+@register_loss(
+    per_sample=mean_of_terms,
+    options={"label_smoothing": unit_interval, "axis": one_axis},
+    aliases=("bce", "BCE"),
+    examples=(
+        "binary_probs",
+        ("binary_logits", _LOGITS, "from_logits"),
+        ("binary_probs", {"label_smoothing": 0.1}, "label_smoothing"),
+    ),
+)
 def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1):
     """``mean(-(y log p + (1 - y) log(1 - p)), axis)``.
 
@@ -39,6 +52,32 @@ def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, 
     return -(y_true * K.log(p) + (1.0 - y_true) * K.log(1.0 - p))
 
 
+class BinaryCrossentropy(LossFunctionWrapper, function=binary_crossentropy):
+    """Binary cross-entropy, from probabilities or (exactly) from logits."""
+
+    def __init__(
+        self,
+        from_logits=False,
+        label_smoothing=0.0,
+        axis=-1,
+        reduction=SUM_OVER_BATCH_SIZE,
+        name="binary_crossentropy",
+        dtype=None,
+        compile=None,
+        global_batch_size=None,
+    ):
+        super().__init__(
+            reduction=reduction,
+            name=name,
+            dtype=dtype,
+            compile=compile,
+            global_batch_size=global_batch_size,
+            from_logits=from_logits,
+            label_smoothing=label_smoothing,
+            axis=axis,
+        )
+
+
 def _log_probabilities(y_pred, from_logits, axis):
     if from_logits:
         return K.log_softmax(y_pred, axis=axis)
@@ -48,8 +87,14 @@ def _log_probabilities(y_pred, from_logits, axis):
     return K.log(K.clip(p, eps, 1.0 - eps))
 
 
-@loss_function(
-    reduce="sum", scale=-1.0, row_normalized=True, options={"label_smoothing": unit_interval, "axis": one_axis}
+@register_loss(
+    per_sample=-sum_of_terms,
+    options={"label_smoothing": unit_interval, "axis": one_axis},
+    examples=(
+        "categorical_probs",
+        ("categorical_logits", _LOGITS, "from_logits"),
+        ("categorical_logits", {"from_logits": True, "label_smoothing": 0.1}, "label_smoothing"),
+    ),
 )
 def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1):
     """``-sum(y_true * log_softmax(logits), axis)`` (or ``log p`` for
@@ -60,7 +105,37 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=
     return y_true * _log_probabilities(y_pred, from_logits, axis)
 
 
-@loss_function(sparse=True, options={"label_smoothing": unit_interval, "axis": one_axis})
+class CategoricalCrossentropy(LossFunctionWrapper, function=categorical_crossentropy):
+    """``-sum(y_true * log p)`` over one-hot or soft labels."""
+
+    def __init__(
+        self,
+        from_logits=False,
+        label_smoothing=0.0,
+        axis=-1,
+        reduction=SUM_OVER_BATCH_SIZE,
+        name="categorical_crossentropy",
+        dtype=None,
+        compile=None,
+        global_batch_size=None,
+    ):
+        super().__init__(
+            reduction=reduction,
+            name=name,
+            dtype=dtype,
+            compile=compile,
+            global_batch_size=global_batch_size,
+            from_logits=from_logits,
+            label_smoothing=label_smoothing,
+            axis=axis,
+        )
+
+
+@register_loss(
+    sparse=True,
+    options={"label_smoothing": unit_interval, "axis": one_axis},
+    examples=("sparse_probs", ("sparse_logits", _LOGITS, "from_logits")),
+)
 def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, ignore_class=None, axis=-1, label_smoothing=0.0):
     """``-log_softmax(logits)[label]`` along ``axis``.
 
@@ -96,6 +171,42 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, ignore_cl
     return loss
 
 
+class SparseCategoricalCrossentropy(LossFunctionWrapper, function=sparse_categorical_crossentropy):
+    """Cross-entropy against integer class ids; ``ignore_class`` entries are
+    masked out, so the default reduction averages over the kept ones only.
+    ``label_smoothing`` (which Keras lacks here) mixes in a uniform target."""
+
+    def __init__(
+        self,
+        from_logits=False,
+        ignore_class=None,
+        reduction=SUM_OVER_BATCH_SIZE,
+        axis=-1,
+        name="sparse_categorical_crossentropy",
+        dtype=None,
+        label_smoothing=0.0,
+        compile=None,
+        global_batch_size=None,
+    ):
+        super().__init__(
+            reduction=reduction,
+            name=name,
+            dtype=dtype,
+            compile=compile,
+            global_batch_size=global_batch_size,
+            from_logits=from_logits,
+            ignore_class=ignore_class,
+            axis=axis,
+            label_smoothing=label_smoothing,
+        )
+        self.ignore_class = ignore_class
+
+    def compute_mask(self, y_true, y_pred, values):
+        if self.ignore_class is None:
+            return None
+        return K.reshape(K.logical_not(K.equal(y_true, self.ignore_class)), K.shape(values))
+
+
 def _label_shape_error(y_true, y_pred, class_axis):
     expected = K.shape(y_pred)[:class_axis] + K.shape(y_pred)[class_axis + 1 :]
     return ValueError(
@@ -115,7 +226,12 @@ def _label_out_of_range(y_true, num_classes, ignore_class):
     )
 
 
-@loss_function(reduce="sum", half_as_float32=True)
+@register_loss(
+    per_sample=sum_of_terms,
+    half_as_float32=True,
+    aliases=("kld", "KLD", "kullback_leibler_divergence"),
+    examples="distributions",
+)
 def kl_divergence(y_true, y_pred):
     """``sum(y_true * log(y_true / y_pred), axis=-1)`` with both clipped to
     ``[eps, 1]``, as in Keras."""
@@ -124,10 +240,44 @@ def kl_divergence(y_true, y_pred):
     return y_true * K.log(y_true / y_pred)
 
 
-@loss_function(reduce="mean", half_as_float32=True)
+class KLDivergence(LossFunctionWrapper, function=kl_divergence):
+    """``sum(y_true * log(y_true / y_pred))`` with both clipped to [eps, 1]."""
+
+    def __init__(
+        self, reduction=SUM_OVER_BATCH_SIZE, name="kl_divergence", dtype=None, compile=None, global_batch_size=None
+    ):
+        super().__init__(
+            reduction=reduction, name=name, dtype=dtype, compile=compile, global_batch_size=global_batch_size
+        )
+
+
+@register_loss(per_sample=mean_of_terms, half_as_float32=True, examples="counts")
 def poisson(y_true, y_pred):
     """``mean(y_pred - y_true * log(y_pred + eps), axis=-1)``. Half-precision
     inputs are computed in float32: there eps = 1e-7 is a subnormal whose
     reciprocal overflows, and TensorFlow's gradient at a zero rate, 0 * inf,
     came out nan where the slope is 1."""
     return y_pred - y_true * K.log(y_pred + K.epsilon())
+
+
+class Poisson(LossFunctionWrapper, function=poisson):
+    """``mean(y_pred - y_true * log(y_pred + eps))`` over the last axis."""
+
+    def __init__(self, reduction=SUM_OVER_BATCH_SIZE, name="poisson", dtype=None, compile=None, global_batch_size=None):
+        super().__init__(
+            reduction=reduction, name=name, dtype=dtype, compile=compile, global_batch_size=global_batch_size
+        )
+
+
+__all__ = [
+    "BinaryCrossentropy",
+    "CategoricalCrossentropy",
+    "KLDivergence",
+    "Poisson",
+    "SparseCategoricalCrossentropy",
+    "binary_crossentropy",
+    "categorical_crossentropy",
+    "kl_divergence",
+    "poisson",
+    "sparse_categorical_crossentropy",
+]

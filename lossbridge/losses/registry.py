@@ -1,45 +1,26 @@
 """Names and aliases of losses: ``register_loss``, ``get``, ``serialize`` and
 ``deserialize``, on the one generic :class:`lossbridge.registry.Registry`.
 
+Built-in losses register where they are defined, with the same decorator
+users have (``@register_loss``), and their Keras classes register by being
+defined (``LossFunctionWrapper`` subclasses with ``function=``).
+
 Only registered names ever resolve: nothing a user passes is imported or
 evaluated. The registry is closed: a taken name or alias raises unless
-``override=True`` (see :mod:`lossbridge.registry`).
-
-This module imports no Loss class (``loss.py`` imports it), so the Loss rules
-(a class name gives an instance) are switched on by
-``lossbridge.losses.serialization``, which declares ``Loss`` as the base.
+``override=True`` (see :mod:`lossbridge.registry`). ``lossbridge.losses.loss``
+declares ``Loss`` as the registry's base, so that a class name gives an
+instance and a Loss object serializes as its class and config.
 """
 
 from __future__ import annotations
 
 from ..registry import Registry
-from ._bridge import loss_function
+from .definition import loss_function
 
 MODULE = "lossbridge.losses"
 
-_REGISTRY: dict[str, object] = {}
-_ALIASES = {
-    "mse": "mean_squared_error",
-    "MSE": "mean_squared_error",
-    "mae": "mean_absolute_error",
-    "MAE": "mean_absolute_error",
-    "mape": "mean_absolute_percentage_error",
-    "MAPE": "mean_absolute_percentage_error",
-    "msle": "mean_squared_logarithmic_error",
-    "MSLE": "mean_squared_logarithmic_error",
-    "kld": "kl_divergence",
-    "KLD": "kl_divergence",
-    "kullback_leibler_divergence": "kl_divergence",
-    "logcosh": "log_cosh",
-    "bce": "binary_crossentropy",
-    "BCE": "binary_crossentropy",
-    # Keras 1/2 called the negated cosine loss cosine_proximity (the seed's "cosine")
-    "cosine_proximity": "cosine_similarity",
-    "cosine": "cosine_similarity",
-}
-
 #: functions and Loss classes share one table, as Keras' loss names do
-LOSSES = Registry("loss", MODULE, "@lossbridge.register_loss", classes=_REGISTRY, aliases=_ALIASES)
+LOSSES = Registry("loss", MODULE, "@lossbridge.register_loss", classes={}, aliases={})
 
 
 def register(name, obj, *, aliases=(), override=False):
@@ -47,18 +28,42 @@ def register(name, obj, *, aliases=(), override=False):
     return LOSSES.register(name, obj, aliases=aliases, override=override)
 
 
-def register_loss(name=None, *, aliases=(), sparse=False, reduce=None, scale=1.0, override=False):
+def register_loss(
+    name=None,
+    *,
+    aliases=(),
+    sparse=False,
+    per_sample=None,
+    reduce=None,
+    scale=1.0,
+    half_as_float32=False,
+    options=None,
+    examples=(),
+    override=False,
+):
     """Decorator: make a function written against ``K`` a loss that runs on
-    every backend and resolves by ``name`` in :func:`get`. ``reduce`` and
-    ``scale`` declare a function that returns elementwise terms, as in
-    :func:`lossbridge.losses._bridge.loss_function`. A name or alias another
-    loss holds is a ValueError unless ``override=True``."""
+    every backend (:func:`lossbridge.losses.definition.loss_function` takes
+    the other arguments) and resolves by ``name`` (default: its
+    ``__name__``) and ``aliases`` in :func:`get`. A Loss class is registered
+    as it is. A name or alias another loss holds is a ValueError unless
+    ``override=True``."""
+    if callable(name) and not isinstance(name, str):  # @register_loss without parentheses
+        return register_loss()(name)
 
     def decorate(fn):
-        if hasattr(fn, "raw") or isinstance(fn, type):
+        if hasattr(fn, "definition") or isinstance(fn, type):
             wrapped = fn
         else:
-            wrapped = loss_function(fn, sparse=sparse, reduce=reduce, scale=scale)
+            wrapped = loss_function(
+                fn,
+                sparse=sparse,
+                per_sample=per_sample,
+                reduce=reduce,
+                scale=scale,
+                half_as_float32=half_as_float32,
+                options=options,
+                examples=examples,
+            )
         return register(name or fn.__name__, wrapped, aliases=aliases, override=override)
 
     return decorate

@@ -2,8 +2,9 @@
 
 Each takes ``y_true`` and ``y_pred`` of shape ``(..., d)`` (any framework, or
 NumPy / Python data) and returns shape ``(...)``, matching ``keras.losses``.
-A formula returns the elementwise terms; its decorator says how they reduce
-over that axis (``reduce=``, ``scale=``), as the docstring's formula shows.
+A formula returns the elementwise terms; its declaration says how they
+reduce over that axis (``per_sample=mean_of_terms``), as the docstring's
+formula shows. Each function's Keras class stands beside it.
 """
 
 from __future__ import annotations
@@ -12,31 +13,76 @@ import math
 
 from ..k import K
 from ..options import one_axis
-from ._bridge import loss_function
+from .definition import mean_of_terms, sum_of_terms
+from .loss import SUM_OVER_BATCH_SIZE, LossFunctionWrapper
+from .registry import register_loss
 
 _LOG2 = math.log(2.0)
 
 
-@loss_function(reduce="mean")
+@register_loss(per_sample=mean_of_terms, aliases=("mse", "MSE"), examples="regression")
 def mean_squared_error(y_true, y_pred):
-    """``mean((y_true - y_pred)**2, axis=-1)``."""
+    """``mean((y_true - y_pred)**2, axis=-1)``; shapes ``(..., d)`` -> ``(...)``."""
     return K.square(y_true - y_pred)
 
 
-@loss_function(reduce="mean")
+class MeanSquaredError(LossFunctionWrapper, function=mean_squared_error):
+    """``mean((y_true - y_pred)**2)`` over the last axis, then reduced."""
+
+    def __init__(
+        self, reduction=SUM_OVER_BATCH_SIZE, name="mean_squared_error", dtype=None, compile=None, global_batch_size=None
+    ):
+        super().__init__(
+            reduction=reduction, name=name, dtype=dtype, compile=compile, global_batch_size=global_batch_size
+        )
+
+
+@register_loss(per_sample=mean_of_terms, aliases=("mae", "MAE"), examples="regression")
 def mean_absolute_error(y_true, y_pred):
-    """``mean(|y_true - y_pred|, axis=-1)``."""
+    """``mean(|y_true - y_pred|, axis=-1)``; shapes ``(..., d)`` -> ``(...)``."""
     return K.abs(y_true - y_pred)
 
 
-@loss_function(reduce="mean", scale=100.0)
+class MeanAbsoluteError(LossFunctionWrapper, function=mean_absolute_error):
+    """``mean(|y_true - y_pred|)`` over the last axis, then reduced."""
+
+    def __init__(
+        self,
+        reduction=SUM_OVER_BATCH_SIZE,
+        name="mean_absolute_error",
+        dtype=None,
+        compile=None,
+        global_batch_size=None,
+    ):
+        super().__init__(
+            reduction=reduction, name=name, dtype=dtype, compile=compile, global_batch_size=global_batch_size
+        )
+
+
+@register_loss(per_sample=100 * mean_of_terms, aliases=("mape", "MAPE"), examples="regression")
 def mean_absolute_percentage_error(y_true, y_pred):
     """``100 * mean(|(y_true - y_pred) / max(|y_true|, eps)|, axis=-1)``; eps = 1e-7
     keeps a zero target finite, as in Keras."""
     return K.abs((y_true - y_pred) / K.maximum(K.abs(y_true), K.epsilon()))
 
 
-@loss_function(reduce="mean")
+class MeanAbsolutePercentageError(LossFunctionWrapper, function=mean_absolute_percentage_error):
+    """``100 * mean(|(y_true - y_pred) / y_true|)`` over the last axis."""
+
+    def __init__(
+        self,
+        reduction=SUM_OVER_BATCH_SIZE,
+        name="mean_absolute_percentage_error",
+        dtype=None,
+        compile=None,
+        global_batch_size=None,
+    ):
+        super().__init__(
+            reduction=reduction, name=name, dtype=dtype, compile=compile, global_batch_size=global_batch_size
+        )
+
+
+@register_loss(per_sample=mean_of_terms, aliases=("msle", "MSLE"), examples="regression")
 def mean_squared_logarithmic_error(y_true, y_pred):
     """``mean((log(max(y_pred, eps) + 1) - log(max(y_true, eps) + 1))**2, axis=-1)``."""
     first_log = K.log(K.maximum(y_pred, K.epsilon()) + 1.0)
@@ -44,7 +90,23 @@ def mean_squared_logarithmic_error(y_true, y_pred):
     return K.square(first_log - second_log)
 
 
-@loss_function(reduce="mean")
+class MeanSquaredLogarithmicError(LossFunctionWrapper, function=mean_squared_logarithmic_error):
+    """``mean((log(y_pred + 1) - log(y_true + 1))**2)`` over the last axis."""
+
+    def __init__(
+        self,
+        reduction=SUM_OVER_BATCH_SIZE,
+        name="mean_squared_logarithmic_error",
+        dtype=None,
+        compile=None,
+        global_batch_size=None,
+    ):
+        super().__init__(
+            reduction=reduction, name=name, dtype=dtype, compile=compile, global_batch_size=global_batch_size
+        )
+
+
+@register_loss(per_sample=mean_of_terms, aliases=("logcosh",), examples="regression")
 def log_cosh(y_true, y_pred):
     """``mean(log(cosh(y_pred - y_true)), axis=-1)``, computed as
     ``x + softplus(-2x) - log 2`` so that large errors do not overflow cosh."""
@@ -52,7 +114,24 @@ def log_cosh(y_true, y_pred):
     return x + K.softplus(-2.0 * x) - _LOG2
 
 
-@loss_function(reduce="sum", scale=-1.0, row_normalized=True, options={"axis": one_axis})
+class LogCosh(LossFunctionWrapper, function=log_cosh):
+    """``mean(log(cosh(y_pred - y_true)))`` over the last axis."""
+
+    def __init__(
+        self, reduction=SUM_OVER_BATCH_SIZE, name="log_cosh", dtype=None, compile=None, global_batch_size=None
+    ):
+        super().__init__(
+            reduction=reduction, name=name, dtype=dtype, compile=compile, global_batch_size=global_batch_size
+        )
+
+
+# Keras 1/2 called the negated cosine loss cosine_proximity (the seed's "cosine")
+@register_loss(
+    per_sample=-sum_of_terms,
+    options={"axis": one_axis},
+    aliases=("cosine_proximity", "cosine"),
+    examples="regression",
+)
 def cosine_similarity(y_true, y_pred, axis=-1):
     """``-sum(l2_normalize(y_true) * l2_normalize(y_pred), axis)``: -1 for
     parallel vectors, 0 for orthogonal ones or a zero vector."""
@@ -60,3 +139,36 @@ def cosine_similarity(y_true, y_pred, axis=-1):
     floor = K.epsilon() ** 2
     unit_true, unit_pred = K.l2_normalize(y_true, axis, floor), K.l2_normalize(y_pred, axis, floor)
     return unit_true * unit_pred
+
+
+class CosineSimilarity(LossFunctionWrapper, function=cosine_similarity):
+    """``-sum(l2_normalize(y_true) * l2_normalize(y_pred), axis)``."""
+
+    def __init__(
+        self,
+        axis=-1,
+        reduction=SUM_OVER_BATCH_SIZE,
+        name="cosine_similarity",
+        dtype=None,
+        compile=None,
+        global_batch_size=None,
+    ):
+        super().__init__(
+            reduction=reduction, name=name, dtype=dtype, compile=compile, global_batch_size=global_batch_size, axis=axis
+        )
+
+
+__all__ = [
+    "CosineSimilarity",
+    "LogCosh",
+    "MeanAbsoluteError",
+    "MeanAbsolutePercentageError",
+    "MeanSquaredError",
+    "MeanSquaredLogarithmicError",
+    "cosine_similarity",
+    "log_cosh",
+    "mean_absolute_error",
+    "mean_absolute_percentage_error",
+    "mean_squared_error",
+    "mean_squared_logarithmic_error",
+]

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 from ..k import K
 from ..options import non_negative
-from ._bridge import loss_function
+from .definition import mean_of_terms
+from .loss import SUM_OVER_BATCH_SIZE, LossFunctionWrapper
+from .registry import register_loss
 
 
-@loss_function(reduce="mean", options={"delta": non_negative})
+@register_loss(
+    per_sample=mean_of_terms,
+    options={"delta": non_negative},
+    examples=("regression", ("regression", {"delta": 0.5}, "delta=0.5")),
+)
 def huber(y_true, y_pred, delta=1.0):
     """``mean(h(y_pred - y_true), axis=-1)`` with ``h(e) = e**2 / 2`` where
     ``|e| <= delta`` and ``delta * |e| - delta**2 / 2`` beyond: quadratic near
@@ -18,3 +24,28 @@ def huber(y_true, y_pred, delta=1.0):
     # expression: no branch to select, and no e**2 to overflow far out
     clipped = K.minimum(abs_error, delta)
     return clipped * (abs_error - 0.5 * clipped)
+
+
+class Huber(LossFunctionWrapper, function=huber):
+    """Quadratic within ``delta`` of the target, linear beyond (``delta >= 0``)."""
+
+    def __init__(
+        self,
+        delta=1.0,
+        reduction=SUM_OVER_BATCH_SIZE,
+        name="huber_loss",
+        dtype=None,
+        compile=None,
+        global_batch_size=None,
+    ):
+        super().__init__(
+            reduction=reduction,
+            name=name,
+            dtype=dtype,
+            compile=compile,
+            global_batch_size=global_batch_size,
+            delta=delta,
+        )
+
+
+__all__ = ["Huber", "huber"]

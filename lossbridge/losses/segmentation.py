@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from ..k import K
 from ..options import axes, non_negative
-from ._bridge import loss_function
+from .loss import SUM_OVER_BATCH_SIZE, LossFunctionWrapper
+from .registry import register_loss
 
 
-@loss_function(options={"axis": axes})
+@register_loss(options={"axis": axes}, examples="binary_probs")
 def dice(y_true, y_pred, axis=None):
     """``1 - 2 sum(y_true * y_pred) / (sum(y_true) + sum(y_pred) + eps)`` over
     ``axis`` (Milletari et al., 2016, V-Net)."""
@@ -20,7 +21,18 @@ def dice(y_true, y_pred, axis=None):
     return 1.0 - 2.0 * overlap / (K.sum(y_true, axis=axis) + K.sum(y_pred, axis=axis) + K.epsilon())
 
 
-@loss_function(options={"alpha": non_negative, "beta": non_negative, "axis": axes})
+class Dice(LossFunctionWrapper, function=dice):
+    """``1 - 2 |y_true * y_pred| / (|y_true| + |y_pred|)`` over ``axis``."""
+
+    def __init__(
+        self, reduction=SUM_OVER_BATCH_SIZE, name="dice", axis=None, dtype=None, compile=None, global_batch_size=None
+    ):
+        super().__init__(
+            reduction=reduction, name=name, dtype=dtype, compile=compile, global_batch_size=global_batch_size, axis=axis
+        )
+
+
+@register_loss(options={"alpha": non_negative, "beta": non_negative, "axis": axes}, examples="binary_probs")
 def tversky(y_true, y_pred, alpha=0.5, beta=0.5, axis=None):
     """``1 - TP / (TP + alpha * A + beta * B + eps)`` over ``axis`` with
     ``TP = sum(y_true * y_pred)``, ``A = sum(y_true * (1 - y_pred))`` and
@@ -31,3 +43,32 @@ def tversky(y_true, y_pred, alpha=0.5, beta=0.5, axis=None):
     missed = K.sum((1.0 - y_pred) * y_true, axis=axis)
     spurious = K.sum(y_pred * (1.0 - y_true), axis=axis)
     return 1.0 - overlap / (overlap + missed * alpha + spurious * beta + K.epsilon())
+
+
+class Tversky(LossFunctionWrapper, function=tversky):
+    """Dice with the two kinds of error weighted by ``alpha`` and ``beta``."""
+
+    def __init__(
+        self,
+        alpha=0.5,
+        beta=0.5,
+        reduction=SUM_OVER_BATCH_SIZE,
+        name="tversky",
+        axis=None,
+        dtype=None,
+        compile=None,
+        global_batch_size=None,
+    ):
+        super().__init__(
+            reduction=reduction,
+            name=name,
+            dtype=dtype,
+            compile=compile,
+            global_batch_size=global_batch_size,
+            alpha=alpha,
+            beta=beta,
+            axis=axis,
+        )
+
+
+__all__ = ["Dice", "Tversky", "dice", "tversky"]

@@ -21,8 +21,9 @@ import numbers
 import numpy as np
 
 from ..k import K
+from ..weights import divide_no_nan
 from . import _thresholds as th
-from .base import Metric, divide_no_nan, read_sum, sum_state
+from .base import Metric, read_sum, sum_state
 
 # the spellings Keras accepts
 _CURVES = {"ROC": "ROC", "roc": "ROC", "PR": "PR", "pr": "PR", "PRGAIN": "PRGAIN", "prgain": "PRGAIN"}
@@ -185,7 +186,7 @@ class AUC(Metric):
         if self.label_weights is None:
             return K.mean(by_label)
         weights = K.convert_to_tensor(self.label_weights, K.dtype(by_label), like=by_label)
-        return divide_no_nan(K.sum(by_label * weights), K.sum(weights))
+        return divide_no_nan(K, K.sum(by_label * weights), K.sum(weights))
 
     def get_config(self):
         config = {
@@ -207,15 +208,15 @@ def _curve_points(curve, tp, fp, tn, fn):
     """``(x, y)`` of the curve at each threshold, x decreasing with the
     threshold index: ROC (false positive rate, recall), PR (recall, precision),
     PRGAIN (recall gain, precision gain; Flach & Kull 2015, with Keras' guards)."""
-    recall = divide_no_nan(tp, tp + fn)
+    recall = divide_no_nan(K, tp, tp + fn)
     if curve == "ROC":
-        return divide_no_nan(fp, fp + tn), recall
+        return divide_no_nan(K, fp, fp + tn), recall
     if curve == "PR":
-        return recall, divide_no_nan(tp, tp + fp)
-    scale = divide_no_nan(tp + fn, tn + fp)
+        return recall, divide_no_nan(K, tp, tp + fp)
+    scale = divide_no_nan(K, tp + fn, tn + fp)
     no_tp = tp == 0
-    recall_gain = K.where(no_tp, K.zeros_like(tp), 1.0 - scale * divide_no_nan(fn, tp))
-    precision_gain = K.where(no_tp, K.ones_like(tp), 1.0 - scale * divide_no_nan(fp, tp))
+    recall_gain = K.where(no_tp, K.zeros_like(tp), 1.0 - scale * divide_no_nan(K, fn, tp))
+    precision_gain = K.where(no_tp, K.ones_like(tp), 1.0 - scale * divide_no_nan(K, fp, tp))
     return K.maximum(recall_gain, 0.0), precision_gain
 
 
@@ -228,10 +229,10 @@ def _interpolated_pr_areas(tp, fp, fn):
     dtp = tp[:-1] - tp[1:]
     predicted = tp + fp
     dp = predicted[:-1] - predicted[1:]
-    slope = divide_no_nan(dtp, K.maximum(dp, 0.0))
+    slope = divide_no_nan(K, dtp, K.maximum(dp, 0.0))
     intercept = tp[1:] - slope * predicted[1:]
     both_positive = K.logical_and(predicted[:-1] > 0, predicted[1:] > 0)
     ratio = K.where(
-        both_positive, divide_no_nan(predicted[:-1], K.maximum(predicted[1:], 0.0)), K.ones_like(predicted[1:])
+        both_positive, divide_no_nan(K, predicted[:-1], K.maximum(predicted[1:], 0.0)), K.ones_like(predicted[1:])
     )
-    return divide_no_nan(slope * (dtp + intercept * K.log(ratio)), K.maximum(tp[1:] + fn[1:], 0.0))
+    return divide_no_nan(K, slope * (dtp + intercept * K.log(ratio)), K.maximum(tp[1:] + fn[1:], 0.0))

@@ -16,8 +16,9 @@ from __future__ import annotations
 import numbers
 
 from ..k import K
+from ..weights import divide_no_nan
 from . import _thresholds as th
-from .base import Metric, divide_no_nan, read_sum, sum_state
+from .base import Metric, read_sum, sum_state
 
 
 class _ThresholdMetric(Metric):
@@ -145,7 +146,7 @@ class Precision(_PrecisionRecall):
 
     def compute(self, state):
         tp = read_sum(state, "true_positives")
-        return self._per_threshold(divide_no_nan(tp, tp + read_sum(state, "false_positives")))
+        return self._per_threshold(divide_no_nan(K, tp, tp + read_sum(state, "false_positives")))
 
 
 class Recall(_PrecisionRecall):
@@ -160,7 +161,7 @@ class Recall(_PrecisionRecall):
 
     def compute(self, state):
         tp = read_sum(state, "true_positives")
-        return self._per_threshold(divide_no_nan(tp, tp + read_sum(state, "false_negatives")))
+        return self._per_threshold(divide_no_nan(K, tp, tp + read_sum(state, "false_negatives")))
 
 
 # ---------------------------------------------------------------- operating points
@@ -194,9 +195,9 @@ class _AtOperatingPoint(_ThresholdMetric):
     def _rates(self, state):
         tp, fp, tn, fn = (read_sum(state, name) for name in th.COUNT_NAMES)
         return {
-            "sensitivity": divide_no_nan(tp, tp + fn),
-            "specificity": divide_no_nan(tn, tn + fp),
-            "precision": divide_no_nan(tp, tp + fp),
+            "sensitivity": divide_no_nan(K, tp, tp + fn),
+            "specificity": divide_no_nan(K, tn, tn + fp),
+            "precision": divide_no_nan(K, tp, tp + fp),
         }
 
     def _best(self, constrained, dependent):

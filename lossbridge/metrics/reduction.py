@@ -14,15 +14,17 @@ So ``Mean`` of ``[[1, 2], [3, 4]]`` averages the two row means, and a weight of
 
 Keras also reads a mask that its layers attach to tensors (``_keras_mask``);
 framework tensors carry no such thing, so a mask is passed as (a factor of)
-``sample_weight``: :func:`apply_mask` folds one in with Keras' rule.
+``sample_weight``: :func:`lossbridge.weights.apply_mask` folds one in with
+Keras' rule.
 """
 
 from __future__ import annotations
 
 from ..inputs import check_weight_shape, squeeze_or_expand
 from ..k import K
-from .base import accumulate, divide_no_nan, read_sum
-from .running_sums import RunningSums, derived_from
+from ..weights import divide_no_nan
+from .base import accumulate, read_sum
+from .running_sums import RunningSums, derives_from_increments
 
 
 def samplewise(values, sample_weight, reduce):
@@ -87,10 +89,6 @@ class Sum(RunningSums):
         values, _ = samplewise(batch_float(values), sample_weight, K.sum)
         return {"total": K.sum(values)}
 
-    @derived_from(increments)
-    def update(self, state, values, sample_weight=None):
-        return accumulate(state, **Sum.increments(self, values, sample_weight=sample_weight))
-
     def compute(self, state):
         return read_sum(state, "total")
 
@@ -121,21 +119,15 @@ class Mean(RunningSums):
             count = batch_size(values)
         return {"total": K.sum(values), "count": count}
 
-    @derived_from(increments)
-    def update(self, state, values, sample_weight=None):
-        # Mean's own increments, also when a subclass with other inputs (a
-        # MeanMetricWrapper) calls Mean.update(self, state, values, ...)
-        return accumulate(state, **Mean.increments(self, values, sample_weight=sample_weight))
+    @derives_from_increments
+    def update(self, state, *inputs, sample_weight=None):
+        """``RunningSums.update``; and, called as ``Mean.update(self, state,
+        values)`` by a subclass with other inputs that computed per-sample
+        ``values`` itself (the pattern before ``increments`` existed), Mean's
+        own increments of those values."""
+        if len(inputs) != len(self.input_names):
+            return accumulate(state, **Mean.increments(self, *inputs, sample_weight=sample_weight))
+        return accumulate(state, **self.increments(*inputs, sample_weight=sample_weight))
 
     def compute(self, state):
-        return divide_no_nan(read_sum(state, "total"), read_sum(state, "count"))
-
-
-def apply_mask(sample_weight, mask):
-    """Keras' ``apply_mask`` with ``reduction="sum"``: masked-out entries get
-    weight 0. ``mask`` is boolean; ranks are lined up as for the values."""
-    mask = K.cast(mask, K.accumulator_dtype)
-    if sample_weight is None:
-        return mask
-    mask, sample_weight = squeeze_or_expand(K, mask, K.cast(sample_weight, K.accumulator_dtype))
-    return sample_weight * mask
+        return divide_no_nan(K, read_sum(state, "total"), read_sum(state, "count"))

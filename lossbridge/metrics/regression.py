@@ -13,7 +13,7 @@ from .. import dispatch
 from ..backends.base import HALF_DTYPES
 from ..inputs import align_pair
 from ..k import K
-from ..losses._bridge import loss_function
+from ..losses.definition import loss_function
 from .base import Metric, accumulate, read_sum, sum_state, warn_if_concrete
 from .reduction import Mean
 from .registry import metric_function

@@ -113,17 +113,19 @@ def _host_parts(count, dtype):
     return parts
 
 
-def derived_from(increments):
-    """Mark an ``update`` as ``accumulate(state, **increments(...))``, so that
-    the stateful API may take the faster route to the same state. ``None``
-    means ``type(self).increments``; a named function (``Mean.increments``)
-    suits an ``update`` that subclasses with other inputs call explicitly."""
+def derives_from_increments(update):
+    """Mark an ``update`` as ``accumulate(state, **increments(...))``: the
+    stateful API may then take the faster route to the same state
+    (:meth:`RunningSums._advance`). A subclass that overrides ``update`` with
+    code of its own is not marked, and keeps the generic route through it."""
+    update.derives_from_increments = True
+    return update
 
-    def mark(update):
-        update._increments = increments
-        return update
 
-    return mark
+def takes_fast_route(cls):
+    """Whether the stateful updates of ``cls`` take :class:`RunningSums`'
+    faster route: its ``update`` is a marked one."""
+    return getattr(cls.update, "derives_from_increments", False)
 
 
 class RunningSums(Metric, register=False):
@@ -139,22 +141,12 @@ class RunningSums(Metric, register=False):
     exactly, and folded into the state tensors only when the state is read
     (``state``, ``merge_state``). ``result()`` reads them without folding.
 
-    A subclass that overrides ``update`` with its own code (not derived from
-    its ``increments``) gets the generic stateful path through that ``update``.
+    A subclass that overrides ``update`` with its own code gets the generic
+    stateful path through that ``update`` (:func:`takes_fast_route`).
     """
 
     sums: tuple[str, ...] = ()
     _host = None  # sum name -> Python int not yet in the state tensors
-    _own_update = False
-
-    def __init_subclass__(cls, **kwargs):
-        super().__init_subclass__(**kwargs)
-        own = cls.__dict__
-        if "increments" in own and "update" not in own and getattr(cls.update, "_increments", None) is not None:
-            # the inherited update reads a parent's increments by name (Mean.update): derive this one's from its own
-            cls.update = RunningSums.update
-        source = getattr(cls.update, "_increments", False)  # False: not marked by derived_from
-        cls._own_update = not (source is None or source is cls.increments)
 
     def initial_state(self, like):
         return sum_state(self.sums, like=like)
@@ -163,12 +155,12 @@ class RunningSums(Metric, register=False):
         """One batch as ``{sum name: increment}``."""
         raise NotImplementedError
 
-    @derived_from(None)
+    @derives_from_increments
     def update(self, state, *inputs, sample_weight=None):
         return accumulate(state, **self.increments(*inputs, sample_weight=sample_weight))
 
     def _advance(self, backend, state, inputs, sample_weight):
-        if self._own_update:
+        if not takes_fast_route(type(self)):
             return super()._advance(backend, state, inputs, sample_weight)
         increments = dispatch.run_on(
             backend, _bound(type(self).increments, backend), self, *inputs, sample_weight=sample_weight

@@ -13,8 +13,9 @@ from __future__ import annotations
 from .. import dispatch
 from .. import losses as _losses
 from ..k import K
+from ..weights import apply_mask
 from .base import Metric
-from .reduction import Mean, apply_mask
+from .reduction import Mean
 from .registry import function_name, resolve_function
 
 
@@ -40,7 +41,7 @@ class MeanMetricWrapper(Mean):
                 f"`fn` of MeanMetricWrapper must be a callable fn(y_true, y_pred) or a registered metric or "
                 f"loss name; received {dispatch.describe(fn)}."
             )
-        checks = getattr(fn, "check_options", None)  # a loss's declared option checks, run once here
+        checks = getattr(getattr(fn, "definition", None), "checks", None)  # a loss's declared checks, run once here
         self._fn = fn
         self._fn_kwargs = kwargs if checks is None else checks((), kwargs)
 
@@ -195,5 +196,7 @@ class SparseCategoricalCrossentropy(_LossMean):
             labels = y_true
             if len(K.shape(labels)) == len(K.shape(values)) + 1:
                 labels = K.squeeze(labels, self._fn_kwargs["axis"])
-            sample_weight = apply_mask(sample_weight, K.logical_not(K.equal(labels, ignore_class)))
+            sample_weight = apply_mask(
+                K, sample_weight, K.logical_not(K.equal(labels, ignore_class)), K.accumulator_dtype
+            )
         return Mean.increments(self, values, sample_weight=sample_weight)

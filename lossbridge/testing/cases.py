@@ -43,50 +43,16 @@ def _cases(name, *specs):
     return [Case(name, kind, dict(options), variant) for kind, options, variant in specs]
 
 
-_LOGITS = {"from_logits": True}
-
-#: snake_case name -> cases. Names follow Keras 3 (losses and metrics).
+#: snake_case name -> cases of the metrics. A loss declares its own, beside
+#: its formula (``@register_loss(examples=...)``): :func:`cases_for` reads them.
 KNOWN: dict[str, list[Case]] = {}
 for _name, *_specs in [
-    ("mean_squared_error", "regression"),
-    ("mean_absolute_error", "regression"),
-    ("mean_absolute_percentage_error", "regression"),
-    ("mean_squared_logarithmic_error", "regression"),
-    ("log_cosh", "regression"),
-    ("cosine_similarity", "regression"),
-    ("huber", "regression", ("regression", {"delta": 0.5}, "delta=0.5")),
     ("root_mean_squared_error", "regression"),
     ("r2_score", "regression"),
     ("pearson_correlation", "regression"),
     ("concordance_correlation", "regression"),
     ("mean_metric_wrapper", ("regression", {"fn": "mean_squared_error"}, "fn=mse")),
     ("log_cosh_error", "regression"),
-    ("poisson", "counts"),
-    ("kl_divergence", "distributions"),
-    ("hinge", "signed", ("binary_probs", {}, "0/1 labels")),
-    ("squared_hinge", "signed", ("binary_probs", {}, "0/1 labels")),
-    ("categorical_hinge", "categorical_scores"),
-    (
-        "binary_crossentropy",
-        "binary_probs",
-        ("binary_logits", _LOGITS, "from_logits"),
-        ("binary_probs", {"label_smoothing": 0.1}, "label_smoothing"),
-    ),
-    ("binary_focal_crossentropy", "binary_probs", ("binary_logits", _LOGITS, "from_logits")),
-    (
-        "categorical_crossentropy",
-        "categorical_probs",
-        ("categorical_logits", _LOGITS, "from_logits"),
-        ("categorical_logits", {"from_logits": True, "label_smoothing": 0.1}, "label_smoothing"),
-    ),
-    ("categorical_focal_crossentropy", "categorical_probs", ("categorical_logits", _LOGITS, "from_logits")),
-    ("sparse_categorical_crossentropy", "sparse_probs", ("sparse_logits", _LOGITS, "from_logits")),
-    ("categorical_generalized_cross_entropy", ("sparse_probs", {"q": 0.5}, "")),
-    ("dice", "binary_probs"),
-    ("tversky", "binary_probs"),
-    ("circle", "embeddings"),
-    ("ctc", "ctc"),
-    # metrics
     ("mean", "values"),
     ("sum", "values"),
     ("accuracy", "class_ids"),
@@ -120,7 +86,16 @@ for _name, *_specs in [
 
 
 def cases_for(name: str) -> list[Case]:
-    """The cases of a registered name (a function or class name), or []."""
+    """The cases of a registered name (a function or class name), or []:
+    a loss's declared examples, else the metric table :data:`KNOWN`."""
+    from ..losses.registry import LOSSES
+
+    loss = LOSSES.find(name, LOSSES.classes)
+    if isinstance(loss, type):
+        loss = getattr(loss, "function", None)
+    examples = getattr(getattr(loss, "definition", None), "examples", ())
+    if examples:
+        return _cases(name, *examples)
     return KNOWN.get(name) or KNOWN.get(snake_case(name)) or []
 
 

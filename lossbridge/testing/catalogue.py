@@ -86,7 +86,7 @@ def losses() -> list[Entry]:
     """Every registered loss (aliases excluded), sorted by name."""
     from ..losses import registry
 
-    return [Entry(name, "loss", obj) for name, obj in sorted(registry._REGISTRY.items())]
+    return [Entry(name, "loss", obj) for name, obj in sorted(registry.LOSSES.classes.items())]
 
 
 def metrics() -> list[Entry]:
