@@ -8,6 +8,8 @@ import inspect
 import math
 import numbers
 
+import numpy as np
+
 
 def check_unit_interval(name, value, *, open_low=False, open_high=False):
     """``value`` is a real number in [0, 1] (or (0, 1) where marked open)."""
@@ -51,6 +53,36 @@ def check_axis(axis, *, allow_none=False, allow_tuple=False):
 
 def _is_int(value):
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+#: Keras' mixed-precision policy names -> their compute dtype
+_MIXED_POLICIES = {"mixed_float16": "float16", "mixed_bfloat16": "bfloat16"}
+
+
+def dtype_name(dtype):
+    """The name of any dtype identifier Keras accepts as a loss's or metric's
+    ``dtype``, without importing a framework: a name (``"float32"``), a
+    NumPy, jax, tf or torch dtype or scalar type, ``"mixed_float16"`` /
+    ``"mixed_bfloat16"``, a ``keras.DTypePolicy`` or its config dict (each
+    read as its compute dtype, as Keras does). None stays None; anything
+    else is returned as it came, for the caller's error message."""
+    if isinstance(dtype, dict):  # a serialised DTypePolicy
+        dtype = (dtype.get("config") or {}).get("name", dtype)
+    compute = getattr(dtype, "compute_dtype", None)  # a DTypePolicy
+    if isinstance(compute, str):
+        return compute
+    if dtype is None or isinstance(dtype, str):
+        return _MIXED_POLICIES.get(dtype, dtype)
+    name = getattr(dtype, "name", None)  # np.dtype, tf.DType
+    if isinstance(name, str):
+        return name
+    if isinstance(dtype, type):  # np.float32, jnp.float32
+        try:
+            return np.dtype(dtype).name
+        except TypeError:
+            return dtype
+    text = str(dtype)  # torch.float32
+    return text.rpartition(".")[2] if text.startswith("torch.") else dtype
 
 
 # ---------------------------------------------------------------- declared per loss

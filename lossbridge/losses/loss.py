@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import math
 import operator
+import sys
 
 from .. import compiling, dispatch
 from ..backends.base import FLOAT_DTYPES
 from ..inputs import cast_real
 from ..registry import snake_case
 from ..weights import COUNTING_REDUCTIONS, apply_mask, divide_no_nan, match_ranks
-from . import registry
+from . import _keras_api, registry
 from .definition import definition_of
 from .registry import LOSSES, deserialize, serialize
 
@@ -102,9 +103,7 @@ class Loss:
     #: True where ``y_true`` holds integer class ids that must not be cast
     sparse_labels = False
 
-    def __init__(
-        self, name=None, reduction="sum_over_batch_size", dtype=None, compile=None, global_batch_size=None
-    ):
+    def __init__(self, name=None, reduction="sum_over_batch_size", dtype=None, compile=None, global_batch_size=None):
         compiling.resolve(compile)  # rejects an unknown mode now rather than at the first call
         self.name = name or snake_case(type(self).__name__)
         self.reduction = standardize_reduction(reduction)
@@ -122,6 +121,8 @@ class Loss:
             backend, y_true, y_pred = dispatch.resolve_pair(_PAIR, y_true, y_pred)
         else:
             backend, (y_true, y_pred, sample_weight) = dispatch.resolve(_ARGNAMES, (y_true, y_pred, sample_weight))
+        if _keras_api.WRAPPER_MODULE in sys.modules:  # Keras is loaded: is this Keras' weighted wrapper?
+            _keras_api.refuse_weighted_keras_wrapper(self, backend)
         if self.compile is False or (self.compile is None and compiling._default is False):
             return dispatch.run_on(backend, self._forward, y_true, y_pred, sample_weight)
         return dispatch.run_on(backend, compiling.call, self, backend, self._forward, y_true, y_pred, sample_weight)

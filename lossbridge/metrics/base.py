@@ -49,10 +49,12 @@ raises and points to the stateless API.
 from __future__ import annotations
 
 import contextvars
+import sys
 
 from .. import dispatch
 from ..k import K
-from . import _lifecycle, _replicas
+from ..options import dtype_name
+from . import _keras_api, _lifecycle, _replicas
 from ._lifecycle import warn_if_concrete  # noqa: F401 - where the metric modules import it from
 from ._replicas import CONCATENATE, MAX, MIN, REDUCTIONS, SUM, identity  # noqa: F401 - declared here for metrics
 from .registry import register_builtin, snake_case
@@ -201,6 +203,10 @@ class Metric:
     #: ``(backend, state)`` of all replicas while :meth:`sync` holds it; None: the local state rules
     _synced = None
 
+    #: Keras' attribute name -> state entry, where Keras names a state
+    #: variable's attribute otherwise (``IoU.total_cm``); see ``__getattr__``
+    state_aliases: dict[str, str] = {}
+
     def __init_subclass__(cls, register=True, **kwargs):
         super().__init_subclass__(**kwargs)
         # built-ins resolve by name; user classes only through @register_metric;
@@ -209,12 +215,15 @@ class Metric:
             register_builtin(cls)
 
     def __init__(self, name=None, dtype=None):
-        if dtype is not None and dtype not in _RESULT_DTYPES:
+        result_dtype = dtype_name(dtype)  # Keras' identifiers too: np.float32, "mixed_float16", a DTypePolicy
+        if result_dtype is not None and result_dtype not in _RESULT_DTYPES:
             raise ValueError(
-                f"`dtype` of {type(self).__name__} must be one of {_RESULT_DTYPES} or None; received {dtype!r}."
+                f"`dtype` of {type(self).__name__} must be one of {_RESULT_DTYPES} (a name, a framework dtype, "
+                f"or a Keras mixed-precision policy: its compute dtype) or None; received {dtype!r}. Integer "
+                "dtypes, which Keras accepts and truncates every value to, are refused."
             )
         self.name = name or snake_case(type(self).__name__)
-        self.dtype = dtype or "float32"
+        self.dtype = result_dtype or "float32"
         self._backend = None
         self._state = None
         self._anchor = None  # a tensor on the device of the data seen last
@@ -290,6 +299,14 @@ class Metric:
         state has several forms, such as IoU's integer and weighted matrix,
         returns the form every replica can hold); ``K`` is bound."""
         return state
+
+    def storage_state(self, like):
+        """``initial_state`` in a layout no update changes (same entries,
+        shapes and dtypes), for holders whose storage is fixed once created
+        (Keras variables, ``lossbridge.integrations.keras``). The default is
+        ``initial_state``; a metric whose update changes the layout
+        overrides it (``IoU``: integer counts that become weighted sums)."""
+        return self.initial_state(like)
 
     # ------------------------------------------------ stateful API
     def update_state(self, *inputs, sample_weight=None):
@@ -408,6 +425,8 @@ class Metric:
 
     def __call__(self, *inputs, sample_weight=None):
         """Update with one batch and return the result so far."""
+        if _keras_api.MEAN_WRAPPER_MODULE in sys.modules:  # Keras loaded (torch.compile traces this lookup)
+            _keras_api.refuse_mean_wrapper(self, sys._getframe(1))
         self.update_state(*inputs, sample_weight=sample_weight)
         return self.result()
 
@@ -533,6 +552,22 @@ class Metric:
             state = {key: backend.from_foreign(value, self._backend) for key, value in state.items()}
         return backend, _replicas.sync_state(self, backend, state, group)
 
+    # ------------------------------------------------ Keras' state attributes (read-only, _keras_api)
+    @property
+    def variables(self):
+        """The state's tensors in order, as Keras' ``metric.variables`` lists
+        its state variables (read-only: compensation terms included; before
+        any update, the empty state's)."""
+        return _keras_api.state_tensors(self)
+
+    def __getattr__(self, name):
+        """Keras' state attributes (``true_positives``, ``total``, ``count``,
+        ``total_cm``, ...) as read-only views of the state (see
+        ``_keras_api``): a compensated running sum is read with its
+        compensation. Called only for names the object lacks."""
+        key, state, backend = _keras_api.state_entry(self, name)
+        return dispatch.run_on(backend, read_sum, state, key) if key + COMPENSATION in state else state[key]
+
     # ------------------------------------------------ stateless API
     def stateless_initial_state(self, like=None):
         """The zero state on the backend and device of ``like`` (a tensor of
@@ -542,6 +577,10 @@ class Metric:
         else:
             backend, (like,) = dispatch.resolve(("like",), (like,))
         return dispatch.run_on(backend, self.initial_state, like)
+
+    def stateless_reset_state(self, like=None):
+        """Keras' name for the fresh state: :meth:`stateless_initial_state`."""
+        return self.stateless_initial_state(like)
 
     def stateless_update_state(self, state, *inputs, sample_weight=None):
         """Pure: the state after seeing ``inputs``; traceable by jax.jit,

@@ -64,6 +64,10 @@ class _ConfusionCount(_ThresholdMetric):
         self.init_thresholds = thresholds
         super().__init__(th.parse_thresholds(thresholds, 0.5), name=name, dtype=dtype)
 
+    @property
+    def state_aliases(self):
+        return {"accumulator": self.counts[0]}  # Keras' attribute for the one count
+
     def compute(self, state):
         return self._per_threshold(read_sum(state, self.counts[0]))
 

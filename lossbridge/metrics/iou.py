@@ -41,11 +41,15 @@ import numbers
 from .. import dispatch
 from ..inputs import check_real, class_ids
 from ..k import K
+from ..options import dtype_name
 from ._thresholds import BYTES_PER_COUNT, add_counts, check_state_size
 from .base import COMPENSATION, SUM, Metric, declare, merge_sums, read_sum, sum_state
 
 EPSILON = 1e-7
 _MATRIX = "total_confusion_matrix"
+#: integer dtypes Keras accepts for its IoU matrix ("int" is int64 there)
+_INTEGER_DTYPES = {name: name for name in ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64")}
+_INTEGER_DTYPES["int"] = "int64"
 _TWIN = _MATRIX + COMPENSATION
 
 
@@ -68,6 +72,8 @@ class IoU(Metric):
     0.333333...
     """
 
+    state_aliases = {"total_cm": _MATRIX}  # Keras' attribute for its total_confusion_matrix variable
+
     def __init__(
         self,
         num_classes,
@@ -79,7 +85,11 @@ class IoU(Metric):
         sparse_y_pred=True,
         axis=-1,
     ):
-        super().__init__(name=name, dtype=dtype)
+        # Keras' dtype here is its matrix's (default int64); counts are exact here whatever it is, so an
+        # integer dtype is accepted, echoed by get_config, and the result stays float32 (as in Keras)
+        count_dtype = _INTEGER_DTYPES.get(dtype_name(dtype)) if isinstance(dtype_name(dtype), str) else None
+        super().__init__(name=name, dtype=None if count_dtype else dtype)
+        self._count_dtype = count_dtype
         if not _is_int(num_classes) or num_classes < 1:
             raise ValueError(f"`num_classes` must be a positive int; received {num_classes!r}.")
         check_state_size(type(self).__name__, "num_classes", num_classes, num_classes**2 * BYTES_PER_COUNT)
@@ -97,7 +107,14 @@ class IoU(Metric):
         self.ignore_class, self.axis = ignore_class, int(axis)
         self.sparse_y_true, self.sparse_y_pred = bool(sparse_y_true), bool(sparse_y_pred)
 
+    @property
+    def _config_dtype(self):
+        return self._count_dtype or self.dtype
+
     # ------------------------------------------------ state
+    def storage_state(self, like):
+        return _as_weighted(self.initial_state(like))  # the layout a weighted update leads to
+
     def initial_state(self, like):
         shape = (self.num_classes, self.num_classes)
         if K.accumulator_dtype != "float64":  # no int64 here (JAX without x64)
@@ -196,6 +213,7 @@ class IoU(Metric):
             "sparse_y_true": self.sparse_y_true,
             "sparse_y_pred": self.sparse_y_pred,
             "axis": self.axis,
+            "dtype": self._config_dtype,
         }
 
 
@@ -269,7 +287,7 @@ class BinaryIoU(IoU):
             "target_class_ids": self.target_class_ids,
             "threshold": self.threshold,
             "name": self.name,
-            "dtype": self.dtype,
+            "dtype": self._config_dtype,
         }
 
 

@@ -139,6 +139,8 @@ class R2Score(Metric):
             (n - p - 1)``; when ``p >= n - 1`` it falls back to R2 with a warning.
     """
 
+    state_aliases = {"total_mse": "residual"}  # Keras' attribute for its residual variable
+
     def __init__(self, class_aggregation="uniform_average", num_regressors=0, name="r2_score", dtype=None):
         super().__init__(name=name, dtype=dtype)
         if class_aggregation not in _AGGREGATIONS:

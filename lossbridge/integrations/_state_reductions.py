@@ -1,0 +1,68 @@
+"""How a metric's ``merge`` combines each state entry, read from the merge
+itself, for the bridges that hold lossbridge state in another library's
+storage and must say how it is reduced across processes (torchmetrics'
+``dist_reduce_fx``, Keras' variable ``aggregation``). NumPy only.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..metrics.base import COMPENSATION
+
+REDUCTIONS = ("sum", "min", "max")
+
+
+def _probe_states(metric, rng):
+    """Two random NumPy states of ``metric``'s empty-state layout: positive
+    integral values (exact in every dtype, so a sum, min or max reads exactly).
+    An integer compensation twin stays 0: it is a placeholder of an exact
+    integer state (``IoU`` before any weight), 0 in every state it can hold."""
+    empty = {k: np.asarray(v) for k, v in metric.stateless_initial_state(np.zeros((1, 1), "float32")).items()}
+    pair = []
+    for _ in range(2):
+        state = {}
+        for key, value in empty.items():
+            placeholder = key.endswith(COMPENSATION) and value.dtype.kind in "iub"
+            fill = np.zeros(value.shape) if placeholder else rng.integers(1, 1000, size=value.shape)
+            state[key] = fill.astype(value.dtype)
+        pair.append(state)
+    return pair
+
+
+def _read(state, key):
+    """The value an entry stands for: a compensated total reads with its twin."""
+    twin = key + COMPENSATION
+    return state[key] + state[twin] if twin in state else state[key]
+
+
+def merge_reductions(metric, target, hint):
+    """``{state entry: "sum" | "min" | "max"}``: how ``metric.merge`` combines
+    each entry, found by merging two probe states. A compensation twin takes
+    its total's reduction (which must be ``"sum"``). Raises ``TypeError``
+    naming the metric, the entry, ``target`` (what the reductions are for)
+    and ``hint`` (the caller's way out) when an entry's merge is none of these."""
+    first, second = _probe_states(metric, np.random.default_rng(0))
+    merged = {k: np.asarray(v) for k, v in metric.stateless_merge_state(first, second).items()}
+    candidates = {"sum": np.add, "min": np.minimum, "max": np.maximum}
+    found = {}
+    for key in first:
+        if key.endswith(COMPENSATION) and key[: -len(COMPENSATION)] in first:
+            continue
+        read = [_read(s, key) for s in (first, second, merged)]
+        match = [
+            name
+            for name, fn in candidates.items()
+            if read[2].shape == read[0].shape and np.array_equal(read[2], fn(read[0], read[1]))
+        ]
+        if key + COMPENSATION in first:
+            match = [m for m in match if m == "sum"]
+        if not match:
+            raise TypeError(
+                f"{type(metric).__name__}.merge combines state entry {key!r} by none of {REDUCTIONS} "
+                f"(checked on two probe states), so it cannot be expressed as {target}; {hint}."
+            )
+        found[key] = match[0]
+        if key + COMPENSATION in first:
+            found[key + COMPENSATION] = "sum"
+    return found

@@ -1,0 +1,72 @@
+"""What a program written for ``keras.metrics`` reads from a metric besides
+its result, answered generically for every lossbridge metric (``Metric``
+calls these; nothing else does):
+
+* ``metric.variables`` and Keras' state attributes (``true_positives``,
+  ``total``, ``count``, ``total_cm``, ``accumulator``, ...): read-only views of
+  the state. Keras names each attribute after its state variable, and so do
+  lossbridge's state entries; where Keras' attribute name differs, the class
+  maps it in ``Metric.state_aliases``. A compensated running sum reads as
+  ``sum + compensation`` (``base.read_sum``), in the accumulator dtype;
+* a lossbridge metric that Keras wrapped as a metric *function*: Keras wraps
+  anything that is not a ``keras.metrics.Metric`` in its ``MeanMetricWrapper``
+  and averages what each call returns, which for a stateful metric is a wrong
+  number; the call raises instead and names the bridge
+  (``lossbridge.integrations.keras``).
+
+Imports no framework, and not Keras.
+"""
+
+from __future__ import annotations
+
+from .. import dispatch
+
+#: the module of Keras 3's ``keras.metrics.MeanMetricWrapper``: the caller
+#: ``Metric.__call__`` looks for once Keras is loaded (reading the caller's
+#: frame costs ~0.1 us, and is never done before Keras is imported: torch.compile
+#: cannot trace ``sys._getframe``)
+MEAN_WRAPPER_MODULE = "keras.src.metrics.reduction_metrics"
+
+
+def refuse_mean_wrapper(metric, caller):
+    """Raise when ``caller`` (the frame that called ``metric``) is Keras'
+    ``MeanMetricWrapper.update_state``, which would average per-batch results."""
+    if caller.f_globals.get("__name__") != MEAN_WRAPPER_MODULE:
+        return
+    raise TypeError(
+        f"{metric!r} is a lossbridge metric that Keras called as a metric function: Keras wraps whatever is not "
+        "a keras.metrics.Metric (e.g. in model.compile(metrics=[...])) in keras.metrics.MeanMetricWrapper, which "
+        "would report the mean of this metric's per-batch running results, a wrong number (and fails under jit). "
+        "Bridge it: `from lossbridge.integrations.keras import to_keras` and pass `to_keras(metric)` "
+        "(`to_keras_metrics([...])` for a list); its state then lives in Keras variables (docs/keras.md)."
+    )
+
+
+def _state_and_backend(metric):
+    """The settled state of ``metric`` and its backend; the empty state
+    (on the default backend, or the device of the data seen last) before any
+    update or after a reset."""
+    state = metric.state
+    if state is None:
+        state = metric.stateless_initial_state(metric._anchor)
+    return state, dispatch.owner(next(iter(state.values())), "state") or dispatch.default_backend()
+
+
+def state_tensors(metric):
+    """``metric.variables``: the state's tensors in order."""
+    return list(_state_and_backend(metric)[0].values())
+
+
+def state_entry(metric, name):
+    """``(key, state, backend)``: the state entry Keras reads as
+    ``metric.<name>``, or AttributeError."""
+    if name.startswith("_"):  # never a state entry; keeps copy/pickle probes cheap and recursion-free
+        raise AttributeError(f"{type(metric).__name__!r} object has no attribute {name!r}")
+    key = metric.state_aliases.get(name, name)
+    state, backend = _state_and_backend(metric)
+    if key not in state:
+        raise AttributeError(
+            f"{type(metric).__name__!r} object has no attribute {name!r} (nor a state entry of that name; its "
+            f"state entries: {', '.join(state)})"
+        )
+    return key, state, backend

@@ -1,0 +1,219 @@
+"""lossbridge metrics and losses inside Keras 3 (lossbridge.integrations.keras),
+on each Keras backend (jax, torch, tensorflow) that is installed.
+
+Keras fixes its backend once per process, so tests/keras_bridge_worker.py
+runs once per backend in its own interpreter (``KERAS_BACKEND`` set, bounded
+timeout; the three run at once) and writes every number to JSON. The
+reference for each bridged lossbridge metric is the ``keras.metrics`` object
+of the same class and options, compiled on the same model with the same Keras
+losses (so both train to the same weights): per-epoch ``fit`` history
+(training and validation), weighted ``evaluate``, ``predict``. The loss
+reference is ``keras.losses.BinaryCrossentropy``; ``model.save`` /
+``keras.saving.load_model`` must give the evaluation the saved model gave.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from tests import keras_bridge_worker as worker
+
+pytestmark = pytest.mark.skipif(importlib.util.find_spec("keras") is None, reason="keras is not installed")
+
+BACKENDS = [name for name in ("jax", "torch", "tensorflow") if importlib.util.find_spec(name) is not None]
+#: one worker's wall-clock limit (seconds): generous for 2 shared cores, and never a hang
+TIMEOUT = 300
+#: float32 rounding: Keras accumulates in float32, lossbridge's sums are compensated / float64
+RTOL, ATOL = 2e-6, 1e-6
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope="module")
+def reports(tmp_path_factory):
+    """Every backend's worker report, the workers run concurrently."""
+    folder = tmp_path_factory.mktemp("keras_bridge")
+    running = {}
+    for name in BACKENDS:
+        env = dict(os.environ, KERAS_BACKEND=name, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=ROOT)
+        env.pop("LOSSBRIDGE_BACKEND", None)
+        out = folder / f"{name}.json"
+        running[name] = (
+            subprocess.Popen(
+                [sys.executable, "-m", "tests.keras_bridge_worker", str(out)],
+                cwd=ROOT,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            ),
+            out,
+        )
+    results = {}
+    for name, (process, out) in running.items():
+        try:
+            log, _ = process.communicate(timeout=TIMEOUT)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            log, _ = process.communicate()
+            results[name] = f"the {name} worker ran past {TIMEOUT} s:\n{log[-4000:]}"
+            continue
+        if process.returncode != 0:
+            results[name] = f"the {name} worker failed (exit {process.returncode}):\n{log[-6000:]}"
+        else:
+            with open(out) as handle:
+                results[name] = json.load(handle)
+    return results
+
+
+@pytest.fixture(params=BACKENDS)
+def report(request, reports):
+    result = reports[request.param]
+    if isinstance(result, str):
+        pytest.fail(result)
+    assert result["backend"] == request.param
+    return result
+
+
+#: R2Score: Keras forms SS_tot = sum(w y^2) - sum(w y)^2 / sum(w) in float32; with
+#: these targets (mean 2, std ~0.8) the subtraction loses a factor ~7 and the sums
+#: run over 256 samples, so Keras' SS_res / SS_tot = 1 - R2 is good to ~1e-5 of itself
+#: (lossbridge's own R2 is held to RTOL against float64 NumPy in
+#: test_r2_score_against_float64)
+R2_RTOL_OF_ONE_MINUS = 1e-5
+
+
+def _close(got, want, key):
+    if "r2score" in key:
+        return np.all(np.abs(got - want) <= R2_RTOL_OF_ONE_MINUS * np.abs(1 - want) + ATOL)
+    return np.allclose(got, want, rtol=RTOL, atol=ATOL)
+
+
+def _assert_same(ours, theirs, what):
+    assert sorted(ours) == sorted(theirs), what
+    mismatched = {}
+    for key in theirs:
+        got, want = np.asarray(ours[key], np.float64), np.asarray(theirs[key], np.float64)
+        if got.shape != want.shape or not _close(got, want, key):
+            mismatched[key] = (ours[key], theirs[key])
+    assert not mismatched, f"{what}: lossbridge vs keras.metrics differ for {mismatched}"
+
+
+def test_every_metric_is_compared():
+    """The worker's list covers every metric class of the catalogue that
+    keras.metrics has (the parametrized tests below then compare each)."""
+    keras = pytest.importorskip("keras")
+    import lossbridge.metrics as lm
+
+    ours = {
+        name for name in lm.__all__ if isinstance(getattr(lm, name), type) and issubclass(getattr(lm, name), lm.Metric)
+    }
+    shared = {name for name in ours if isinstance(getattr(keras.metrics, name, None), type)}
+    # one-input metrics (not compile metrics: Keras calls update_state(y_true, y_pred)) and the base class
+    direct_only = {"Metric", "Mean", "Sum"}
+    assert shared - direct_only <= {name for _, name, _ in worker.METRICS}
+
+
+def test_fit_history_matches_keras_metrics(report):
+    theirs, ours = report["history"]["keras"], report["history"]["lossbridge"]
+    assert len(theirs) == 2 * (len(worker.METRICS) + 4 + 1)  # metrics, per-output losses, total loss; train + val
+    assert all(len(values) == worker.EPOCHS for values in theirs.values())
+    _assert_same(ours, theirs, f"fit history on Keras/{report['backend']}")
+
+
+def test_fit_history_object_is_right(report):
+    """The History object itself: lossbridge's training entries are the
+    epoch's values (on Keras' torch backend Keras' own count metrics log the
+    validation value there, see the worker's train_logs_callback)."""
+    history, epochs = report["keras_history"]["lossbridge"], report["history"]["lossbridge"]
+    _assert_same(history, epochs, "lossbridge's History")
+
+
+def test_evaluate_matches_keras_metrics(report):
+    theirs, ours = report["evaluate"]["keras"], report["evaluate"]["lossbridge"]
+    assert len(theirs) == len(worker.METRICS) + 4 + 1
+    _assert_same(ours, theirs, f"evaluate on Keras/{report['backend']}")
+
+
+def _r2_float64(y, p, w):
+    """Per-output weighted R2 and its SS_tot, in float64 (sklearn's r2_score formula)."""
+    w = w[:, None]
+    mean = np.sum(w * y, axis=0) / np.sum(w, axis=0)
+    total = np.sum(w * (y - mean) ** 2, axis=0)
+    return 1 - np.sum(w * (y - p) ** 2, axis=0) / total, total
+
+
+def test_r2_score_against_float64(report):
+    """evaluate()'s R2Score (uniform and variance-weighted) against float64
+    NumPy on the evaluated model's own predictions."""
+    _, y_val, _ = worker.data(1, worker.N_VAL)
+    weight = worker.data(0, worker.N)[2][: worker.N_VAL].astype(np.float64)
+    predicted = np.asarray(report["predict_regression"], np.float64)
+    scores, total = _r2_float64(y_val["regression"].astype(np.float64), predicted, weight)
+    expected = {"R2Score": np.mean(scores), "variance_weighted_average": np.sum(total * scores) / np.sum(total)}
+    evaluated = report["evaluate"]["lossbridge"]
+    for index, (_, name, options) in enumerate(worker.METRICS):
+        if name == "R2Score":
+            want = expected[options.get("class_aggregation", name)]
+            got = evaluated[worker.history_key(index)]
+            np.testing.assert_allclose(got, want, rtol=RTOL, atol=ATOL, err_msg=f"{options} on {report['backend']}")
+
+
+def test_predict_is_untouched(report):
+    assert report["predict_max_abs_diff"] == 0.0
+
+
+def test_save_and_load_round_trip(report):
+    """A model compiled with a KerasLoss, a bare lossbridge loss and every
+    bridged metric saves, loads as KerasMetric / KerasLoss / lossbridge's
+    MeanSquaredError, and evaluates as before saving."""
+    before, after = report["save_load"]["before"], report["save_load"]["after"]
+    assert len(before) == len(worker.METRICS) + 4 + 1
+    np.testing.assert_equal(after, before)
+    assert report["loaded_metric_classes"] == ["lossbridge>KerasMetric"]
+    assert report["loaded_loss_types"] == {
+        "binary": "KerasLoss",
+        "categorical": "CategoricalCrossentropy",
+        "sparse": "SparseCategoricalCrossentropy",
+        "regression": "MeanSquaredError",
+    }
+
+
+def test_weighted_loss_matches_keras(report):
+    """to_keras(lossbridge BCE) trains with sample weights as Keras' BCE does."""
+    theirs, ours = report["weighted_loss"]["keras"], report["weighted_loss"]["lossbridge"]
+    _assert_same(ours, theirs, f"weighted loss on Keras/{report['backend']}")
+
+
+def test_unbridged_objects_refuse(report):
+    """A bare lossbridge metric (Keras would average per-batch results) and a
+    bare lossbridge loss with weights (Keras would weight a reduced value)
+    raise TypeError naming the bridge."""
+    refusals = report["refusals"]
+    assert refusals["bare_metric"] is not None and "to_keras(metric)" in refusals["bare_metric"]
+    assert "AUC(" in refusals["bare_metric"] and "MeanMetricWrapper" in refusals["bare_metric"]
+    assert refusals["bare_loss_weighted"] is not None and "to_keras(loss)" in refusals["bare_loss_weighted"]
+    assert "sample weight" in refusals["bare_loss_weighted"]
+
+
+def test_one_input_metrics_direct(report):
+    """Mean and Sum (and R2Score with num_regressors, which Keras cannot run
+    compiled) through KerasMetric's stateful and stateless API, against
+    keras.metrics, and a float64 NumPy formula."""
+    values = np.linspace(-1, 3, 12).astype("float32")
+    weight = worker.data(0, worker.N)[2][:12].astype(np.float64)
+    expected = {"Mean": np.sum(values * weight) / np.sum(weight), "Sum": np.sum(values * weight)}
+    for name, numbers in report["direct"].items():
+        if name in expected:
+            for side in ("lossbridge", "keras", "stateless"):
+                np.testing.assert_allclose(numbers[side], expected[name], rtol=RTOL, err_msg=f"{name} {side}")
+            assert numbers["after_reset"] == 0.0
+            assert "update_state(values, sample_weight=None) got 2 positional inputs" in numbers["keras_call"]
+        else:
+            np.testing.assert_allclose(numbers["lossbridge"], numbers["keras"], rtol=RTOL, atol=ATOL, err_msg=name)
