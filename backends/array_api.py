@@ -40,26 +40,9 @@ import math
 import array_api_compat
 import numpy as np
 
-from .base import FLOAT_DTYPES, HALF_DTYPES, Backend
+from .base import DTYPE_NAMES, FLOAT_DTYPES, HALF_DTYPES, Backend
 
 PREFIX = "array_api:"
-_DTYPE_NAMES = (
-    "float16",
-    "bfloat16",
-    "float32",
-    "float64",
-    "int8",
-    "int16",
-    "int32",
-    "int64",
-    "uint8",
-    "uint16",
-    "uint32",
-    "uint64",
-    "complex64",
-    "complex128",
-    "bool",
-)
 #: elements one slice of a one-hot count may hold (bincount, segment_sum on an eager library)
 _ONE_HOT_BUDGET = 1 << 22
 
@@ -73,7 +56,7 @@ def _dtype_table(xp):
     """dtype name -> the namespace's dtype object. Namespaces that use NumPy's
     dtypes (the compat wrappers of NumPy and dask) hold every NumPy dtype,
     float16 included, though the standard names none."""
-    table = {name: getattr(xp, name) for name in _DTYPE_NAMES if hasattr(xp, name)}
+    table = {name: getattr(xp, name) for name in DTYPE_NAMES if hasattr(xp, name)}
     if table.get("float32") is np.float32:
         table.setdefault("float16", np.float16)
         try:

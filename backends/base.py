@@ -10,6 +10,10 @@ runs unchanged on every framework.
 from __future__ import annotations
 
 FLOAT_DTYPES = frozenset({"float16", "bfloat16", "float32", "float64"})
+#: integer dtype names, signed then unsigned
+INT_DTYPES = ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64")
+#: every dtype name an adapter may map (an adapter keeps those its library has)
+DTYPE_NAMES = ("float16", "bfloat16", "float32", "float64", *INT_DTYPES, "complex64", "complex128", "bool")
 HALF_DTYPES = frozenset({"float16", "bfloat16"})
 #: the largest finite value of each float dtype
 FLOAT_MAX = {

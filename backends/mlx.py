@@ -40,26 +40,10 @@ import threading
 import mlx.core as mx
 import numpy as np
 
-from .base import HALF_DTYPES, Backend
+from .base import DTYPE_NAMES, HALF_DTYPES, Backend
 
-_DTYPES = {
-    name: getattr(mx, name)
-    for name in (
-        "float16",
-        "bfloat16",
-        "float32",
-        "float64",
-        "int8",
-        "int16",
-        "int32",
-        "int64",
-        "uint8",
-        "uint16",
-        "uint32",
-        "uint64",
-        "complex64",
-    )
-}
+# MLX has no complex128, and names its bool dtype bool_
+_DTYPES = {name: getattr(mx, name) for name in DTYPE_NAMES if name not in ("complex128", "bool")}
 _DTYPES["bool"] = mx.bool_
 _NAMES = {dtype: name for name, dtype in _DTYPES.items()}
 _FLOATS = frozenset(_DTYPES[name] for name in ("float16", "bfloat16", "float32", "float64"))

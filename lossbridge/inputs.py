@@ -34,20 +34,10 @@ from __future__ import annotations
 import numpy as np
 
 from . import dispatch
-from .backends.base import FLOAT_DTYPES
+from .backends.base import FLOAT_DTYPES, INT_DTYPES
 
 #: dtypes accepted as real-valued inputs
-REAL_DTYPES = FLOAT_DTYPES | {
-    "bool",
-    "int8",
-    "int16",
-    "int32",
-    "int64",
-    "uint8",
-    "uint16",
-    "uint32",
-    "uint64",
-}
+REAL_DTYPES = FLOAT_DTYPES | {"bool", *INT_DTYPES}
 #: class-id dtypes the gathers of every framework take as they are
 _INDEX_DTYPES = ("int32", "int64")
 #: unsigned ids whose values may not fit int32
