@@ -138,10 +138,11 @@ def test_class_matches_keras(backend, case, reduction):
 
 
 def test_catalogue_signatures_follow_keras():
-    """Same argument names and defaults as keras.losses (plus ``compile``, and
+    """Same argument names and defaults as keras.losses (plus ``compile`` and
+    ``global_batch_size``, both defaulting to Keras' behaviour, and
     ``label_smoothing`` for sparse categorical cross-entropy)."""
     keras = keras_losses()
-    extras = {"compile"}
+    extras = {"compile", "global_batch_size"}
     for name in sorted({name for name, _, _ in CATALOGUE}):
         ours = inspect.signature(getattr(losses, name)).parameters
         theirs = inspect.signature(getattr(keras, name)).parameters

@@ -98,7 +98,7 @@ def _describe(obj):
 
 def _lossbridge_backend():
     """The lossbridge adapter of the Keras backend in use."""
-    name = keras.backend.backend()
+    name = keras.config.backend()
     if name not in backends.installed():
         raise RuntimeError(
             f"the Keras backend {name!r} has no lossbridge backend; lossbridge runs Keras' jax, torch, "
