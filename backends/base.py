@@ -190,6 +190,12 @@ class Backend:
         a compiler that would otherwise fuse them badly; a no-op elsewhere."""
         return x
 
+    def realize(self, tensors):
+        """Compute ``tensors`` (an iterable) now, where the framework builds
+        arrays lazily: what a stateful metric keeps is then values, not a
+        graph that grows with every update and holds every batch it saw. A
+        no-op for eager frameworks (MLX overrides it)."""
+
     # ------------------------------------------------------------ composites
     def softplus(self, x):
         # max(x, 0) + log1p(exp(-|x|)) never overflows

@@ -1,6 +1,6 @@
 """MLX adapter (Apple's array framework; ``pip install "mlx[cpu]"`` on Linux).
 
-MLX differs from the other frameworks in four ways this adapter absorbs:
+MLX differs from the other frameworks in five ways this adapter absorbs:
 
 * creating an array from float64 data gives float32 unless float64 is asked
   for (``mx.array(np.float64_array)`` is float32); the CPU computes in
@@ -15,6 +15,11 @@ MLX differs from the other frameworks in four ways this adapter absorbs:
   (a thread-local flag) so that :meth:`is_concrete` is False inside it and
   value checks are skipped, as under ``jax.jit``. A function compiled with
   ``mx.compile`` directly is not marked: compile through the adapter.
+* MLX builds arrays lazily, and evaluates a graph only in the thread that
+  built it (each thread has its own stream, MLX 0.31.2 and later):
+  :meth:`MlxBackend.realize` computes the state a stateful metric keeps, so
+  that the graph does not grow with every update and a metric updated in one
+  thread can be read in another.
 
 MLX's float64 ``exp`` (and the ops built on it: ``sigmoid``, ``logaddexp``)
 is accurate to float32 only (relative error 6e-7 against NumPy, where the
@@ -391,6 +396,9 @@ class MlxBackend(Backend):
                 _tracing.depth -= 1
 
         return mx.compile(traced)
+
+    def realize(self, tensors):
+        mx.eval(list(tensors))
 
     def devices(self):
         gpu = ["gpu:0"] if mx.is_available(mx.gpu) else []

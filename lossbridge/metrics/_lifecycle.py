@@ -59,6 +59,34 @@ def check_concrete(metric, backend, values, method="update_state"):
             )
 
 
+#: adapter type -> whether it keeps the default, no-op ``Backend.realize`` (every eager framework)
+_EAGER: dict = {}
+
+
+def keep(metric, backend, state, method="update_state"):
+    """``state`` (a dict of tensors of ``backend``, or None), checked as
+    :func:`check_concrete` does and computed now (``backend.realize``) before
+    ``metric`` keeps it: a lazy framework (MLX) would otherwise hold a graph
+    that grows with every update, and MLX evaluates a graph only in the
+    thread that built it (its streams are per thread), so a state updated in
+    one thread could not be read in another."""
+    if state is None:
+        return state
+    check_concrete(metric, backend, (next(iter(state.values())),), method)
+    return realized(backend, state)
+
+
+def realized(backend, state):
+    """``state`` computed now on a lazy backend (``backend.realize``); as it is elsewhere."""
+    kind = type(backend)
+    eager = _EAGER.get(kind)
+    if eager is None:
+        eager = _EAGER[kind] = kind.realize is backends.Backend.realize
+    if not eager:
+        backend.realize(state.values())
+    return state
+
+
 def warn_if_concrete(condition, message):
     """Warn when ``condition`` (a 0-d tensor) is concretely true; inside a
     traced function the value is unknown and nothing is said."""

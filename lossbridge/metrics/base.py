@@ -366,8 +366,7 @@ class Metric:
         and concrete inputs a compiled function closes over, or NumPy ones,
         still give a traced state. One check per update."""
         state = dispatch.run_on(backend, self.update, state, *inputs, sample_weight=sample_weight)
-        _lifecycle.check_concrete(self, backend, (next(iter(state.values())),))
-        return state
+        return _lifecycle.keep(self, backend, state)
 
     def _settle(self):
         """Fold anything a subclass keeps outside the state tensors into them
@@ -450,8 +449,7 @@ class Metric:
                     continue
                 theirs = self._bring_state(theirs_state, theirs_backend)
                 merged = dispatch.run_on(self._backend, self.merge, self._state, theirs)
-                _lifecycle.check_concrete(self, self._backend, (next(iter(merged.values())),), "merge_state")
-                self._state = merged
+                self._state = _lifecycle.keep(self, self._backend, merged, "merge_state")
 
     def _check_mergeable(self, other, state, backend):
         """``other`` (whose settled ``state`` lives on ``backend``) may merge into this metric."""
@@ -535,7 +533,7 @@ class Metric:
         with self._lock:
             backend, synced = self._synced_state(group)
             _lifecycle.check_concrete(self, backend, synced.values() if synced else (), "sync")
-            self._synced = None if synced is None else (backend, synced)
+            self._synced = None if synced is None else (backend, _lifecycle.realized(backend, synced))
 
     def unsync(self):
         """Back to the local state (after :meth:`sync`); a no-op otherwise."""

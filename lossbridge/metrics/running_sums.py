@@ -175,7 +175,7 @@ class RunningSums(Metric, register=False):
         if tensors:
             state = _adder(backend, tuple(tensors))(state, tensors)
             # before the host counts change: a traced state raises and leaves the metric as it was
-            _lifecycle.check_concrete(self, backend, (next(iter(state.values())),))
+            state = _lifecycle.keep(self, backend, state)
         if counts:
             host = self._host
             if host is None:
@@ -188,7 +188,8 @@ class RunningSums(Metric, register=False):
         host = self._host
         if host and self._state is not None:
             self._host = None
-            self._state = dispatch.run_on(self._backend, _fold_host, self._state, host)
+            folded = dispatch.run_on(self._backend, _fold_host, self._state, host)
+            self._state = _lifecycle.realized(self._backend, folded)
 
     def _forget(self):
         self._host = None
