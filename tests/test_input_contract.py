@@ -50,8 +50,8 @@ def test_a_broadcast_that_grows_an_input_raises(backend, name, true_shape, pred_
     assert "y_true" in message and "y_pred" in message
     assert str(tuple(true_shape)) in message and str(tuple(pred_shape)) in message
     assert "float32" in message
-    framework = {"numpy": "numpy", "torch": "torch", "jax": "jax", "tensorflow": "tensorflow"}[backend.name]
-    assert framework in message
+    frameworks = {"numpy": "numpy", "torch": "torch", "jax": "jax", "tensorflow": "tensorflow", "mlx": "mlx"}
+    assert frameworks[backend.name] in message
 
 
 @pytest.mark.parametrize(
@@ -192,6 +192,10 @@ def _complex(backend, shape=(2,)):
         import jax.numpy as jnp
 
         return jnp.asarray(values)
+    if backend.name == "mlx":
+        import mlx.core as mx
+
+        return mx.array(values)
     import tensorflow as tf
 
     return tf.constant(values)
