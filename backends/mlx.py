@@ -400,6 +400,29 @@ class MlxBackend(Backend):
     def realize(self, tensors):
         mx.eval(list(tensors))
 
+    # --- replicas (Metric.sync) over mx.distributed
+    def replica_group(self, group=None):
+        if group is None:
+            # the world this program initialised (init returns it); in a process
+            # mlx.launch started, init connects it as the program's own call would
+            group = mx.distributed.init()
+        elif not isinstance(group, mx.distributed.Group):
+            raise ValueError(
+                f"`group` for MLX state must be an mx.distributed.Group (from mx.distributed.init() or its "
+                f"split()), or None for the world of mx.distributed.init(); received {group!r}."
+            )
+        return group if group.size() > 1 else None
+
+    def all_reduce(self, tensors, reduction, group):
+        collective = {"sum": mx.distributed.all_sum, "min": mx.distributed.all_min, "max": mx.distributed.all_max}
+        reduce = collective[reduction]
+        return _per_dtype(tensors, lambda flat: reduce(flat, group=group), 1)
+
+    def all_gather(self, tensors, group):
+        size = group.size()
+        gathered = _per_dtype(tensors, lambda flat: mx.distributed.all_gather(flat, group=group), size)
+        return [mx.reshape(x, [size, *t.shape]) for x, t in zip(gathered, tensors, strict=True)]
+
     def devices(self):
         gpu = ["gpu:0"] if mx.is_available(mx.gpu) else []
         return ["cpu:0", *gpu]
@@ -407,3 +430,27 @@ class MlxBackend(Backend):
     def to_device(self, x, device):
         super().to_device(x, device)  # names an unknown device
         return x  # unified memory: the stream, not the array, picks the device
+
+
+def _per_dtype(tensors, collective, replicas):
+    """``collective`` run once per dtype on the flattened ``tensors`` of that
+    dtype joined, its result (``replicas`` blocks of the joined length, one
+    per replica) cut back into each tensor's part: ``replicas`` flat slices
+    each, in replica order."""
+    tensors = list(tensors)
+    out = [None] * len(tensors)
+    by_dtype = {}
+    for index, x in enumerate(tensors):
+        by_dtype.setdefault(x.dtype, []).append(index)
+    for indices in by_dtype.values():
+        sizes = [tensors[i].size for i in indices]
+        total = sum(sizes)
+        flat = mx.concatenate([mx.reshape(tensors[i], [-1]) for i in indices])
+        # every replica holds the same shapes (the contract), so all skip an empty collective
+        blocks = mx.reshape(collective(flat), [replicas, total]) if total else mx.zeros((replicas, 0), flat.dtype)
+        offset = 0
+        for i, n in zip(indices, sizes, strict=True):
+            part = blocks[:, offset : offset + n]
+            out[i] = mx.reshape(part, list(tensors[i].shape)) if replicas == 1 else part
+            offset += n
+    return out

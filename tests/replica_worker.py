@@ -4,6 +4,7 @@
     python -m tests.replica_worker jax           (XLA_FLAGS forces 4 host devices)
     python -m tests.replica_worker tensorflow    (2 logical CPU devices)
     python -m tests.replica_worker jax-processes RANK WORLD PORT
+    python -m tests.replica_worker mlx RANK HOSTFILE  (mx.distributed's ring backend)
 
 For every metric class of the catalogue (``lossbridge.testing.catalogue``,
 each case's options and input recipe) plus a few extra configurations, the
@@ -550,6 +551,31 @@ def run_jax_processes(rank, world, port):
     jax.distributed.shutdown()
 
 
+# ---------------------------------------------------------------- MLX across processes (mx.distributed, ring)
+def run_mlx(rank, hostfile):
+    os.environ["MLX_RANK"], os.environ["MLX_HOSTFILE"] = str(rank), hostfile  # what mlx.launch sets
+    import mlx.core as mx
+
+    world = mx.distributed.init(strict=True, backend="ring").size()
+    check = Checker()
+    for label, make, inputs, kind in cases():
+        for name, rows in SPLITS[world].items():
+            weights, replicas = scenario(name, rows, inputs, kind, seed=len(label) + len(name))
+            mine = replicas[rank]
+            expected = references(make, inputs, weights, replicas, mx.array, np.asarray)
+            metric = make()
+            for batch, weight in mine or ():
+                metric.update_state(*map(mx.array, batch), sample_weight=None if weight is None else mx.array(weight))
+            local = as_numpy(metric.result())
+            what = f"mlx process {rank} {label} {name}"
+            metric.sync()
+            check.against(f"{what} sync", metric.result(), expected)
+            metric.unsync()
+            check(f"{what} unsync", metric.result(), local)
+            check(f"{what} result(sync=True)", metric.result(sync=True), expected[0])
+    check.report()
+
+
 if __name__ == "__main__":
     framework = sys.argv[1]
     if framework == "torch":
@@ -560,5 +586,7 @@ if __name__ == "__main__":
         run_tensorflow()
     elif framework == "jax-processes":
         run_jax_processes(int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]))
+    elif framework == "mlx":
+        run_mlx(int(sys.argv[2]), sys.argv[3])
     else:
         raise SystemExit(f"unknown framework {framework!r}")

@@ -4,8 +4,8 @@ the catalogue, on each framework's own engine.
 Each test spawns the worker (``tests/replica_worker.py``) in fresh processes:
 torch.distributed over gloo with 2 and 4 processes, JAX ``shard_map`` / ``pmap``
 over 4 host devices (``XLA_FLAGS``), JAX across 2 processes of
-``jax.distributed``, and TensorFlow's MirroredStrategy over 2 logical CPU
-devices. One spawned group runs the whole catalogue. Every worker compares each
+``jax.distributed``, TensorFlow's MirroredStrategy over 2 logical CPU
+devices, and MLX across 2 processes of ``mx.distributed`` (its ring backend). One spawned group runs the whole catalogue. Every worker compares each
 replica's synced result with one metric that saw all the data (float64
 references computed in the worker, never from the synced code alone) and
 prints its count of checks and its failures.
@@ -116,3 +116,12 @@ def test_jax_distributed_processes_replica_invariance():
 def test_tensorflow_mirrored_replica_invariance():
     (report,) = _spawn(["tensorflow"], {"TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""})
     _check([report], 200)
+
+
+@pytest.mark.skipif(not _installed("mlx"), reason="needs mlx")
+def test_mlx_distributed_processes_replica_invariance(tmp_path):
+    # the ring backend's hostfile as mlx.launch writes it: one "ip:port" list per rank
+    hostfile = tmp_path / "hosts.json"
+    hostfile.write_text(json.dumps([[f"127.0.0.1:{_free_port()}"] for _ in range(2)]))
+    reports = _spawn(["mlx", "{rank}", hostfile], count=2)
+    _check(reports, 100)
