@@ -23,7 +23,7 @@ from tests.helpers import to_backend, to_numpy
 from tests.test_seed_losses import native_type
 
 ROOT = Path(__file__).resolve().parents[1]
-STRONG = [name for name in ("torch", "jax", "tensorflow") if name in backends.installed()]
+STRONG = [name for name in ("torch", "jax", "tensorflow", "mlx") if name in backends.installed()]
 Y_TRUE = np.array([[0.0, 1.0, 2.0], [1.0, 1.0, 1.0]], np.float32)
 Y_PRED = np.array([[0.5, 1.0, 1.0], [1.0, 3.0, 1.0]], np.float32)
 MSE = [(0.25 + 0 + 1) / 3, 4 / 3]  # by hand

@@ -55,8 +55,8 @@ def test_eager_matches_keras(backend, name):
 
 @pytest.mark.parametrize("name", ["ROC", "ROC-unsorted-thresholds", "multi_label-PR-label_weights", "from_logits"])
 def test_compiled_stateless_form_matches_keras(backend, name):
-    if backend.name not in ("jax", "tensorflow"):
-        pytest.skip("jax.jit / tf.function (torch.compile runs in the confusion and IoU tests)")
+    if backend.name not in ("jax", "tensorflow", "mlx"):
+        pytest.skip("jax.jit / tf.function / mx.compile (torch.compile runs in the confusion and IoU tests)")
     expected = keras_value(lambda km: km.AUC(**CONFIGS[name]), BATCHES[name])
     value = compiled_value(backend, metrics.AUC(**CONFIGS[name]), BATCHES[name])
     np.testing.assert_allclose(value, expected, **KERAS_TOL)

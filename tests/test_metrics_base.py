@@ -119,14 +119,14 @@ def test_stateless_functions_are_pure(backend):
 def test_mean_of_ten_million_float32_values_is_exact_to_1e_6(backend):
     """10^7 float32 values near 1e4, in batches of 1000, against math.fsum.
 
-    jax and tensorflow run the update through their compiler (one call per
+    jax, tensorflow and mlx run the update through their compiler (one call per
     batch); numpy and torch run the stateful API eagerly."""
     rng = np.random.default_rng(7)
     values = (1e4 + rng.normal(0.0, 1.0, 10**7)).astype(np.float32)
     truth = math.fsum(values.astype(np.float64).tolist()) / values.size
     batches = backend.convert_to_tensor(values.reshape(-1, 1000))
     m = metrics.Mean()
-    if backend.name in ("jax", "tensorflow"):
+    if backend.name in ("jax", "tensorflow", "mlx"):
         step = backend.compile(lambda state, batch: m.stateless_update_state(state, batch))
         state = m.stateless_initial_state(batches[0])
         for i in range(10**4):

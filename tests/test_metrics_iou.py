@@ -122,8 +122,8 @@ def test_eager_matches_keras(backend, name):
 
 @pytest.mark.parametrize("name", ["MeanIoU-ignore-255", "IoU-targets", "OneHotIoU", "OneHotMeanIoU", "BinaryIoU"])
 def test_compiled_stateless_form_matches_keras(backend, name):
-    if backend.name not in ("jax", "tensorflow"):
-        pytest.skip("jax.jit / tf.function here; torch.compile in test_mean_iou_under_torch_compile")
+    if backend.name not in ("jax", "tensorflow", "mlx"):
+        pytest.skip("jax.jit / tf.function / mx.compile here; torch.compile in test_mean_iou_under_torch_compile")
     batches = CASES[name][2]
     value = compiled_value(backend, _ours(name), batches)
     np.testing.assert_allclose(value, keras_value(_keras(name), batches), **KERAS_TOL)
@@ -143,7 +143,7 @@ def test_out_of_range_ids_are_dropped_as_keras_does_eager_and_traced(backend):
     batches = [((labels, predicted), None)]
     expected = keras_value(lambda km: km.MeanIoU(num_classes=C), batches)
     np.testing.assert_allclose(eager_value(backend, metrics.MeanIoU(num_classes=C), batches), expected, **KERAS_TOL)
-    if backend.name in ("jax", "tensorflow"):
+    if backend.name in ("jax", "tensorflow", "mlx"):
         value = compiled_value(backend, metrics.MeanIoU(num_classes=C), batches)
         np.testing.assert_allclose(value, expected, **KERAS_TOL)
 
@@ -399,8 +399,8 @@ def test_an_integer_and_a_weighted_shard_merge(backend, weighted_first):
 
 
 def test_compiled_unweighted_then_weighted_updates(backend):
-    if backend.name not in ("jax", "tensorflow"):
-        pytest.skip("jax.jit / tf.function here")
+    if backend.name not in ("jax", "tensorflow", "mlx"):
+        pytest.skip("jax.jit / tf.function / mx.compile here")
     (pair_a, weight), (pair_b, _) = CASES["MeanIoU"][2]
     batches = [(pair_b, None), (pair_a, weight)]  # the state changes form in the second step
     value = compiled_value(backend, metrics.MeanIoU(num_classes=C), batches)

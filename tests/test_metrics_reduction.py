@@ -92,7 +92,7 @@ def test_sum_matches_keras_and_numpy(backend, case):
 
 @pytest.mark.parametrize("case", ["values(4, 3)-weight(4, 1)", "values(4, 3, 1)-weight(4, 3)", "values(4,)-weight()"])
 def test_compiled_stateless_form(backend, case):
-    if backend.name not in ("jax", "tensorflow"):
+    if backend.name not in ("jax", "tensorflow", "mlx"):
         pytest.skip("compiled separately in test_metrics_base (torch.compile is slow; numpy has no compiler)")
     batches = CASES[case]
     np.testing.assert_allclose(compiled_value(backend, metrics.Mean(), batches), ref_mean(batches), **F64_TOL)
@@ -230,8 +230,8 @@ def test_wrapper_rejects_non_callables():
 
 
 def test_wrapper_compiled(backend):
-    if backend.name not in ("jax", "tensorflow"):
-        pytest.skip("jax.jit / tf.function only here")
+    if backend.name not in ("jax", "tensorflow", "mlx"):
+        pytest.skip("jax.jit / tf.function / mx.compile only here")
     batches = [(_pair((5, 3)), _weights(5)), (_pair((5, 3)), None)]
     m = metrics.MeanMetricWrapper(losses.mean_squared_error)
     expected = ref_mean([((np.mean((t.astype(np.float64) - p) ** 2, -1),), w) for (t, p), w in batches])

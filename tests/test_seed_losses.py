@@ -182,6 +182,15 @@ def test_issue_example(backend):
         assert isinstance(out, tf.Tensor)
         expected = 0.2 * np.log(0.2 / 0.5) + 0.8 * np.log(0.8 / 0.5)  # by hand: 0.19274...
         np.testing.assert_allclose(out.numpy(), [expected], rtol=1e-6)
+    elif backend.name == "mlx":  # not in the issue: the torch example on MLX, its gradient from mx.grad
+        import mlx.core as mx
+
+        out = losses.mean_squared_error(mx.ones((4, 3)), mx.zeros((4, 3)))
+        assert isinstance(out, mx.array) and tuple(out.shape) == (4,)
+        grad = mx.grad(lambda p: mx.sum(losses.mean_squared_error(p, mx.zeros((4, 3)))))(mx.ones((4, 3)))
+        np.testing.assert_allclose(np.array(grad), np.full((4, 3), 2.0 / 3.0), rtol=1e-6)
+    else:
+        raise AssertionError(f"no example for the {backend.name} backend")
 
 
 def test_integer_inputs_give_float32(backend):

@@ -282,8 +282,8 @@ class _Uncompilable(losses.MeanSquaredError):
 
 
 def test_compile_falls_back_to_eager_and_remembers(backend, cheap_torch_compile):
-    if backend.name not in ("jax", "tensorflow"):
-        pytest.skip("jax.jit and tf.function reject reading a traced value; torch graph-breaks instead")
+    if backend.name not in ("jax", "tensorflow", "mlx"):
+        pytest.skip("jax.jit, tf.function and mx.compile reject reading a traced value; torch graph-breaks instead")
     loss = _Uncompilable(compile=True)
     y_true, y_pred = _regression_pair(backend, 0)
     with pytest.warns(RuntimeWarning, match="runs eagerly"):
