@@ -11,19 +11,13 @@ adapter claims (``lossbridge.backends.array_api_backend``).
 
 Only standard functions are called on the namespace. Where the standard lacks
 an operation it is composed from standard ones, and a library that lacks a
-standard function gets the same composition:
-
-* ``one_hot``: ``expand_dims(ids, -1) == arange(n)``;
-* ``take_along_axis`` (standard since 2024.12; absent from dask): a mask of
-  the picked positions, selected with ``where`` and summed over the axis,
-  so that it stays blockwise on a chunked array;
-* ``top_k``: ``argsort(descending=True, stable=True)`` and the pick above;
-* ``bincount`` and ``segment_sum`` (no scatter-add in the standard): the
-  same one-hot mask summed over the ids, in slices of bounded size for an
-  eager library; a lazy one (dask) bounds memory by its own chunks;
-* Python numbers and mixed dtypes in the binary primitives are promoted as
-  NumPy would (the standard leaves int/float mixing undefined and
-  array-api-strict refuses it), so a primitive behaves the same everywhere.
+standard function gets the same composition: ``one_hot`` is
+``expand_dims(ids, -1) == arange(n)``, ``top_k`` is
+``argsort(descending=True, stable=True)`` and a pick; ``take_along_axis``
+(standard since 2024.12; absent from dask), ``bincount`` and ``segment_sum``
+are masks summed (``_array_api_composed``). Python numbers and mixed dtypes in
+the binary primitives are promoted as NumPy would (``_array_api_dtypes``), so
+a primitive behaves the same everywhere.
 
 The standard has no autograd and no compiler: this adapter has neither
 (``value_and_grad`` raises, ``compile`` is the identity). A lazy array
@@ -40,32 +34,16 @@ import math
 import array_api_compat
 import numpy as np
 
-from .base import DTYPE_NAMES, FLOAT_DTYPES, HALF_DTYPES, Backend
+from ._array_api_composed import ComposedOperations
+from ._array_api_dtypes import NumpyPromotion, dtype_table
+from .base import FLOAT_DTYPES, HALF_DTYPES, Backend
 
 PREFIX = "array_api:"
-#: elements one slice of a one-hot count may hold (bincount, segment_sum on an eager library)
-_ONE_HOT_BUDGET = 1 << 22
 
 
 def namespace_name(xp) -> str:
     """``array_api_compat.dask.array`` -> ``"dask.array"``; a compliant library's own name as it is."""
     return xp.__name__.removeprefix("array_api_compat.")
-
-
-def _dtype_table(xp):
-    """dtype name -> the namespace's dtype object. Namespaces that use NumPy's
-    dtypes (the compat wrappers of NumPy and dask) hold every NumPy dtype,
-    float16 included, though the standard names none."""
-    table = {name: getattr(xp, name) for name in DTYPE_NAMES if hasattr(xp, name)}
-    if table.get("float32") is np.float32:
-        table.setdefault("float16", np.float16)
-        try:
-            from ml_dtypes import bfloat16
-        except ImportError:  # pragma: no cover - ml_dtypes comes with jax and tensorflow
-            pass
-        else:
-            table.setdefault("bfloat16", bfloat16)
-    return table
 
 
 #: namespace name -> its one adapter in this process
@@ -94,15 +72,18 @@ def adapter_for_module(module_name: str) -> Backend | None:
         return None
 
 
-class ArrayApiBackend(Backend):
-    """The adapter for one Array API namespace ``xp``."""
+class ArrayApiBackend(NumpyPromotion, ComposedOperations, Backend):
+    """The adapter for one Array API namespace ``xp``: the standard's
+    functions for the primitives, NumPy's promotion of mixed operands
+    (``_array_api_dtypes``) and compositions of what the standard lacks
+    (``_array_api_composed``)."""
 
     extra = "array-api"
 
     def __init__(self, xp):
         self.xp = xp
         self.name = PREFIX + namespace_name(xp)
-        self._dtypes = _dtype_table(xp)
+        self._dtypes = dtype_table(xp)
         self._names = {}
         for name, dtype in self._dtypes.items():
             self._names[dtype] = name
@@ -136,49 +117,6 @@ class ArrayApiBackend(Backend):
     def _array(self, value, like, dtype=None):
         """A Python number as an array of ``like``'s namespace and device."""
         return self.xp.asarray(value, dtype=dtype, device=self._device_of(like))
-
-    def _common(self, x, y):
-        """``x`` and ``y`` as arrays of one dtype, promoted as NumPy does:
-        a Python number takes the array's kind (a float number meeting
-        integers makes them floatx()); an integer or bool meeting a float takes
-        the float's dtype; otherwise the standard's ``result_type``."""
-        x_array, y_array = self._is_array(x), self._is_array(y)
-        if not x_array and not y_array:
-            x = self.convert_to_tensor(np.asarray(x))
-            x_array = True
-        if not y_array:
-            return x, self._scalar(y, x)
-        if not x_array:
-            return self._scalar(x, y), y
-        if x.dtype == y.dtype:
-            return x, y
-        x_float, y_float = x.dtype in self._floats, y.dtype in self._floats
-        if x_float != y_float:
-            return (x, self.xp.astype(y, x.dtype)) if x_float else (self.xp.astype(x, y.dtype), y)
-        if self._names.get(x.dtype) == "bool" or self._names.get(y.dtype) == "bool":
-            target = y.dtype if self._names.get(x.dtype) == "bool" else x.dtype
-            return self.xp.astype(x, target), self.xp.astype(y, target)
-        target = self.xp.result_type(x, y)
-        return self.xp.astype(x, target), self.xp.astype(y, target)
-
-    def _scalar(self, value, like):
-        """A Python number as a 0-d array to meet ``like``: in ``like``'s
-        dtype, but floatx() for a float meeting integers or bools and int64
-        for an integer meeting bools (the caller casts ``like`` to match)."""
-        name, dtype = self._names.get(like.dtype), like.dtype
-        if isinstance(value, float) and like.dtype not in self._floats:
-            dtype = self._dtype(self._floatx)
-        elif isinstance(value, int) and not isinstance(value, bool) and name == "bool":
-            dtype = self._dtype("int64" if "int64" in self._dtypes else "int32")
-        return self._array(value, like, dtype)
-
-    def _pair(self, x, y):
-        """:meth:`_common`, with the first operand cast too where a float
-        number made the second a float."""
-        x, y = self._common(x, y)
-        if x.dtype != y.dtype:
-            x = self.xp.astype(x, y.dtype)
-        return x, y
 
     def _bool(self, x):
         return x if self._names.get(x.dtype) == "bool" else x != 0
@@ -439,23 +377,6 @@ class ArrayApiBackend(Backend):
             return native(x, self.xp.astype(indices, self._dtype("int64")), axis=axis)
         return self._picked(x, indices, axis)
 
-    def _picked(self, x, indices, axis):
-        """``take_along_axis`` composed: per output position, the entries of
-        ``x`` along ``axis`` selected by a mask of ``arange == index`` and
-        summed (exactly: every other term is 0). Memory: ``x``'s size times
-        the number of indices per row; chunked arrays stay blockwise."""
-        axis = axis % x.ndim
-        xp = self.xp
-        moved, ids = xp.moveaxis(x, axis, -1), xp.moveaxis(indices, axis, -1)
-        positions = xp.arange(moved.shape[-1], dtype=ids.dtype, device=array_api_compat.device(ids))
-        mask = xp.expand_dims(ids, axis=-1) == positions  # (..., picks, size)
-        rows = xp.expand_dims(moved, axis=-2)  # (..., 1, size)
-        if self._names.get(x.dtype) == "bool":
-            picked = xp.any(xp.logical_and(mask, rows), axis=-1)
-        else:
-            picked = xp.sum(xp.where(mask, rows, xp.zeros_like(rows)), axis=-1, dtype=x.dtype)
-        return xp.moveaxis(picked, -1, axis)
-
     def top_k(self, x, k):
         scores = self.cast(x, "int8") if self._names.get(x.dtype) == "bool" else x
         indices = self.xp.argsort(scores, axis=-1, descending=True, stable=True)[..., :k]
@@ -478,27 +399,6 @@ class ArrayApiBackend(Backend):
         if data is None:
             return self._one_hot_sum(None, ids, num_segments, "int32")
         return self._one_hot_sum(self.reshape(data, (-1,)), ids, num_segments, self.dtype(data))
-
-    def _one_hot_sum(self, values, ids, length, dtype):
-        """Sums of ``values`` (ones where None) per id in ``[0, length)``,
-        through a mask of ``ids == arange(length)``: the standard has no
-        scatter-add. An eager library is summed in slices of at most
-        ``_ONE_HOT_BUDGET`` mask elements; a lazy one's chunks bound its memory."""
-        xp = self.xp
-        classes = xp.arange(length, dtype=ids.dtype, device=array_api_compat.device(ids))
-        total = self.zeros((length,), dtype, like=ids)
-        count = ids.shape[0]
-        step = count if array_api_compat.is_lazy_array(ids) else max(1, _ONE_HOT_BUDGET // max(length, 1))
-        for start in range(0, count, max(step, 1)):
-            stop = min(start + step, count)  # the standard leaves out-of-bounds slice stops undefined
-            mask = xp.expand_dims(ids[start:stop], axis=-1) == classes  # (slice, length)
-            if values is None:
-                part = xp.sum(xp.astype(mask, self._dtype(dtype)), axis=0, dtype=self._dtype(dtype))
-            else:
-                terms = xp.expand_dims(xp.astype(values[start:stop], self._dtype(dtype)), axis=-1)
-                part = xp.sum(xp.where(mask, terms, xp.zeros_like(terms)), axis=0, dtype=self._dtype(dtype))
-            total = total + part
-        return total
 
     def matmul(self, x, y):
         return self.xp.matmul(*self._pair(x, y))
