@@ -92,6 +92,18 @@ METRICS = [
 ]
 
 
+def masked_batch(part):
+    """(y_true, y_pred, mask, sample_weight) of a sequence batch, (3, 4, 2) with a
+    (3, 4) mask that hides each sequence's tail, and per-step weights (3, 4): Keras'
+    own apply_mask multiplies in place, which on torch refuses an (N,) or (N, 1)
+    weight against an (N, T) mask."""
+    rng = np.random.default_rng(10 + part)
+    true, pred = (rng.normal(size=(3, 4, 2)).astype("float32") for _ in range(2))
+    mask = np.arange(4)[None, :] < np.array([[4], [2], [1]])
+    weight = np.repeat(np.array([[1.0], [2.0], [0.5]], "float32"), 4, axis=1) + np.linspace(0, 0.3, 4, dtype="float32")
+    return true, pred, mask, weight
+
+
 def metric_name(index, output):
     """The unique name of METRICS[index] (history keys are ``{output}_{name}``)."""
     return f"m{index:02d}_{METRICS[index][1].lower()}"
@@ -364,6 +376,24 @@ def main(out_path):
         adjusted[side] = float(metric.result())
     direct["R2Score(num_regressors=1)"] = adjusted
     report["direct"] = direct
+
+    # 6. a Keras mask on y_pred (what a Masking or Embedding(mask_zero=True) layer leaves on a sequence
+    # output): a bridged MeanMetricWrapper weighs masked entries 0, as keras.metrics' own does
+    from keras.src.backend import set_keras_mask
+
+    masked = {}
+    for weighted in (False, True):
+        for side, metric in (
+            ("lossbridge", KerasMetric(lm.MeanAbsoluteError())),
+            ("keras", keras.metrics.MeanAbsoluteError()),
+        ):
+            for part in range(2):
+                true, pred, mask, sample_weight = masked_batch(part)
+                pred = keras.ops.convert_to_tensor(pred)
+                set_keras_mask(pred, keras.ops.convert_to_tensor(mask))
+                metric.update_state(true, pred, sample_weight=sample_weight if weighted else None)
+            masked[f"{side}{'-weighted' if weighted else ''}"] = float(metric.result())
+    report["masked"] = masked
 
     timings["direct"] = time.perf_counter() - start
     with open(out_path, "w") as handle:

@@ -26,7 +26,10 @@ import pytest
 
 from lossbridge import backends
 
-pytestmark = pytest.mark.slow
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.xdist_group("packaging"),  # module-scoped setup built once: the module's tests share one worker
+]
 
 ROOT = Path(__file__).resolve().parents[1]
 PLUGIN = Path(__file__).resolve().parent / "data" / "plugin_backend"
