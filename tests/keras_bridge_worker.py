@@ -233,6 +233,12 @@ def main(out_path):
     start = time.perf_counter()
     import keras
 
+    if keras.backend.backend() == "tensorflow":  # two logical CPUs for MirroredStrategy (section 7), before TF starts
+        import tensorflow as tf
+
+        (cpu,) = tf.config.list_physical_devices("CPU")
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+
     import lossbridge
     from lossbridge.integrations.keras import KerasMetric, to_keras, to_keras_metrics
 
@@ -394,6 +400,27 @@ def main(out_path):
                 metric.update_state(true, pred, sample_weight=sample_weight if weighted else None)
             masked[f"{side}{'-weighted' if weighted else ''}"] = float(metric.result())
     report["masked"] = masked
+
+    # 7. TensorFlow: fit and evaluate under tf.distribute.MirroredStrategy over two CPU replicas; the
+    # bridged metrics' Keras variables aggregate across replicas as keras.metrics' own do (one epoch: the
+    # cross-epoch reset is covered above)
+    if keras.backend.backend() == "tensorflow":
+        strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+        mirrored = {}
+        for side, make in (
+            ("keras", lambda: metric_objects(keras.metrics, lambda m: m)),
+            ("lossbridge", lambda: to_keras_metrics(metric_objects(lm, lambda m: m))),
+        ):
+            with strategy.scope():
+                net = compiled(keras, make())
+            fit = net.fit(x, y, sample_weight=weight, epochs=1, batch_size=BATCH, shuffle=False, verbose=0)
+            evaluated = net.evaluate(
+                x_val, y_val, sample_weight=weight[:N_VAL], batch_size=BATCH, verbose=0, return_dict=True
+            )
+            mirrored[side] = {"history": floats(fit.history), "evaluate": floats(evaluated)}
+        mirrored["replicas"] = strategy.num_replicas_in_sync
+        report["mirrored"] = mirrored
+        timings["mirrored"] = time.perf_counter() - start
 
     timings["direct"] = time.perf_counter() - start
     with open(out_path, "w") as handle:

@@ -145,6 +145,20 @@ def test_evaluate_matches_keras_metrics(report):
     _assert_same(ours, theirs, f"evaluate on Keras/{report['backend']}")
 
 
+def test_mirrored_strategy_matches_keras_metrics(report):
+    """TensorFlow's MirroredStrategy over two CPU replicas: every bridged
+    metric's fit history and weighted evaluation equal keras.metrics' own under
+    the same strategy (the bridge's variables carry Keras' aggregation)."""
+    if report["backend"] != "tensorflow":
+        assert "mirrored" not in report
+        return  # a tf.distribute strategy exists on Keras' TensorFlow backend only
+    mirrored = report["mirrored"]
+    assert mirrored["replicas"] == 2
+    assert len(mirrored["keras"]["evaluate"]) == len(worker.METRICS) + 4 + 1
+    for part in ("history", "evaluate"):
+        _assert_same(mirrored["lossbridge"][part], mirrored["keras"][part], f"MirroredStrategy {part}")
+
+
 def _r2_float64(y, p, w):
     """Per-output weighted R2 and its SS_tot, in float64 (sklearn's r2_score formula)."""
     w = w[:, None]
