@@ -47,6 +47,7 @@ class FBetaScore(Metric):
         if threshold is not None and (not _is_number(threshold) or not 0 < threshold <= 1):
             raise ValueError(f"`threshold` must be None or a number with 0 < threshold <= 1; received {threshold!r}.")
         self.average, self.beta = average, float(beta)
+        self.axis = None if average == "micro" else 0  # Keras' attribute: the axis its counts sum over
         self.threshold = None if threshold is None else float(threshold)
 
     def initial_state(self, like):
@@ -77,7 +78,7 @@ class FBetaScore(Metric):
         weight = sample_weight
         if weight is not None:
             weight = _per_sample(K.cast(weight, K.accumulator_dtype), K.shape(y_pred)[0])
-        axis = None if self.average == "micro" else 0
+        axis = self.axis
         return accumulate(
             state,
             true_positives=_weighted_sum(predicted * actual, weight, axis),
