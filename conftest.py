@@ -3,6 +3,13 @@
 ``backend``: the adapter of each installed backend in turn (``--backend``
 restricts the run, repeatable). ``gpu``-marked tests skip cleanly where no
 CUDA device is present.
+
+``@pytest.mark.exists_if(predicate)``: ``predicate(params)`` (the test's
+parameters by name; ``params["backend"]`` is the backend's name) says which
+combinations exist. The others are deselected at collection: a combination
+that cannot exist (gradients on NumPy, a torch-only property on jax) is not
+generated, rather than reported as a skip. Skips are left for what a machine
+lacks (a GPU, an uninstalled framework).
 """
 
 from __future__ import annotations
@@ -66,7 +73,23 @@ def _cuda_available():
         return False
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "exists_if(predicate): only the parameter combinations it accepts are generated")
+
+
 def pytest_collection_modifyitems(config, items):
+    dropped = []
+    for item in items:
+        params = dict(getattr(getattr(item, "callspec", None), "params", {}))
+        if not all(marker.args[0](params) for marker in item.iter_markers("exists_if")):
+            dropped.append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        gone = set(map(id, dropped))
+        items[:] = [item for item in items if id(item) not in gone]
+    # the slowest tests first: with the load spread over workers, a long test
+    # picked up last would leave the other workers idle at the end
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
     gpu_items = [item for item in items if "gpu" in item.keywords]
     if gpu_items and not _cuda_available():
         skip = pytest.mark.skip(reason="no CUDA device on this machine")

@@ -18,6 +18,7 @@ import importlib.util
 import warnings
 
 from .base import Backend
+from .notices import LossbridgeRuntimeWarning, LossbridgeWarning
 
 ENTRY_POINT_GROUP = "lossbridge.backends"
 #: names of the generic Array API adapter: this prefix and the namespace's module
@@ -116,7 +117,7 @@ def _load_plugin(name: str) -> Backend:
                 f"the lossbridge backend plugin {name!r} ({entry.value}, from {origin}) failed to load: "
                 f"{type(error).__name__}: {error}"
             )
-            warnings.warn(_broken[name] + "; the other backends are unaffected", RuntimeWarning, stacklevel=3)
+            warnings.warn(_broken[name] + "; the other backends are unaffected", LossbridgeRuntimeWarning, stacklevel=3)
     raise ImportError(_broken[name])
 
 
@@ -199,6 +200,8 @@ __all__ = [
     "BUILTIN",
     "Backend",
     "ENTRY_POINT_GROUP",
+    "LossbridgeRuntimeWarning",
+    "LossbridgeWarning",
     "array_api_backend",
     "get",
     "installed",

@@ -9,6 +9,7 @@ from ._source_tree import attach_backends as _attach_backends
 _attach_backends(__path__[0])
 
 from . import losses  # noqa: E402
+from .backends.notices import LossbridgeRuntimeWarning, LossbridgeWarning  # noqa: E402
 from .dispatch import get_backend, set_backend, use_backend  # noqa: E402
 from .k import K  # noqa: E402
 from .losses import register_loss  # noqa: E402
@@ -27,4 +28,14 @@ def __getattr__(name):
     raise AttributeError(f"module 'lossbridge' has no attribute {name!r}")
 
 
-__all__ = ["K", "get_backend", "losses", "register_loss", "set_backend", "use_backend", "__version__"]
+__all__ = [
+    "K",
+    "LossbridgeRuntimeWarning",
+    "LossbridgeWarning",
+    "get_backend",
+    "losses",
+    "register_loss",
+    "set_backend",
+    "use_backend",
+    "__version__",
+]

@@ -31,6 +31,7 @@ import warnings
 
 from . import dispatch
 from .backends.base import Backend
+from .backends.notices import LossbridgeRuntimeWarning
 
 _MODES = (False, True, "auto")
 _default = False
@@ -99,7 +100,7 @@ def call(owner, backend, fn, *args):
         warnings.warn(
             f"{type(owner).__name__}: the {backend.name} compiler rejected it "
             f"({type(error).__name__}: {str(error)[:300]}); it runs eagerly from now on.",
-            RuntimeWarning,
+            LossbridgeRuntimeWarning,
             stacklevel=3,
         )
         return result

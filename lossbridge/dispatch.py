@@ -353,7 +353,7 @@ def bridged(*argnames):
             previous = _active.backend
             _active.backend = backend
             try:
-                return fn(*values, *args[count:], **kwargs)
+                return returned(fn(*values, *args[count:], **kwargs))
             finally:
                 _active.backend = previous
 
@@ -368,6 +368,14 @@ def run_on(backend, fn, *args, **kwargs):
     previous = _active.backend
     _active.backend = backend
     try:
-        return fn(*args, **kwargs)
+        return returned(fn(*args, **kwargs))
     finally:
         _active.backend = previous
+
+
+def returned(out):
+    """The one NumPy return convention: a result leaves lossbridge as an
+    ``np.ndarray``, 0-d for a scalar, as a torch or jax result is a tensor.
+    NumPy's own reductions give ``np.float32`` scalars, which would make
+    losses and metrics disagree (README, "What you get back")."""
+    return np.asarray(out) if isinstance(out, np.generic) else out

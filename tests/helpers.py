@@ -1,8 +1,10 @@
-"""Small helpers for tests: moving data between NumPy and a backend."""
+"""Small helpers for tests: moving data between NumPy and a backend, and
+which backend combinations a test exists for."""
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 
 def to_backend(backend, array, dtype=None):
@@ -29,3 +31,30 @@ def precision(backend, dtype):
 
         return jax.enable_x64(True)
     return contextlib.nullcontext()
+
+
+# ------------------------------------------------ which combinations exist (conftest.py: exists_if)
+#: backends whose adapter has gradients (value_and_grad) and a compiler
+AUTOGRAD = COMPILERS = frozenset({"torch", "jax", "tensorflow", "mlx"})
+
+
+def on(*names):
+    """``@on("torch")``: the test exists on these backends only."""
+    return pytest.mark.exists_if(lambda params: params["backend"] in names)
+
+
+#: the test exists where the backend has autograd / a compiler
+with_autograd = on(*sorted(AUTOGRAD))
+with_compiler = on(*sorted(COMPILERS))
+#: the test exists on every backend but NumPy (a strong framework, replicas, ...)
+beyond_numpy = pytest.mark.exists_if(lambda params: params["backend"] != "numpy")
+
+
+def not_on(*names):
+    """``@not_on("torch")``: the test exists on every backend but these."""
+    return pytest.mark.exists_if(lambda params: params["backend"] not in names)
+
+
+#: a ``compiled`` parameter runs eagerly only on torch: torch.compile's cold
+#: start costs seconds on CPU, and the compile-option tests cover it
+eager_only_on_torch = pytest.mark.exists_if(lambda params: not (params["compiled"] and params["backend"] == "torch"))

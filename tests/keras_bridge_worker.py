@@ -92,6 +92,18 @@ METRICS = [
 ]
 
 
+def masked_batch(part):
+    """(y_true, y_pred, mask, sample_weight) of a sequence batch, (3, 4, 2) with a
+    (3, 4) mask that hides each sequence's tail, and per-step weights (3, 4): Keras'
+    own apply_mask multiplies in place, which on torch refuses an (N,) or (N, 1)
+    weight against an (N, T) mask."""
+    rng = np.random.default_rng(10 + part)
+    true, pred = (rng.normal(size=(3, 4, 2)).astype("float32") for _ in range(2))
+    mask = np.arange(4)[None, :] < np.array([[4], [2], [1]])
+    weight = np.repeat(np.array([[1.0], [2.0], [0.5]], "float32"), 4, axis=1) + np.linspace(0, 0.3, 4, dtype="float32")
+    return true, pred, mask, weight
+
+
 def metric_name(index, output):
     """The unique name of METRICS[index] (history keys are ``{output}_{name}``)."""
     return f"m{index:02d}_{METRICS[index][1].lower()}"
@@ -220,6 +232,12 @@ def compiled(keras, metrics, loss=None):
 def main(out_path):
     start = time.perf_counter()
     import keras
+
+    if keras.backend.backend() == "tensorflow":  # two logical CPUs for MirroredStrategy (section 7), before TF starts
+        import tensorflow as tf
+
+        (cpu,) = tf.config.list_physical_devices("CPU")
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 
     import lossbridge
     from lossbridge.integrations.keras import KerasMetric, to_keras, to_keras_metrics
@@ -364,6 +382,45 @@ def main(out_path):
         adjusted[side] = float(metric.result())
     direct["R2Score(num_regressors=1)"] = adjusted
     report["direct"] = direct
+
+    # 6. a Keras mask on y_pred (what a Masking or Embedding(mask_zero=True) layer leaves on a sequence
+    # output): a bridged MeanMetricWrapper weighs masked entries 0, as keras.metrics' own does
+    from keras.src.backend import set_keras_mask
+
+    masked = {}
+    for weighted in (False, True):
+        for side, metric in (
+            ("lossbridge", KerasMetric(lm.MeanAbsoluteError())),
+            ("keras", keras.metrics.MeanAbsoluteError()),
+        ):
+            for part in range(2):
+                true, pred, mask, sample_weight = masked_batch(part)
+                pred = keras.ops.convert_to_tensor(pred)
+                set_keras_mask(pred, keras.ops.convert_to_tensor(mask))
+                metric.update_state(true, pred, sample_weight=sample_weight if weighted else None)
+            masked[f"{side}{'-weighted' if weighted else ''}"] = float(metric.result())
+    report["masked"] = masked
+
+    # 7. TensorFlow: fit and evaluate under tf.distribute.MirroredStrategy over two CPU replicas; the
+    # bridged metrics' Keras variables aggregate across replicas as keras.metrics' own do (one epoch: the
+    # cross-epoch reset is covered above)
+    if keras.backend.backend() == "tensorflow":
+        strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+        mirrored = {}
+        for side, make in (
+            ("keras", lambda: metric_objects(keras.metrics, lambda m: m)),
+            ("lossbridge", lambda: to_keras_metrics(metric_objects(lm, lambda m: m))),
+        ):
+            with strategy.scope():
+                net = compiled(keras, make())
+            fit = net.fit(x, y, sample_weight=weight, epochs=1, batch_size=BATCH, shuffle=False, verbose=0)
+            evaluated = net.evaluate(
+                x_val, y_val, sample_weight=weight[:N_VAL], batch_size=BATCH, verbose=0, return_dict=True
+            )
+            mirrored[side] = {"history": floats(fit.history), "evaluate": floats(evaluated)}
+        mirrored["replicas"] = strategy.num_replicas_in_sync
+        report["mirrored"] = mirrored
+        timings["mirrored"] = time.perf_counter() - start
 
     timings["direct"] = time.perf_counter() - start
     with open(out_path, "w") as handle:

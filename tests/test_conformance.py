@@ -22,6 +22,8 @@ from lossbridge.cli import main as cli_main
 from lossbridge.testing import ConformanceError, _op_cases, check_backend, conformance
 from tests.helpers import precision
 
+pytestmark = pytest.mark.slow  # spawns processes or runs whole catalogues: scheduled first (conftest.py)
+
 
 def _assert_conforms(result):
     assert result.ok, result.table(failures_only=True)

@@ -19,6 +19,9 @@ from lossbridge import losses, metrics  # noqa: E402
 from tests.helpers import to_backend, to_numpy  # noqa: E402
 from tests.test_metrics_auc import ref_auc  # noqa: E402
 
+# module-scoped setup built once: the module's tests share one worker
+pytestmark = pytest.mark.xdist_group("dask_integration")
+
 evaluate, evaluate_loss = dask_integration.evaluate, dask_integration.evaluate_loss
 
 CHUNKS = (37, 50, 13)

@@ -19,7 +19,7 @@ import pytest
 
 import lossbridge
 from lossbridge import backends, dispatch, losses
-from tests.helpers import to_backend, to_numpy
+from tests.helpers import beyond_numpy, to_backend, to_numpy
 from tests.test_seed_losses import native_type
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -191,10 +191,9 @@ def test_environment_variable_forces_the_backend():
 
 
 # ---------------------------------------------------------------- errors
+@pytest.mark.exists_if(lambda p: p["backend"] not in ("numpy", p["other"]))  # two different strong frameworks
 @pytest.mark.parametrize("other", STRONG)
 def test_mixed_frameworks_name_both_and_the_fix(backend, other):
-    if backend.name in ("numpy", other):
-        pytest.skip("needs two different strong frameworks")
     y_true, y_pred = to_backend(backend, Y_TRUE), to_backend(backends.get(other), Y_PRED)
     with pytest.raises(TypeError) as info:
         losses.mean_squared_error(y_true, y_pred)
@@ -324,9 +323,8 @@ def test_unknown_environment_backend_names_the_variable():
     assert "LOSSBRIDGE_BACKEND='bogus'" in message and "unknown backend 'bogus'" in message, message
 
 
+@beyond_numpy  # needs a strong framework to force
 def test_a_suspended_generator_does_not_force_its_consumer(backend):
-    if backend.name == "numpy":
-        pytest.skip("needs a strong framework to force")
     seen = []
 
     def generator():
@@ -399,3 +397,42 @@ def test_an_async_generator_does_not_force_its_consumer(backend):
         return seen
 
     assert asyncio.run(consume()) == [(backend.name, "auto")] * 2
+
+
+# ------------------------------------------------ the NumPy return convention
+def _numpy_results():
+    """(label, result) of every registered loss class (every reduction), loss
+    function, metric class and metric function, on NumPy inputs."""
+    from lossbridge import metrics
+    from lossbridge.losses.registry import LOSSES
+    from lossbridge.metrics.registry import METRICS
+    from lossbridge.testing.cases import cases_for, random_example
+
+    rng = np.random.default_rng(0)
+    for registry in (LOSSES, METRICS):
+        for name, obj in sorted({**registry.classes, **registry.functions}.items()):
+            for case in cases_for(name)[:1]:
+                inputs = random_example(case.kind, rng)  # (values,) or (y_true, y_pred)
+                if isinstance(obj, type) and registry is LOSSES:
+                    for reduction in ("sum_over_batch_size", "sum", "none"):
+                        yield f"{name}({reduction})", obj(reduction=reduction, **case.options)(*inputs)
+                elif isinstance(obj, type):
+                    metric = obj(**case.options)
+                    metric.update_state(*inputs)
+                    yield name, metric.result()
+                else:
+                    yield name, obj(*inputs, **case.options)
+    yield "Mean()", metrics.Mean()(np.array([1.0, 2.0], np.float32))
+
+
+def test_numpy_results_are_arrays_never_numpy_scalars():
+    """On NumPy a result is an np.ndarray, 0-d for a scalar (README, "What you get
+    back"): losses used to return np.float32 scalars while metrics returned 0-d
+    arrays. Every registered loss and metric, class and function, is checked."""
+    seen = 0
+    for label, result in _numpy_results():
+        assert type(result) is np.ndarray, f"{label} returned {type(result).__name__}, not np.ndarray"
+        seen += 1
+    assert seen > 150  # the whole catalogue ran, not an empty loop
+    assert losses.MeanSquaredError()(Y_TRUE, Y_PRED).shape == ()
+    np.testing.assert_allclose(losses.MeanSquaredError()(Y_TRUE, Y_PRED), np.mean(MSE), rtol=1e-6)

@@ -28,6 +28,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # spawns processes or runs whole catalogues: scheduled first (conftest.py)
+
 ROOT = Path(__file__).resolve().parent.parent
 #: seconds a whole spawned group may take (the workers' own watchdog is shorter)
 DEADLINE = 240

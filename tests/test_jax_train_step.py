@@ -20,6 +20,11 @@ optax = pytest.importorskip("optax")
 
 from lossbridge import losses, metrics  # noqa: E402
 
+pytestmark = [
+    pytest.mark.slow,  # spawns processes or runs whole catalogues: scheduled first (conftest.py)
+    pytest.mark.xdist_group("jax_train_step"),  # module-scoped setup built once: the module's tests share one worker
+]
+
 DOC = pathlib.Path(__file__).resolve().parents[1] / "docs" / "jax.md"
 RTOL = 1e-6  # float32 state, jitted vs eager (same ops, XLA may fuse them differently)
 

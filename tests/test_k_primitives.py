@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from lossbridge import K, dispatch
-from tests.helpers import precision, to_backend, to_numpy
+from tests.helpers import eager_only_on_torch, precision, to_backend, to_numpy, with_autograd
 
 RNG = np.random.default_rng(0)
 X = RNG.normal(size=(2, 3, 4))
@@ -55,15 +55,11 @@ def test_reductions(backend, op, axis, keepdims):
 
 @pytest.mark.parametrize("compiled", [False, True], ids=["eager", "compiled"])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
+@with_autograd
+@eager_only_on_torch  # test_scale_has_a_gradient_and_compiles traces one on torch
 def test_mean_of_everything_and_its_gradient(backend, dtype, compiled):
     """The whole-tensor mean: 1/n in every gradient entry (torch's adapter
     scales a sum in place eagerly and calls torch.mean while compiling)."""
-    if backend.name == "numpy":
-        pytest.skip("NumPy has neither gradients nor a compiler")
-    if compiled and backend.name == "torch":
-        pytest.skip(
-            "torch.compile's cold start costs seconds on CPU: test_scale_has_a_gradient_and_compiles traces one"
-        )
     values = RNG.normal(size=(32, 10))
     with precision(backend, dtype):
         fn = backend.value_and_grad(lambda v: k(backend, "mean", v))
@@ -186,9 +182,8 @@ def test_scale_of_integers_is_float32_as_with_a_number(backend):
     close(backend, result, np.array([0.5, 1.0, 1.5]))
 
 
+@with_autograd
 def test_scale_has_a_gradient_and_compiles(backend):
-    if backend.name == "numpy":
-        pytest.skip("numpy has neither gradients nor a compiler")
     x = tensor(backend, np.array([1.0, 2.0, 3.0]))
 
     def scaled_sum(v):
@@ -373,9 +368,8 @@ def test_matmul_and_segment_sum(backend):
 
 
 # ---------------------------------------------------------------- autodiff hooks
+@with_autograd
 def test_stop_gradient(backend):
-    if backend.name == "numpy":
-        pytest.skip("NumPy has no autograd")
     x = tensor(backend, X)
     value, grad = backend.value_and_grad(lambda v: k(backend, "stop_gradient", v) * v)(x)
     close(backend, value, X.astype(np.float32).astype(np.float64) ** 2)

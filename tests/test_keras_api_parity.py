@@ -5,6 +5,8 @@ numbers on every backend, and CTC's label convention."""
 
 from __future__ import annotations
 
+import enum
+
 import numpy as np
 import pytest
 
@@ -184,3 +186,141 @@ def test_ctc_takes_the_first_label_length_entries_as_keras_does(backend):
     tf.nn.ctc_loss."""
     ours = losses.ctc(backend.convert_to_tensor(CTC_LABELS), backend.convert_to_tensor(CTC_LOGITS))
     np.testing.assert_allclose(np.asarray(backend.to_numpy(ours), np.float64), [2.44293, 2.45436], atol=1e-5)
+
+
+# ---------------------------------------------------------------- class-by-class audit (Keras 3.15)
+#: the arguments a class needs to be built; every other argument keeps its default
+REQUIRED = {
+    "MeanIoU": {"num_classes": 3},
+    "IoU": {"num_classes": 3, "target_class_ids": [0]},
+    "OneHotIoU": {"num_classes": 3, "target_class_ids": [0]},
+    "OneHotMeanIoU": {"num_classes": 3},
+    "PrecisionAtRecall": {"recall": 0.5},
+    "RecallAtPrecision": {"precision": 0.5},
+    "SensitivityAtSpecificity": {"specificity": 0.5},
+    "SpecificityAtSensitivity": {"sensitivity": 0.5},
+}
+#: (class, attribute) read differently on purpose (docs/keras-differences.md)
+KEPT_ATTRIBUTE_DIFFERENCES = {
+    # Keras' IoU family reports its int64 state's dtype; lossbridge's `dtype` is the result's (both results are float32)
+    (name, "dtype")
+    for name in ("BinaryIoU", "IoU", "MeanIoU", "OneHotIoU", "OneHotMeanIoU")
+}
+
+
+def _keras_classes():
+    import inspect
+
+    keras = pytest.importorskip("keras")
+    found = []
+    for kind, module in (("metrics", keras.metrics), ("losses", keras.losses)):
+        for name in sorted(dir(module)):
+            if inspect.isclass(getattr(module, name)) and name not in ("Metric", "Loss", "Reduction"):
+                found.append((kind, name))
+    return found
+
+
+def _public_values(obj):
+    """Keras' public, non-method attributes (options and state variables)."""
+    out = {}
+    for key in dir(obj):
+        if key.startswith("_") or key == "variables":
+            continue
+        value = getattr(obj, key)
+        if not callable(value) or hasattr(value, "shape"):
+            out[key] = value
+    return out
+
+
+@pytest.mark.parametrize("kind, name", _keras_classes() if __import__("importlib").util.find_spec("keras") else [])
+def test_every_keras_attribute_reads_the_same(kind, name):
+    """Every public attribute a fresh Keras object has (its options and its
+    state variables: ``from_logits``, ``thresholds``, ``true_positives``,
+    ``total_cm``, ``axis``...) exists on the lossbridge object, with Keras'
+    value where it is a plain value and zeros where it is state."""
+    keras_metrics()  # Keras on its TensorFlow backend, as every in-process Keras test here
+    import keras
+
+    theirs_module, ours_module = (keras.metrics, metrics) if kind == "metrics" else (keras.losses, losses)
+    options = REQUIRED.get(name, {})
+    if name == "MeanMetricWrapper":
+        theirs, ours = (
+            keras.metrics.MeanMetricWrapper(fn=keras.losses.mean_squared_error),
+            metrics.MeanMetricWrapper(fn=losses.mean_squared_error),
+        )
+    else:
+        theirs, ours = getattr(theirs_module, name)(**options), getattr(ours_module, name)(**options)
+    for key, value in _public_values(theirs).items():
+        assert hasattr(ours, key), f"{kind}.{name}: no attribute {key!r} (Keras has {value!r:.80})"
+        if (name, key) in KEPT_ATTRIBUTE_DIFFERENCES:
+            continue
+        got = getattr(ours, key)
+        if isinstance(value, enum.Enum):  # AUC's curve / summation_method: lossbridge keeps the enum's string
+            value = value.value
+        if hasattr(value, "shape"):  # a state variable, zero before any update
+            np.testing.assert_array_equal(np.asarray(got, np.float64).ravel().sum(), 0.0, err_msg=f"{name}.{key}")
+        elif isinstance(value, list | tuple):
+            assert list(np.asarray(got).tolist() if hasattr(got, "shape") else got) == list(value), (name, key)
+        else:
+            assert got == value, f"{kind}.{name}.{key}: lossbridge {got!r}, Keras {value!r}"
+
+
+#: (module, class, arguments, what Keras does, what lossbridge raises). Where Keras raises, lossbridge
+#: raises the same class; where Keras accepts a value that makes its numbers meaningless, lossbridge
+#: refuses it (docs/keras-differences.md, "refused on purpose").
+BAD_ARGUMENTS = [
+    ("metrics", "AUC", {"num_thresholds": 1}, ValueError, ValueError),
+    ("metrics", "AUC", {"curve": "XY"}, ValueError, ValueError),
+    ("metrics", "AUC", {"summation_method": "x"}, ValueError, ValueError),
+    ("metrics", "Precision", {"thresholds": 1.5}, ValueError, ValueError),
+    ("metrics", "Recall", {"thresholds": -0.1}, ValueError, ValueError),
+    ("metrics", "TruePositives", {"thresholds": 2.0}, ValueError, ValueError),
+    ("metrics", "PrecisionAtRecall", {"recall": 1.5}, ValueError, ValueError),
+    ("metrics", "PrecisionAtRecall", {"recall": 0.5, "num_thresholds": 0}, ValueError, ValueError),
+    ("metrics", "RecallAtPrecision", {"precision": -1}, ValueError, ValueError),
+    ("metrics", "SensitivityAtSpecificity", {"specificity": 2}, ValueError, ValueError),
+    ("metrics", "SpecificityAtSensitivity", {"sensitivity": -0.5}, ValueError, ValueError),
+    ("metrics", "FBetaScore", {"beta": 0}, ValueError, ValueError),
+    ("metrics", "FBetaScore", {"average": "median"}, ValueError, ValueError),
+    ("metrics", "F1Score", {"threshold": 1.5}, ValueError, ValueError),
+    ("metrics", "F1Score", {"threshold": 0}, ValueError, ValueError),
+    ("metrics", "IoU", {"num_classes": 3, "target_class_ids": []}, ValueError, ValueError),
+    ("metrics", "IoU", {"num_classes": 3, "target_class_ids": [5]}, ValueError, ValueError),
+    ("metrics", "R2Score", {"class_aggregation": "x"}, ValueError, ValueError),
+    ("metrics", "R2Score", {"num_regressors": -1}, ValueError, ValueError),
+    ("losses", "MeanSquaredError", {"reduction": "avg"}, ValueError, ValueError),
+    ("losses", "CategoricalGeneralizedCrossEntropy", {"q": 0}, ValueError, ValueError),
+    ("losses", "CategoricalGeneralizedCrossEntropy", {"q": 2}, ValueError, ValueError),
+    # refused on purpose: Keras accepts these and computes meaningless numbers later
+    ("metrics", "AUC", {"thresholds": [0.5, 1.5]}, None, ValueError),
+    ("metrics", "Precision", {"top_k": 0}, None, ValueError),
+    ("metrics", "MeanIoU", {"num_classes": 3, "ignore_class": "a"}, None, ValueError),
+    ("metrics", "TopKCategoricalAccuracy", {"k": 0}, None, ValueError),
+    ("metrics", "MeanMetricWrapper", {"fn": 3}, None, TypeError),
+    ("metrics", "Mean", {"dtype": "int32"}, None, ValueError),
+    ("metrics", "BinaryAccuracy", {"threshold": "a"}, None, ValueError),
+    ("losses", "Huber", {"delta": -1}, None, ValueError),
+    ("losses", "BinaryCrossentropy", {"label_smoothing": 2}, None, ValueError),
+    ("losses", "CategoricalFocalCrossentropy", {"gamma": -1}, None, ValueError),
+    ("losses", "Tversky", {"alpha": -1}, None, ValueError),
+    ("losses", "Circle", {"gamma": -1}, None, ValueError),
+    ("losses", "MeanSquaredError", {"dtype": "int32"}, None, ValueError),
+]
+
+
+@pytest.mark.parametrize(
+    "kind, name, options, keras_raises, ours_raises", BAD_ARGUMENTS, ids=[f"{n}-{o}" for _, n, o, *_ in BAD_ARGUMENTS]
+)
+def test_bad_arguments_raise_as_keras_does_or_stricter(kind, name, options, keras_raises, ours_raises):
+    keras_metrics()
+    import keras
+
+    theirs = getattr(keras.metrics if kind == "metrics" else keras.losses, name)
+    if keras_raises is None:
+        theirs(**options)  # Keras takes it (if it starts refusing, this table moves the row up)
+    else:
+        with pytest.raises(keras_raises):
+            theirs(**options)
+    with pytest.raises(ours_raises) as info:
+        getattr(metrics if kind == "metrics" else losses, name)(**options)
+    assert any(f"`{key}`" in str(info.value) or key in str(info.value) for key in options), str(info.value)

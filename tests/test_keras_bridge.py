@@ -25,7 +25,11 @@ import pytest
 
 from tests import keras_bridge_worker as worker
 
-pytestmark = pytest.mark.skipif(importlib.util.find_spec("keras") is None, reason="keras is not installed")
+pytestmark = [
+    pytest.mark.xdist_group("keras_bridge"),  # module-scoped setup built once: the module's tests share one worker
+    pytest.mark.skipif(importlib.util.find_spec("keras") is None, reason="keras is not installed"),
+    pytest.mark.slow,
+]
 
 BACKENDS = [name for name in ("jax", "torch", "tensorflow") if importlib.util.find_spec(name) is not None]
 #: one worker's wall-clock limit (seconds): generous for 2 shared cores, and never a hang
@@ -141,6 +145,20 @@ def test_evaluate_matches_keras_metrics(report):
     _assert_same(ours, theirs, f"evaluate on Keras/{report['backend']}")
 
 
+def test_mirrored_strategy_matches_keras_metrics(report):
+    """TensorFlow's MirroredStrategy over two CPU replicas: every bridged
+    metric's fit history and weighted evaluation equal keras.metrics' own under
+    the same strategy (the bridge's variables carry Keras' aggregation)."""
+    if report["backend"] != "tensorflow":
+        assert "mirrored" not in report
+        return  # a tf.distribute strategy exists on Keras' TensorFlow backend only
+    mirrored = report["mirrored"]
+    assert mirrored["replicas"] == 2
+    assert len(mirrored["keras"]["evaluate"]) == len(worker.METRICS) + 4 + 1
+    for part in ("history", "evaluate"):
+        _assert_same(mirrored["lossbridge"][part], mirrored["keras"][part], f"MirroredStrategy {part}")
+
+
 def _r2_float64(y, p, w):
     """Per-output weighted R2 and its SS_tot, in float64 (sklearn's r2_score formula)."""
     w = w[:, None]
@@ -200,6 +218,23 @@ def test_unbridged_objects_refuse(report):
     assert "AUC(" in refusals["bare_metric"] and "MeanMetricWrapper" in refusals["bare_metric"]
     assert refusals["bare_loss_weighted"] is not None and "to_keras(loss)" in refusals["bare_loss_weighted"]
     assert "sample weight" in refusals["bare_loss_weighted"]
+
+
+def test_a_keras_mask_weighs_a_bridged_mean_metric_wrapper(report):
+    """A Keras mask on y_pred (Masking / Embedding(mask_zero=True) outputs)
+    zeroes the weight of masked steps in a bridged MeanMetricWrapper, with and
+    without sample weights: against keras.metrics.MeanAbsoluteError on the
+    same tensors and a float64 formula written here."""
+    for weighted in (False, True):
+        total = count = 0.0
+        for part in range(2):
+            true, pred, mask, sample_weight = worker.masked_batch(part)
+            steps = np.abs(true.astype(np.float64) - pred).mean(axis=-1)  # (3, 4): MAE per step
+            weight = mask * (sample_weight if weighted else 1.0)
+            total, count = total + np.sum(steps * weight), count + np.sum(weight)
+        suffix = "-weighted" if weighted else ""
+        for side in ("lossbridge", "keras"):
+            np.testing.assert_allclose(report["masked"][side + suffix], total / count, rtol=RTOL, err_msg=side + suffix)
 
 
 def test_one_input_metrics_direct(report):

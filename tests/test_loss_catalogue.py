@@ -11,7 +11,7 @@ import pytest
 
 from lossbridge import losses
 from tests import loss_catalogue_reference as ref
-from tests.helpers import precision, to_backend, to_numpy
+from tests.helpers import not_on, precision, to_backend, to_numpy, with_autograd
 from tests.loss_catalogue_reference import F32, KERAS, keras_losses
 
 SPARSE_KINDS = ("sparse_probs", "sparse_logits", "ctc", "embeddings")
@@ -332,9 +332,8 @@ def finite_difference(fn, x, h=1e-6):
 
 
 @pytest.mark.parametrize("case", GRADIENT_CASES, ids=[f"{n}-{i}" for i, (n, _, _) in enumerate(GRADIENT_CASES)])
+@with_autograd
 def test_gradient_matches_finite_differences(backend, case):
-    if backend.name == "numpy":
-        pytest.skip("NumPy has no autograd")
     name, options, kind = case
     y_true, y_pred = make_inputs(kind, seed=12)
     y_pred = y_pred.astype(np.float64)
@@ -444,9 +443,8 @@ def test_ctc_without_any_alignment_is_inf(backend):
         assert np.isposinf(out[0]) and np.isfinite(out[1])
 
 
+@not_on("numpy", "torch")  # numpy has no compiler; torch.compile is slow on CPU
 def test_ctc_traces_under_the_compiler(backend):
-    if backend.name in ("numpy", "torch"):
-        pytest.skip("numpy has no compiler; torch.compile is slow on CPU")
     labels, logits = make_inputs("ctc", seed=14)
     t, p = to_backend(backend, labels), to_backend(backend, logits)
     loss = losses.CTC(reduction="none")

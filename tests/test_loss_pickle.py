@@ -60,7 +60,10 @@ def test_a_restored_loss_computes_the_same_value_after_use(backend, how):
     t = np.array([[0.0, 1.0], [2.0, 4.0]], np.float32)
     p = np.array([[1.0, 1.0], [0.0, 0.0]], np.float32)
     expected = {"mse": np.mean([0.5, 10.0]), "scaled": np.mean([1.5, 30.0])}
-    for loss, key in ((losses.MeanSquaredError(), "mse"), (losses.LossFunctionWrapper(scaled_mse, scale=3.0), "scaled")):
+    for loss, key in (
+        (losses.MeanSquaredError(), "mse"),
+        (losses.LossFunctionWrapper(scaled_mse, scale=3.0), "scaled"),
+    ):
         loss(to_backend(backend, t), to_backend(backend, p))  # used first: caches per backend exist
         restored = pickle.loads(pickle.dumps(loss)) if how == "pickle" else copy.deepcopy(loss)
         got = restored(to_backend(backend, t), to_backend(backend, p))

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from lossbridge import metrics
+from tests.helpers import on
 from tests.metric_support import F64_TOL, KERAS_TOL, compiled_value, eager_value, keras_value
 
 RNG = np.random.default_rng(3)
@@ -97,18 +98,15 @@ def test_eager_matches_keras(backend, name):
 
 
 @pytest.mark.parametrize("name", CASES)
+# jax.jit / tf.function / mx.compile here; torch.compile in test_sparse_accuracy_under_torch_compile
+@on("jax", "tensorflow", "mlx")
 def test_compiled_stateless_form_matches_keras(backend, name):
-    if backend.name not in ("jax", "tensorflow", "mlx"):
-        pytest.skip(
-            "jax.jit / tf.function / mx.compile here; torch.compile in test_sparse_accuracy_under_torch_compile"
-        )
     ours, theirs, batches = CASES[name]
     np.testing.assert_allclose(compiled_value(backend, ours(), batches), keras_value(theirs, batches), **KERAS_TOL)
 
 
+@on("torch")  # torch.compile only
 def test_sparse_accuracy_under_torch_compile(backend):
-    if backend.name != "torch":
-        pytest.skip("torch.compile only")
     _, _, batches = CASES["SparseCategoricalAccuracy"]
     expected = _weighted([(t == p.argmax(-1)).astype(float) for (t, p), _ in batches], batches)
     value = compiled_value(backend, metrics.SparseCategoricalAccuracy(), batches)

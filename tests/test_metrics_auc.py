@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lossbridge import metrics
+from tests.helpers import on
 from tests.metric_support import F64_TOL, KERAS_TOL, compiled_value, eager_value, keras_value
 
 RNG = np.random.default_rng(5)
@@ -54,9 +55,9 @@ def test_eager_matches_keras(backend, name):
 
 
 @pytest.mark.parametrize("name", ["ROC", "ROC-unsorted-thresholds", "multi_label-PR-label_weights", "from_logits"])
+# jax.jit / tf.function / mx.compile (torch.compile runs in the confusion and IoU tests)
+@on("jax", "tensorflow", "mlx")
 def test_compiled_stateless_form_matches_keras(backend, name):
-    if backend.name not in ("jax", "tensorflow", "mlx"):
-        pytest.skip("jax.jit / tf.function / mx.compile (torch.compile runs in the confusion and IoU tests)")
     expected = keras_value(lambda km: km.AUC(**CONFIGS[name]), BATCHES[name])
     value = compiled_value(backend, metrics.AUC(**CONFIGS[name]), BATCHES[name])
     np.testing.assert_allclose(value, expected, **KERAS_TOL)

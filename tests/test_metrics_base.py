@@ -172,6 +172,7 @@ def test_mean_counts_exactly_past_2_to_the_24(backend):
     ("values", "expected"),
     [([1.0, np.inf], np.inf), ([1.0, np.nan], np.nan), ([np.inf, -np.inf], np.nan), ([-np.inf], -np.inf)],
 )
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")  # NumPy on inf - inf
 def test_non_finite_values_propagate(backend, values, expected):
     m = metrics.Mean()
     m.update_state(backend.convert_to_tensor(np.array(values, np.float32)))
@@ -202,6 +203,7 @@ def test_invalid_dtype_is_rejected():
         metrics.Mean(dtype="int32")
 
 
+@pytest.mark.filterwarnings("ignore:Explicitly requested dtype float64")  # JAX without x64 keeps float32
 def test_result_dtype_option(backend):
     m = metrics.Mean(dtype="float64")
     r = m(backend.convert_to_tensor(np.array([1.0, 2.0], np.float32)))

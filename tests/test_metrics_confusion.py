@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 import lossbridge
 from lossbridge import metrics
+from tests.helpers import on
 from tests.metric_support import F64_TOL, KERAS_TOL, compiled_value, eager_value, keras_value
 
 RNG = np.random.default_rng(11)
@@ -85,16 +86,15 @@ COMPILED = [
 
 
 @pytest.mark.parametrize("name", COMPILED)
+# jax.jit / tf.function / mx.compile here; torch.compile in test_precision_under_torch_compile
+@on("jax", "tensorflow", "mlx")
 def test_compiled_stateless_form_matches_keras(backend, name):
-    if backend.name not in ("jax", "tensorflow", "mlx"):
-        pytest.skip("jax.jit / tf.function / mx.compile here; torch.compile in test_precision_under_torch_compile")
     expected = keras_value(_keras(name), BATCHES[name])
     np.testing.assert_allclose(compiled_value(backend, _ours(name), BATCHES[name]), expected, **KERAS_TOL)
 
 
+@on("torch")  # torch.compile only
 def test_precision_under_torch_compile(backend):
-    if backend.name != "torch":
-        pytest.skip("torch.compile only")
     name = "Precision-class_id"
     expected = keras_value(_keras(name), BATCHES[name])
     np.testing.assert_allclose(compiled_value(backend, _ours(name), BATCHES[name]), expected, **KERAS_TOL)
@@ -344,9 +344,8 @@ def test_merged_shards_equal_one_metric_on_all_data(backend, make, seed, cuts, w
     ],
     ids=lambda make: type(make()).__name__,
 )
+@on("torch")  # torch.compile only
 def test_no_graph_breaks_under_torch_compile(backend, make):
-    if backend.name != "torch":
-        pytest.skip("torch.compile only")
     import torch._dynamo as dynamo
 
     metric = make()

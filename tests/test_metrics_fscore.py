@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lossbridge import metrics
+from tests.helpers import on
 from tests.metric_support import F64_TOL, KERAS_TOL, compiled_value, eager_value, keras_value
 
 RNG = np.random.default_rng(17)
@@ -50,9 +51,9 @@ def test_eager_matches_keras(backend, name):
 
 
 @pytest.mark.parametrize("name", ["F1", "FBeta-half-weighted"])
+# jax.jit / tf.function / mx.compile (torch.compile runs in the confusion and IoU tests)
+@on("jax", "tensorflow", "mlx")
 def test_compiled_stateless_form_matches_keras(backend, name):
-    if backend.name not in ("jax", "tensorflow", "mlx"):
-        pytest.skip("jax.jit / tf.function / mx.compile (torch.compile runs in the confusion and IoU tests)")
     expected = keras_value(lambda km: _make(name, km), BATCHES[name])
     np.testing.assert_allclose(compiled_value(backend, _make(name, metrics), BATCHES[name]), expected, **KERAS_TOL)
 

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 import lossbridge
 from lossbridge import metrics
+from tests.helpers import on
 from tests.metric_support import F64_TOL, KERAS_TOL, compiled_value, eager_value, keras_metrics, keras_value
 
 RNG = np.random.default_rng(23)
@@ -121,17 +122,16 @@ def test_eager_matches_keras(backend, name):
 
 
 @pytest.mark.parametrize("name", ["MeanIoU-ignore-255", "IoU-targets", "OneHotIoU", "OneHotMeanIoU", "BinaryIoU"])
+# jax.jit / tf.function / mx.compile here; torch.compile in test_mean_iou_under_torch_compile
+@on("jax", "tensorflow", "mlx")
 def test_compiled_stateless_form_matches_keras(backend, name):
-    if backend.name not in ("jax", "tensorflow", "mlx"):
-        pytest.skip("jax.jit / tf.function / mx.compile here; torch.compile in test_mean_iou_under_torch_compile")
     batches = CASES[name][2]
     value = compiled_value(backend, _ours(name), batches)
     np.testing.assert_allclose(value, keras_value(_keras(name), batches), **KERAS_TOL)
 
 
+@on("torch")  # torch.compile only
 def test_mean_iou_under_torch_compile(backend):
-    if backend.name != "torch":
-        pytest.skip("torch.compile only")
     batches = CASES["MeanIoU-ignore-255"][2]
     value = compiled_value(backend, _ours("MeanIoU-ignore-255"), batches)
     np.testing.assert_allclose(value, keras_value(_keras("MeanIoU-ignore-255"), batches), **KERAS_TOL)
@@ -398,9 +398,8 @@ def test_an_integer_and_a_weighted_shard_merge(backend, weighted_first):
         np.testing.assert_allclose(float(np.asarray(backend.to_numpy(value))), ref_mean_iou(matrix), **F64_TOL)
 
 
+@on("jax", "tensorflow", "mlx")  # jax.jit / tf.function / mx.compile here
 def test_compiled_unweighted_then_weighted_updates(backend):
-    if backend.name not in ("jax", "tensorflow", "mlx"):
-        pytest.skip("jax.jit / tf.function / mx.compile here")
     (pair_a, weight), (pair_b, _) = CASES["MeanIoU"][2]
     batches = [(pair_b, None), (pair_a, weight)]  # the state changes form in the second step
     value = compiled_value(backend, metrics.MeanIoU(num_classes=C), batches)

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from lossbridge import K, losses, metrics
+from tests.helpers import on
 from tests.metric_support import F64_TOL, KERAS_TOL, compiled_value, eager_value, keras_metrics, keras_value
 
 RNG = np.random.default_rng(11)
@@ -91,9 +92,9 @@ def test_sum_matches_keras_and_numpy(backend, case):
 
 
 @pytest.mark.parametrize("case", ["values(4, 3)-weight(4, 1)", "values(4, 3, 1)-weight(4, 3)", "values(4,)-weight()"])
+# compiled separately in test_metrics_base (torch.compile is slow; numpy has no compiler)
+@on("jax", "tensorflow", "mlx")
 def test_compiled_stateless_form(backend, case):
-    if backend.name not in ("jax", "tensorflow", "mlx"):
-        pytest.skip("compiled separately in test_metrics_base (torch.compile is slow; numpy has no compiler)")
     batches = CASES[case]
     np.testing.assert_allclose(compiled_value(backend, metrics.Mean(), batches), ref_mean(batches), **F64_TOL)
     np.testing.assert_allclose(compiled_value(backend, metrics.Sum(), batches), ref_sum(batches), **F64_TOL)
@@ -229,9 +230,8 @@ def test_wrapper_rejects_non_callables():
         metrics.MeanMetricWrapper(fn=3)
 
 
+@on("jax", "tensorflow", "mlx")  # jax.jit / tf.function / mx.compile only here
 def test_wrapper_compiled(backend):
-    if backend.name not in ("jax", "tensorflow", "mlx"):
-        pytest.skip("jax.jit / tf.function / mx.compile only here")
     batches = [(_pair((5, 3)), _weights(5)), (_pair((5, 3)), None)]
     m = metrics.MeanMetricWrapper(losses.mean_squared_error)
     expected = ref_mean([((np.mean((t.astype(np.float64) - p) ** 2, -1),), w) for (t, p), w in batches])

@@ -13,7 +13,7 @@ from lossbridge import metrics
 from lossbridge.metrics.base import SUM, Metric, declare, sum_state
 from lossbridge.testing import catalogue
 from tests.extremes_metric import Extremes, ref_extremes
-from tests.helpers import precision, to_backend, to_numpy
+from tests.helpers import beyond_numpy, precision, to_backend, to_numpy
 
 TOL = {"rtol": 1e-12, "atol": 1e-12}
 
@@ -84,9 +84,8 @@ def test_numpy_state_with_a_group_names_the_group():
         mean.stateless_sync_state(mean.state, "batch")
 
 
+@beyond_numpy  # NumPy: test_numpy_state_with_a_group_names_the_group
 def test_a_group_of_an_unusable_kind_names_it(backend):
-    if backend.name == "numpy":
-        pytest.skip("NumPy: test_numpy_state_with_a_group_names_the_group")
     with pytest.raises(ValueError, match=r"`group`"):
         backend.replica_group(12345)
 

@@ -26,7 +26,10 @@ import pytest
 
 from lossbridge import backends
 
-pytestmark = pytest.mark.slow
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.xdist_group("packaging"),  # module-scoped setup built once: the module's tests share one worker
+]
 
 ROOT = Path(__file__).resolve().parents[1]
 PLUGIN = Path(__file__).resolve().parent / "data" / "plugin_backend"
@@ -216,3 +219,15 @@ def test_suite_collects_from_the_unpacked_sdist(sdist, tmp_path):
     modules = {line.split("::", 1)[0] for line in out.splitlines() if "::" in line}
     expected = {name for name in _suite_files() if Path(name).name.startswith("test_")}
     assert modules == expected, sorted(modules ^ expected)
+
+
+def test_lossbridge_warnings_are_errors_in_the_test_run():
+    """pyproject.toml's filterwarnings: a warning lossbridge gives where no test
+    expects it (pytest.warns) fails the run (issue 18)."""
+    import warnings
+
+    from lossbridge import LossbridgeRuntimeWarning, LossbridgeWarning
+
+    for category in (LossbridgeWarning, LossbridgeRuntimeWarning):
+        with pytest.raises(category):
+            warnings.warn("unexpected", category, stacklevel=1)

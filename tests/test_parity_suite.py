@@ -105,6 +105,7 @@ def test_the_catalogue_is_checked():
 
 
 # ------------------------------------------------------------------ loss functions
+@pytest.mark.exists_if(lambda p: cases.edge_batches(p["pair"][1].kind, "float32"))  # a kind with edge inputs (not ctc)
 @pytest.mark.parametrize("dtype", ["float32", "float64", "float16", "bfloat16"])
 @pytest.mark.parametrize("pair", FUNCTIONS, ids=[_id(p) for p in FUNCTIONS])
 def test_loss_function_edges(pair, dtype, chosen):
@@ -113,8 +114,6 @@ def test_loss_function_edges(pair, dtype, chosen):
     batches = cases.edge_batches(case.kind, dtype)
     if dtype != "float32":  # label dtypes and empty batches do not depend on the float dtype
         batches = batches[:1]
-    if not batches:
-        pytest.skip(f"no edge inputs for kind {case.kind!r}")
     for _, inputs in batches:
         _check(entry, case, inputs, dtype, chosen, compiled=False)
 

@@ -23,6 +23,11 @@ import pytest
 import lossbridge
 from lossbridge import backends, dispatch, losses
 
+pytestmark = [
+    pytest.mark.slow,  # spawns processes or runs whole catalogues: scheduled first (conftest.py)
+    pytest.mark.xdist_group("plugins"),  # module-scoped setup built once: the module's tests share one worker
+]
+
 ROOT = Path(__file__).resolve().parents[1]
 PLUGIN = ROOT / "examples" / "plugin"
 

@@ -20,6 +20,8 @@ import pytest
 
 from lossbridge.testing import cases
 
+pytestmark = pytest.mark.xdist_group("report")  # module-scoped setup built once: the module's tests share one worker
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENV = {**os.environ, "PYTHONPATH": ROOT, "TF_CPP_MIN_LOG_LEVEL": "2"}
 ENV.pop("FORCE_COLOR", None)
@@ -31,6 +33,7 @@ def lossbridge(*args, code=None, env=None, timeout=300):
     return subprocess.run(command, cwd=ROOT, env=env or ENV, capture_output=True, text=True, timeout=timeout)
 
 
+@pytest.mark.slow
 def test_default_table_covers_every_backend_and_entry():
     from lossbridge import backends
 
@@ -167,6 +170,7 @@ def rendered(result, width, **options):
     return console.export_text()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("width", [80, 120])
 def test_the_table_is_whole_at_80_and_120_columns(full_report, width):
     text = rendered(full_report, width)
@@ -232,6 +236,7 @@ def test_no_catalogue_metric_reads_a_trivial_reference(full_report):
         assert metrics[case] == pytest.approx(value, abs=1e-6), case
 
 
+@pytest.mark.slow
 def test_framework_banners_stay_out_of_the_output():
     env = {key: value for key, value in ENV.items() if key != "TF_CPP_MIN_LOG_LEVEL"}
     done = lossbridge("--filter", "mean_squared", env=env)
@@ -304,6 +309,7 @@ def _png_size_inches(path, dpi=110):
     return width / dpi, height / dpi
 
 
+@pytest.mark.slow
 def test_the_heatmap_of_the_whole_catalogue_stays_a_sensible_size(full_report, tmp_path):
     pytest.importorskip("matplotlib")
     from lossbridge import report

@@ -24,7 +24,7 @@ import pytest
 from lossbridge.backends.base import Backend
 
 from lossbridge import K, compiling, dispatch, losses
-from tests.helpers import to_backend, to_numpy
+from tests.helpers import COMPILERS, on, to_backend, to_numpy, with_autograd, with_compiler
 
 try:  # the parity kit's input recipes; without it only the per-loss tests are skipped
     from lossbridge.testing import cases as kit
@@ -63,11 +63,6 @@ def _inputs(backend, case, batch=4, seed=0):
     return [to_backend(backend, a if a.dtype.kind in "iub" else a.astype(np.float32)) for a in arrays]
 
 
-def _needs(backend, name):
-    if backend.name != name:
-        pytest.skip(f"a {name} property")
-
-
 # ---------------------------------------------------------------- torch.compile: no graph breaks
 #: losses that cannot trace whole on torch, and why
 KNOWN_GRAPH_BREAKS = {
@@ -76,9 +71,9 @@ KNOWN_GRAPH_BREAKS = {
 }
 
 
+@on("torch")
 @pytest.mark.parametrize("entry, case", LOSS_CASES)
 def test_no_graph_breaks_under_torch_compile(backend, entry, case):
-    _needs(backend, "torch")
     if entry.name in KNOWN_GRAPH_BREAKS:
         pytest.xfail(KNOWN_GRAPH_BREAKS[entry.name])
     import torch
@@ -117,12 +112,15 @@ def _counting_compiler(backend):
     return compile_counting, traces, True
 
 
+# NumPy has no compiler; torch: two representatives (dynamo guards are checked by the compile-option tests too)
+@pytest.mark.exists_if(
+    lambda p: (
+        p["backend"] in COMPILERS
+        and (p["backend"] != "torch" or p["entry"].name in ("mean_squared_error", "CategoricalCrossentropy"))
+    )
+)
 @pytest.mark.parametrize("entry, case", LOSS_CASES)
 def test_no_retrace_for_repeated_shapes(backend, entry, case):
-    if backend.name == "numpy":
-        pytest.skip("NumPy has no compiler")
-    if backend.name == "torch" and entry.name not in ("mean_squared_error", "CategoricalCrossentropy"):
-        pytest.skip("torch: two representatives (dynamo guards are checked by the compile-option tests too)")
     if backend.name == "torch":
         import torch
 
@@ -206,14 +204,13 @@ def test_compile_option_compiles_once_and_reuses(backend, cheap_torch_compile):
     np.testing.assert_allclose(to_numpy(backend, first), expected, **F32)
 
 
+@with_compiler
 def test_the_compiled_function_activates_its_own_backend(backend, cheap_torch_compile):
     """compile=True hands the compiler a function that makes its backend
     active inside the trace. Read from outside, the active backend is a value
     the compiler must guard on, and torch 2.11's dynamo cannot guard on an
     adapter object: it rejected every compile=True loss on the GPU machine,
     which then ran eagerly at a third of the speed."""
-    if backend.name == "numpy":
-        pytest.skip("NumPy has no compiler")
     loss = losses.MeanSquaredError(compile=True)
     y_true, y_pred = _regression_pair(backend, 0)
     loss(y_true, y_pred)
@@ -281,9 +278,9 @@ class _Uncompilable(losses.MeanSquaredError):
         return super().call(y_true, y_pred) * (scale / scale)
 
 
+# jax.jit, tf.function and mx.compile reject reading a traced value; torch graph-breaks instead
+@on("jax", "tensorflow", "mlx")
 def test_compile_falls_back_to_eager_and_remembers(backend, cheap_torch_compile):
-    if backend.name not in ("jax", "tensorflow", "mlx"):
-        pytest.skip("jax.jit, tf.function and mx.compile reject reading a traced value; torch graph-breaks instead")
     loss = _Uncompilable(compile=True)
     y_true, y_pred = _regression_pair(backend, 0)
     with pytest.warns(RuntimeWarning, match="runs eagerly"):
@@ -304,9 +301,8 @@ def test_compile_keeps_input_errors(backend, cheap_torch_compile):
         loss(y_true, y_pred)
 
 
+@with_autograd
 def test_compiled_loss_gives_gradients(backend, cheap_torch_compile):
-    if backend.name == "numpy":
-        pytest.skip("NumPy has no autograd")
     loss = losses.MeanSquaredError(compile=True)
     y_true, y_pred = _regression_pair(backend, 0)
     value, grad = backend.value_and_grad(lambda t, p: loss(t, p))(y_true, y_pred)
@@ -315,8 +311,9 @@ def test_compiled_loss_gives_gradients(backend, cheap_torch_compile):
     np.testing.assert_allclose(to_numpy(backend, grad), 2 * (p - t) / t.size, **F32)
 
 
+@pytest.mark.filterwarnings("ignore:Your compiler for AOTAutograd")  # torch, about the test's recording compiler
+@on("torch")
 def test_torch_compile_compiles_the_backward_too(backend, monkeypatch):
-    _needs(backend, "torch")
     import torch
     from torch._dynamo.backends.common import aot_autograd
 
@@ -346,8 +343,8 @@ def test_torch_compile_compiles_the_backward_too(backend, monkeypatch):
     )
 
 
+@on("jax")
 def test_jit_composes_with_grad(backend):
-    _needs(backend, "jax")
     import jax
 
     loss = _CountingMSE(compile=True)

@@ -28,6 +28,7 @@ from lossbridge.testing import (
     tolerance_for,
 )
 from lossbridge.testing import strategies as lbst
+from tests.helpers import beyond_numpy, not_on, on
 
 pytest_plugins = ["pytester"]
 
@@ -96,17 +97,15 @@ def test_a_user_function_against_k_passes_in_every_dtype(backend):
     assert quantities == ({"value"} if backend.name == "numpy" else {"value", "grad"})
 
 
+@not_on("torch")  # torch.compile is covered once, in test_torch_compile_runs (seconds per compile)
 def test_compiled_runs_pass_and_are_reported(backend):
-    if backend.name == "torch":
-        pytest.skip("torch.compile is covered once, in test_torch_compile_runs (seconds per compile)")
     result = assert_parity(stable_softplus_loss, (Y_TRUE > 0).astype(float), 5 * Y_PRED, backends=[backend.name])
     modes = {row.mode for row in result.rows}
     assert modes == ({"eager"} if backend.name == "numpy" else {"eager", "compiled"})
 
 
+@on("torch")  # torch only
 def test_torch_compile_runs(backend):
-    if backend.name != "torch":
-        pytest.skip("torch only")
     result = assert_parity(mean_squared_error, Y_TRUE[:2], Y_PRED[:2], backends=["torch"])
     assert {(row.mode, row.quantity) for row in result.rows} == {
         ("eager", "value"),
@@ -179,11 +178,10 @@ def test_a_formula_that_overflows_in_float16_fails(backend):
     assert any(row.split()[3] == "value" and row.split()[4] == "inf" for row in failed)
 
 
+@not_on("torch")  # torch.compile is covered in test_torch_compile_runs
 def test_a_gradient_cut_on_one_backend_fails_there_only(backend):
     run = lambda: assert_parity(cut_gradient_on_tensorflow, Y_TRUE, Y_PRED, backends=[backend.name])  # noqa: E731
     if backend.name != "tensorflow":
-        if backend.name == "torch":
-            pytest.skip("torch.compile is covered in test_torch_compile_runs")
         run()
         return
     with pytest.raises(AssertionError) as excinfo:
@@ -192,9 +190,8 @@ def test_a_gradient_cut_on_one_backend_fails_there_only(backend):
     assert failed == [["tensorflow", "eager", "float32", "grad"], ["tensorflow", "compiled", "float32", "grad"]]
 
 
+@beyond_numpy  # numpy also runs the reference, which must not raise
 def test_a_backend_that_raises_is_a_failure_row(backend):
-    if backend.name == "numpy":
-        pytest.skip("numpy also runs the reference, which must not raise")
 
     def raises_on_this_backend(y_true, y_pred):
         if K.name == backend.name:

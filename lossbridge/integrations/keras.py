@@ -273,7 +273,10 @@ class KerasMetric(keras.metrics.Metric):
         if mask is None:
             return sample_weight
         backend = self._lb_backend
-        return apply_mask(backend, sample_weight, mask, self.metric.dtype)
+        # the weight may still be the NumPy array a user passed: on Keras' backend first
+        if sample_weight is not None and not backend.is_tensor(sample_weight):
+            sample_weight = backend.convert_to_tensor(sample_weight)
+        return apply_mask(backend, sample_weight, backend.convert_to_tensor(mask), self.metric.dtype)
 
     def result(self):
         if not self.built:  # nothing seen, and the layout not known yet: the empty metric's result

@@ -289,6 +289,18 @@ class LossFunctionWrapper(Loss):
         self._fn_kwargs = kwargs
         self._bind_function()
 
+    def __getattr__(self, name):
+        """Keras' loss classes keep each option as an attribute
+        (``loss.from_logits``, ``loss.gamma``): read from the bound options.
+        Called only for names the object lacks."""
+        options = self.__dict__.get("_fn_kwargs")
+        if options is not None and name in options:
+            return options[name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def __dir__(self):
+        return sorted({*super().__dir__(), *self.__dict__.get("_fn_kwargs", ())})
+
     def _bind_function(self):
         """What each call needs from ``fn`` and its options, derived once
         (here and when an unpickled object is restored)."""

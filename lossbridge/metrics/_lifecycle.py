@@ -12,6 +12,7 @@ import threading
 import warnings
 
 from .. import backends
+from ..backends.notices import LossbridgeWarning
 from ..k import K
 
 #: attributes of a Metric that hold tensors of its backend (or None)
@@ -91,7 +92,7 @@ def warn_if_concrete(condition, message):
     """Warn when ``condition`` (a 0-d tensor) is concretely true; inside a
     traced function the value is unknown and nothing is said."""
     if K.is_concrete(condition) and bool(K.to_numpy(condition)):
-        warnings.warn(message, stacklevel=3)
+        warnings.warn(message, LossbridgeWarning, stacklevel=3)
 
 
 # ---------------------------------------------------------------- pickling

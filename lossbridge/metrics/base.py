@@ -562,7 +562,12 @@ class Metric:
         """Keras' state attributes (``true_positives``, ``total``, ``count``,
         ``total_cm``, ...) as read-only views of the state (see
         ``_keras_api``): a compensated running sum is read with its
-        compensation. Called only for names the object lacks."""
+        compensation. A wrapped function's options (``from_logits``,
+        ``axis``, ...) read as Keras keeps them, as attributes. Called only for
+        names the object lacks."""
+        options = self.__dict__.get("_fn_kwargs")
+        if options is not None and name in options:
+            return options[name]
         key, state, backend = _keras_api.state_entry(self, name)
         return dispatch.run_on(backend, read_sum, state, key) if key + COMPENSATION in state else state[key]
 

@@ -47,6 +47,7 @@ class FBetaScore(Metric):
         if threshold is not None and (not _is_number(threshold) or not 0 < threshold <= 1):
             raise ValueError(f"`threshold` must be None or a number with 0 < threshold <= 1; received {threshold!r}.")
         self.average, self.beta = average, float(beta)
+        self.axis = None if average == "micro" else 0  # Keras' attribute: the axis its counts sum over
         self.threshold = None if threshold is None else float(threshold)
 
     def initial_state(self, like):
@@ -72,26 +73,36 @@ class FBetaScore(Metric):
         kept = K.shape(state["true_positives"])
         if kept and kept[0] != classes:
             raise ValueError(f"`y_pred` has {classes} classes but earlier batches had {kept[0]}; reset_state() first.")
-        predicted = K.cast(self._predicted_positive(K.cast(y_pred, self.dtype)), K.accumulator_dtype)
-        actual = K.cast(y_true, K.accumulator_dtype)
-        weight = sample_weight
-        if weight is not None:
-            weight = _per_sample(K.cast(weight, K.accumulator_dtype), K.shape(y_pred)[0])
-        axis = None if self.average == "micro" else 0
+        # three sums over the batch, each in the accumulator dtype: fp and fn follow from them
+        # (fp = predicted - tp, fn = support - tp; exact for 0/1 labels and counts below 2**53)
+        accumulator, axis = K.accumulator_dtype, self.axis
+        if K.dtype(y_pred) != self.dtype:  # Keras compares in the metric's dtype (rounding may make ties)
+            y_pred = K.cast(y_pred, self.dtype)
+        predicted = self._predicted_positive(y_pred)
+        actual = K.cast(y_true, accumulator)
+        if sample_weight is None:
+            predicted_total = K.sum(K.cast(predicted, accumulator), axis=axis)
+        else:
+            weight = _per_sample(K.cast(sample_weight, accumulator), K.shape(y_pred)[0])
+            actual = actual * weight
+            predicted_total = K.sum(K.where(predicted, weight, 0.0), axis=axis)
+        true_positives = K.sum(K.where(predicted, actual, 0.0), axis=axis)
+        support = K.sum(actual, axis=axis)
         return accumulate(
             state,
-            true_positives=_weighted_sum(predicted * actual, weight, axis),
-            false_positives=_weighted_sum(predicted * (1.0 - actual), weight, axis),
-            false_negatives=_weighted_sum((1.0 - predicted) * actual, weight, axis),
-            intermediate_weights=_weighted_sum(actual, weight, axis),
+            true_positives=true_positives,
+            false_positives=predicted_total - true_positives,
+            false_negatives=support - true_positives,
+            intermediate_weights=support,
         )
 
     def _predicted_positive(self, y_pred):
         if self.threshold is not None:
             return y_pred > self.threshold
-        # a row of zeros predicts nothing (its max would otherwise select all)
+        # a row of zeros predicts nothing (its max would otherwise select all); where an entry
+        # is its row's max, |entry| > 1e-9 is |row max| > 1e-9: tested on the (N, 1) maxima
         row_max = K.max(y_pred, axis=-1, keepdims=True)
-        return K.logical_and(y_pred >= row_max, K.abs(y_pred) > 1e-9)
+        return K.logical_and(y_pred >= row_max, K.abs(row_max) > 1e-9)
 
     def compute(self, state):
         tp, fp, fn, support = (read_sum(state, name) for name in _COUNTS)
@@ -144,6 +155,3 @@ def _per_sample(weight, batch):
         )
     return K.reshape(weight, (batch, 1))
 
-
-def _weighted_sum(values, weight, axis):
-    return K.sum(values if weight is None else values * weight, axis=axis)
