@@ -207,8 +207,18 @@ class Metric:
     #: variable's attribute otherwise (``IoU.total_cm``); see ``__getattr__``
     state_aliases: dict[str, str] = {}
 
+    #: the input recipes the parity suite and ``python -m lossbridge`` run this
+    #: metric on, as a loss's ``@register_loss(examples=...)``: kind names of
+    #: ``lossbridge.testing.cases`` (``"regression"``, ``"binary_guesses"``) or
+    #: ``(kind, options, variant)`` tuples. Declared by each class for itself and
+    #: not inherited (a subclass's constructor may take other options); a class
+    #: that declares none is reported as skipped, never guessed.
+    examples: tuple = ()
+
     def __init_subclass__(cls, register=True, **kwargs):
         super().__init_subclass__(**kwargs)
+        declared = vars(cls).get("examples", ())
+        cls.examples = (declared,) if isinstance(declared, str) else tuple(declared)
         # built-ins resolve by name; user classes only through @register_metric;
         # shared bases (a leading underscore, or ``register=False``) not at all
         if register and cls.__module__.startswith("lossbridge.metrics") and not cls.__name__.startswith("_"):
