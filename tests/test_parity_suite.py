@@ -2,8 +2,8 @@
 selected backend, against the float64 NumPy reference of
 :mod:`lossbridge.testing`.
 
-What runs, per registered entry with an input recipe in
-``lossbridge.testing.cases.KNOWN``:
+What runs, per registered entry with input recipes (the ``examples`` a loss
+or a metric class declares, read by ``lossbridge.testing.cases.cases_for``):
 
 * loss functions: edge inputs (0, 1, eps, 1 - eps, logits of 0, +-100, +-1e4,
   huge regression errors, int32/int64/bool labels, empty batches) in float32,
@@ -16,7 +16,7 @@ What runs, per registered entry with an input recipe in
 * metrics, values only (they stop gradients): seeded and edge inputs in
   float32, seeded in float64, edges in float16; a sample of them compiled.
 
-An entry the table does not know is skipped with the reason, so losses and
+An entry that declares no recipe is skipped with the reason, so losses and
 metrics added later never fail here before someone writes their recipe.
 ``--backend`` restricts the backends as everywhere in this suite. Known
 defects found by this suite are listed in KNOWN_ISSUES (xfail, not strict:

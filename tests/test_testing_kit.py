@@ -17,7 +17,8 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 
-from lossbridge import K
+import lossbridge
+from lossbridge import K, metrics
 from lossbridge.losses import binary_crossentropy, cosine_similarity, hinge, mean_squared_error
 from lossbridge.testing import (
     GRAD_TOLERANCES,
@@ -28,6 +29,7 @@ from lossbridge.testing import (
     tolerance_for,
 )
 from lossbridge.testing import strategies as lbst
+from lossbridge.testing.cases import cases_for
 from tests.helpers import beyond_numpy, not_on, on
 
 pytest_plugins = ["pytester"]
@@ -352,3 +354,27 @@ def test_a_non_finite_reference_is_a_failure_unless_allowed():
         assert_parity(log_of, t, p, backends=["numpy"], grads=False, compiled=False)
     result = check_parity(log_of, t, p, backends=["numpy"], grads=False, compiled=False, allow_nonfinite=True)
     assert result.ok
+
+
+def test_a_metric_class_declares_its_recipes_and_a_subclass_its_own():
+    """The kit reads a metric's recipes from its class (``Metric.examples``),
+    through the metrics registry; a subclass inherits none (its constructor
+    may differ), so it is skipped until it declares its own."""
+
+    @lossbridge.register_metric("TestKitRecipeMean")
+    class RecipeMean(metrics.Mean):
+        examples = ("values", ("values", {"name": "m"}, "named"))
+
+    @lossbridge.register_metric("TestKitRecipeless")
+    class Recipeless(RecipeMean):
+        pass
+
+    found = cases_for("TestKitRecipeMean", "metric")
+    assert [(c.id, c.kind, c.options) for c in found] == [
+        ("TestKitRecipeMean", "values", {}),
+        ("TestKitRecipeMean[named]", "values", {"name": "m"}),
+    ]
+    assert cases_for("TestKitRecipeless", "metric") == [] and Recipeless.examples == ()
+    assert cases_for("TestKitRecipeMean", "loss") == []  # the losses' registry does not know it
+    # a built-in metric wrapping a loss runs on the loss's declared examples
+    assert metrics.BinaryCrossentropy.examples == lossbridge.losses.binary_crossentropy.definition.examples

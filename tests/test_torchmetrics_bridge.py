@@ -14,6 +14,8 @@ torchmetrics = pytest.importorskip("torchmetrics")
 
 import lossbridge.metrics as lm  # noqa: E402
 from lossbridge.integrations.torchmetrics import TorchMetric, as_torchmetric, reductions_of  # noqa: E402
+from lossbridge.metrics.base import MAX, MIN, reduced_state, sum_state  # noqa: E402
+from tests.extremes_metric import Extremes  # noqa: E402
 
 BATCHES, BATCH, CLASSES, OUTPUTS = 4, 32, 3, 3
 
@@ -295,6 +297,29 @@ def test_a_metric_merging_by_max_gets_max_and_an_unexpressible_merge_raises():
         as_torchmetric(Product())
     # the explicit escape hatch
     assert as_torchmetric(Product(), reductions={"peak": "max"})._reductions["peak"] is not None
+
+
+def test_declared_reductions_are_taken_as_declared_without_probing_the_merge():
+    """A metric that declares its entries (as every lossbridge metric does)
+    gets its declarations; its merge is not run. A concatenated entry has no
+    torchmetrics reduction of this kind and raises, naming the declaration."""
+
+    class Spread(lm.Metric, register=False):
+        input_names = ("values",)
+
+        def initial_state(self, like):
+            return {
+                **reduced_state(MIN, ("low",), like=like),
+                **reduced_state(MAX, ("high",), like=like),
+                **sum_state(("count",), like=like),
+            }
+
+        def merge(self, state, other):
+            raise AssertionError("the declarations answer: merge must not be probed")
+
+    assert reductions_of(Spread()) == {"low": "min", "high": "max", "count": "sum", "count_compensation": "sum"}
+    with pytest.raises(TypeError, match=r"Extremes declares state entry 'seen' combined by 'concatenate'"):
+        reductions_of(Extremes())
 
 
 def test_not_a_lossbridge_metric_raises_naming_what_arrived():

@@ -1,7 +1,14 @@
-"""How a metric's ``merge`` combines each state entry, read from the merge
-itself, for the bridges that hold lossbridge state in another library's
-storage and must say how it is reduced across processes (torchmetrics'
-``dist_reduce_fx``, Keras' variable ``aggregation``). NumPy only.
+"""How each state entry of a metric combines across processes, for the
+bridges that hold lossbridge state in another library's storage and must say
+how it is reduced (torchmetrics' ``dist_reduce_fx``, Keras' variable
+``aggregation``). NumPy only.
+
+A lossbridge metric declares it where its ``initial_state`` creates each
+entry (``sum_state``, ``reduced_state``, ``declare``), and
+``Metric.state_reductions`` reads those declarations: that is the answer.
+Only a user metric that overrides ``merge`` and declares nothing (or whose
+``initial_state`` needs data) has its reductions read from the merge itself,
+by merging two probe states.
 """
 
 from __future__ import annotations
@@ -37,11 +44,28 @@ def _read(state, key):
 
 
 def merge_reductions(metric, target, hint):
-    """``{state entry: "sum" | "min" | "max"}``: how ``metric.merge`` combines
-    each entry, found by merging two probe states. A compensation twin takes
-    its total's reduction (which must be ``"sum"``). Raises ``TypeError``
-    naming the metric, the entry, ``target`` (what the reductions are for)
-    and ``hint`` (the caller's way out) when an entry's merge is none of these."""
+    """``{state entry: "sum" | "min" | "max"}``: how ``metric`` combines each
+    entry, as it declares (``Metric.state_reductions``), or for a user metric
+    with its own ``merge`` and no declarations, as that merge does on two
+    probe states (a compensation twin then takes its total's reduction, which
+    must be ``"sum"``). Raises ``TypeError`` naming the metric, the entry,
+    ``target`` (what the reductions are for) and ``hint`` (the caller's way
+    out) when an entry combines by none of these (a concatenation)."""
+    try:
+        declared = metric.state_reductions()
+    except TypeError:  # merges its own way and declares nothing: read the merge
+        return _probed_reductions(metric, target, hint)
+    for key, how in declared.items():
+        if how not in REDUCTIONS:
+            raise TypeError(
+                f"{type(metric).__name__} declares state entry {key!r} combined by {how!r}, none of "
+                f"{REDUCTIONS}, so it cannot be expressed as {target}; {hint}."
+            )
+    return declared
+
+
+def _probed_reductions(metric, target, hint):
+    """``merge_reductions`` read from ``metric.merge`` on two probe states."""
     first, second = _probe_states(metric, np.random.default_rng(0))
     merged = {k: np.asarray(v) for k, v in metric.stateless_merge_state(first, second).items()}
     candidates = {"sum": np.add, "min": np.minimum, "max": np.maximum}

@@ -17,8 +17,9 @@ is a ``keras.metrics.Metric``; anything else it wraps in its
 passed that way raises, see ``lossbridge.metrics._keras_api``). A
 ``KerasMetric`` holds each entry of the lossbridge state in a Keras variable
 (``add_variable``: same shape and dtype, ``aggregation="sum"`` for the entries
-``merge`` adds, which are all of the built-in ones, so distribution
-strategies reduce them across replicas as lossbridge merges them) and updates
+the metric declares summed, which are all of the built-in ones, so
+distribution strategies reduce them across replicas as lossbridge merges
+them; ``lossbridge.integrations._state_reductions``) and updates
 them through lossbridge's pure API: ``update_state`` reads the variables,
 calls ``metric.stateless_update_state`` and assigns the result; ``result``
 is ``metric.stateless_result``. Variable reads and assignments are what
@@ -37,7 +38,7 @@ symbolic build before the first step. Pass ``like=`` (``y_pred``'s shape, or
 a tensor of it) to build at construction instead; the shape is kept in the
 config, so a loaded model builds the same variables.
 
-Entries whose ``merge`` takes a min or max (user metrics; Keras has no such
+Entries that combine by a min or max (user metrics; Keras has no such
 aggregation) get ``aggregation="none"``: right in one process and under
 JAX's SPMD distribution, not reducible by a TensorFlow ``MirroredStrategy``.
 

@@ -8,15 +8,17 @@ epoch and syncs it across processes.
 
 Each entry of the lossbridge state becomes one torchmetrics state
 (``add_state``) of the same name, shape and dtype, whose ``dist_reduce_fx`` is
-derived from the metric's own ``merge``: :func:`reductions_of` merges two probe
-states and reads, entry by entry, whether the merge is their sum, min or max.
-Every built-in lossbridge metric merges by sums. A compensated running sum
+how the metric declares the entry combines (:func:`reductions_of`:
+``Metric.state_reductions``, ``sum``, ``min`` or ``max``); only for a user
+metric that overrides ``merge`` and declares nothing is it read from that merge,
+by merging two probe states. Every built-in lossbridge metric declares sums. A
+compensated running sum
 (``name`` and ``name_compensation``, read as their sum, see
 ``lossbridge.metrics.base.read_sum``) reduces both entries by ``"sum"``:
 ``sum(totals) + sum(compensations)`` is the read of the merged state, so
 summing the twins across ranks is exact up to one rounding. A metric whose
-merge is none of these raises ``TypeError`` naming it when it is wrapped
-(pass ``reductions=`` to state them yourself).
+entries combine by none of these (a concatenation) raises ``TypeError`` naming
+it when it is wrapped (pass ``reductions=`` to state them yourself).
 
 ``update`` runs lossbridge's pure ``stateless_update_state`` on the torch
 state tensors (torch backend, the states' device) and assigns the new state
@@ -45,9 +47,10 @@ _HINT = "pass `reductions={entry: 'sum' | 'min' | 'max' | 'cat' | callable}` to 
 
 
 def reductions_of(metric):
-    """``{state entry: "sum" | "min" | "max"}``: how ``metric.merge`` combines
-    each entry (``lossbridge.integrations._state_reductions``); raises
-    ``TypeError`` naming the metric and the entry when an entry's merge is
+    """``{state entry: "sum" | "min" | "max"}``: how ``metric`` combines each
+    entry, as it declares, or as its own ``merge`` does where it declares
+    nothing (``lossbridge.integrations._state_reductions``); raises
+    ``TypeError`` naming the metric and the entry when an entry combines by
     none of these."""
     return merge_reductions(metric, "torchmetrics reductions", _HINT)
 
@@ -58,8 +61,8 @@ class TorchMetric(torchmetrics.Metric):
 
     Args:
         metric: the lossbridge metric (its config is used; its own state is not touched).
-        reductions: optional ``{state entry: dist_reduce_fx}``; default: derived
-            from ``metric.merge`` by :func:`reductions_of`.
+        reductions: optional ``{state entry: dist_reduce_fx}``; default: the
+            metric's declared reductions (:func:`reductions_of`).
         like: optional tensor shaped like ``y_pred`` that fixes data-dependent state shapes.
         **kwargs: torchmetrics ``Metric`` options (``dist_sync_on_step``, ``sync_on_compute``, ...).
     """

@@ -1,6 +1,6 @@
-"""What a program written for ``keras.metrics`` reads from a metric besides
-its result, answered generically for every lossbridge metric (``Metric``
-calls these; nothing else does):
+"""What a program written for ``keras.metrics`` does with a metric besides
+reading its result, answered generically for every lossbridge metric (the
+mixin :class:`KerasCompat` of ``Metric``; nothing else calls these):
 
 * ``metric.variables`` and Keras' state attributes (``true_positives``,
   ``total``, ``count``, ``total_cm``, ``accumulator``, ...): read-only views of
@@ -12,7 +12,10 @@ calls these; nothing else does):
   anything that is not a ``keras.metrics.Metric`` in its ``MeanMetricWrapper``
   and averages what each call returns, which for a stateful metric is a wrong
   number; the call raises instead and names the bridge
-  (``lossbridge.integrations.keras``).
+  (``lossbridge.integrations.keras``);
+* Keras' call signatures: the sample weight positional
+  (``update_state(y_true, y_pred, sample_weight)``), ``reset_states`` (Keras
+  2) and ``stateless_reset_state``.
 
 Imports no framework, and not Keras.
 """
@@ -20,6 +23,7 @@ Imports no framework, and not Keras.
 from __future__ import annotations
 
 from .. import dispatch
+from ._state import COMPENSATION, read_sum
 
 #: the module of Keras 3's ``keras.metrics.MeanMetricWrapper``: the caller
 #: ``Metric.__call__`` looks for once Keras is loaded (reading the caller's
@@ -70,3 +74,56 @@ def state_entry(metric, name):
             f"state entries: {', '.join(state)})"
         )
     return key, state, backend
+
+
+class KerasCompat:
+    """Keras' attributes and signatures on ``Metric`` (module docstring)."""
+
+    #: Keras' attribute name -> state entry, where Keras names a state
+    #: variable's attribute otherwise (``IoU.total_cm``); see ``__getattr__``
+    state_aliases: dict[str, str] = {}
+
+    @property
+    def variables(self):
+        """The state's tensors in order, as Keras' ``metric.variables`` lists
+        its state variables (read-only: compensation terms included; before
+        any update, the empty state's)."""
+        return state_tensors(self)
+
+    def __getattr__(self, name):
+        """Keras' state attributes (``true_positives``, ``total``, ``count``,
+        ``total_cm``, ...) as read-only views of the state (see
+        :func:`state_entry`): a compensated running sum is read with its
+        compensation. A wrapped function's options (``from_logits``,
+        ``axis``, ...) read as Keras keeps them, as attributes. Called only
+        for names the object lacks."""
+        options = self.__dict__.get("_fn_kwargs")
+        if options is not None and name in options:
+            return options[name]
+        key, state, backend = state_entry(self, name)
+        return dispatch.run_on(backend, read_sum, state, key) if key + COMPENSATION in state else state[key]
+
+    def _split_inputs(self, inputs, sample_weight, method):
+        """``(inputs, sample_weight)`` from the positionals of ``method``: one
+        more than ``input_names`` is the sample weight (Keras' signature
+        ``method(*input_names, sample_weight=None)``); any other count, or the
+        weight given twice, raises a TypeError that shows the signature."""
+        expected = len(self.input_names)
+        if len(inputs) == expected + 1 and sample_weight is None:
+            return inputs[:expected], inputs[expected]
+        signature = f"{type(self).__name__}.{method}({', '.join(self.input_names)}, sample_weight=None)"
+        if len(inputs) == expected + 1:
+            raise TypeError(f"{signature} got `sample_weight` both positionally and by keyword.")
+        if len(inputs) != expected:
+            raise TypeError(
+                f"{signature} takes {expected} to {expected + 1} positional arguments; received {len(inputs)}."
+            )
+        return inputs, sample_weight
+
+    def stateless_reset_state(self, like=None):
+        """Keras' name for the fresh state: :meth:`stateless_initial_state`."""
+        return self.stateless_initial_state(like)
+
+    def reset_states(self):
+        """Keras 2's name of ``reset_state`` (used by the seed)."""
+        self.reset_state()

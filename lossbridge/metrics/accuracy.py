@@ -161,6 +161,8 @@ def _check_k(k):
 class Accuracy(MeanMetricWrapper):
     """How often ``y_pred`` equals ``y_true`` exactly."""
 
+    examples = "class_ids"
+
     def __init__(self, name="accuracy", dtype=None):
         super().__init__(accuracy, name=name, dtype=dtype)
 
@@ -170,6 +172,8 @@ class Accuracy(MeanMetricWrapper):
 
 class BinaryAccuracy(MeanMetricWrapper):
     """How often ``y_pred > threshold`` matches the binary label."""
+
+    examples = "binary_guesses"
 
     def __init__(self, name="binary_accuracy", dtype=None, threshold=0.5):
         finite_number("threshold", threshold)  # now, not at the first update
@@ -183,6 +187,8 @@ class BinaryAccuracy(MeanMetricWrapper):
 class CategoricalAccuracy(MeanMetricWrapper):
     """How often the arg-max class of ``y_pred`` is the one-hot label's."""
 
+    examples = "categorical_guesses"
+
     def __init__(self, name="categorical_accuracy", dtype=None):
         super().__init__(categorical_accuracy, name=name, dtype=dtype)
 
@@ -193,6 +199,8 @@ class CategoricalAccuracy(MeanMetricWrapper):
 class SparseCategoricalAccuracy(MeanMetricWrapper):
     """How often the arg-max class of ``y_pred`` is the integer label."""
 
+    examples = "sparse_guesses"
+
     def __init__(self, name="sparse_categorical_accuracy", dtype=None):
         super().__init__(sparse_categorical_accuracy, name=name, dtype=dtype)
 
@@ -202,6 +210,8 @@ class SparseCategoricalAccuracy(MeanMetricWrapper):
 
 class TopKCategoricalAccuracy(MeanMetricWrapper):
     """How often the one-hot label's class is in the top ``k`` scores."""
+
+    examples = (("categorical_guesses", {"k": 2}, ""),)  # of 4 classes: the default k=5 hits every sample
 
     def __init__(self, k=5, name="top_k_categorical_accuracy", dtype=None):
         super().__init__(top_k_categorical_accuracy, name=name, dtype=dtype, k=_check_k(k))
@@ -214,6 +224,8 @@ class TopKCategoricalAccuracy(MeanMetricWrapper):
 class SparseTopKCategoricalAccuracy(MeanMetricWrapper):
     """How often the integer label is in the top ``k`` scores (or, with
     ``from_sorted_ids=True``, among the first ``k`` of the sorted ids given)."""
+
+    examples = (("sparse_guesses", {"k": 2}, ""),)  # of 4 classes: the default k=5 hits every sample
 
     def __init__(self, k=5, name="sparse_top_k_categorical_accuracy", dtype=None, from_sorted_ids=False):
         super().__init__(

@@ -67,6 +67,8 @@ class AUC(Metric):
     0.75
     """
 
+    examples = "binary_guesses"
+
     def __init__(
         self,
         num_thresholds=200,

@@ -14,25 +14,12 @@ the stateless API (``stateless_update_state``, ``stateless_result``) for
 ``jax.jit``, ``torch.compile`` and ``tf.function`` users. The state dict is a
 pytree / nested structure every compiler accepts.
 
-Precision of state. Running sums are kept in ``K.accumulator_dtype``:
-float64 on NumPy, PyTorch and TensorFlow, and on JAX only when the user enabled
-``jax_enable_x64`` (float32 otherwise). Every running sum is also
-*compensated* (Neumaier's variant of Kahan summation): beside each sum
-``name`` the state holds ``name_compensation``, the rounding error lost so far,
-and the value read back is ``name + name_compensation``. One code path runs on
-every backend; in float32 it keeps a mean over 10^7 values accurate to about
-1e-8 (plain float32 drifts to ~1e-5) and a counter exact far past 2**24, where
-a plain float32 counter stops counting. Use :func:`sum_state`,
-:func:`accumulate` and :func:`read_sum` for every summing metric;
-``Metric.merge`` combines compensated pairs correctly by default.
-
-How state combines. Every state entry declares, where ``initial_state``
-creates it, how two shards or replicas combine it: summed (``sum_state``;
-a compensated pair is summed term by term), elementwise min or max, or
-concatenated along axis 0 (``reduced_state``, or :func:`declare` around
-entries made by hand). ``Metric.merge`` (``merge_state``, the Dask tree) and
-``Metric.sync`` (the replicas of a data-parallel run, through the backend's
-collectives: ``lossbridge.metrics._replicas``) both follow those declarations.
+State entries (``lossbridge.metrics._state``, re-exported here, where
+metric modules import them from): running sums are compensated
+(:func:`sum_state`, :func:`accumulate`, :func:`read_sum`), and every entry
+declares where ``initial_state`` creates it how shards and replicas combine it
+(:func:`sum_state`, :func:`reduced_state`, :func:`declare`); ``merge`` and
+``sync`` follow the declarations, which :meth:`Metric.state_reductions` reads.
 
 Cost per update. A metric whose state is only scalar running sums (``Mean``,
 ``Sum``, every ``MeanMetricWrapper``) derives from
@@ -44,149 +31,46 @@ API holds a per-metric lock around its read-modify-write of the state (the
 ``stateless_*`` functions take none); a metric pickles and deep-copies with
 its state, back on its backend; under a compiler's trace the stateful update
 raises and points to the stateless API.
+
+Beside the core (state, update, compute, merge, reset, locks) ``Metric``
+mixes in the replica API (``lossbridge.metrics._sync``: ``sync``,
+``stateless_sync_state``) and Keras' attributes and signatures
+(``lossbridge.metrics._keras_api``: ``variables``, ``metric.true_positives``,
+a positional ``sample_weight``).
 """
 
 from __future__ import annotations
 
-import contextvars
 import sys
 
 from .. import dispatch
 from ..k import K
 from ..options import dtype_name
-from . import _keras_api, _lifecycle, _replicas
+from . import _keras_api, _lifecycle
+from ._keras_api import KerasCompat
 from ._lifecycle import warn_if_concrete  # noqa: F401 - where the metric modules import it from
 from ._replicas import CONCATENATE, MAX, MIN, REDUCTIONS, SUM, identity  # noqa: F401 - declared here for metrics
+from ._state import (  # noqa: F401 - where metrics and users import the state helpers from
+    COMPENSATION,
+    accumulate,
+    add_increments,
+    combine_states,
+    declarations,
+    declare,
+    merge_sums,
+    neumaier_add,
+    read_sum,
+    reduced_state,
+    sum_state,
+)
+from ._sync import ReplicaSync
 from .registry import register_builtin, snake_case
-
-#: suffix of the state entry that holds a running sum's lost low-order part
-COMPENSATION = "_compensation"
 
 _RESULT_DTYPES = ("float16", "bfloat16", "float32", "float64")
 
 
-# ---------------------------------------------------------------- how state entries combine
-# {entry: reduction} of the initial_state that Metric.state_reductions is reading (None: none is read)
-_declarations = contextvars.ContextVar("lossbridge_state_declarations", default=None)
-
-
-def declare(reduction, entries):
-    """``entries`` (a dict of state tensors, returned as it is) combine across
-    shards and replicas by ``reduction``: ``SUM``, ``MIN``, ``MAX`` or
-    ``CONCATENATE`` (see :func:`combine_states`). Called in ``initial_state``
-    where the entries are made; :func:`sum_state` and :func:`reduced_state`
-    declare theirs."""
-    if reduction not in REDUCTIONS:
-        raise ValueError(f"`reduction` must be one of {REDUCTIONS}; received {reduction!r}.")
-    record = _declarations.get()
-    if record is not None:
-        for name in entries:
-            record[name] = reduction
-    return entries
-
-
-def reduced_state(reduction, names, shape=(), dtype=None, like=None):
-    """Entries ``names`` of ``shape`` and ``dtype`` (default: the accumulator
-    dtype) holding :func:`identity`, declared to combine by ``reduction``,
-    on the device of ``like``. A ``CONCATENATE`` entry starts with no rows:
-    ``shape`` is then one row's (the entry is ``(0, *shape)``). Running sums
-    take :func:`sum_state`, which keeps them compensated."""
-    dtype = dtype or K.accumulator_dtype
-    if reduction == CONCATENATE:
-        shape = (0, *shape)
-    value = identity(reduction, shape, dtype, like=like)
-    return declare(reduction, {name: value for name in names})
-
-
-# ---------------------------------------------------------------- compensated sums
-def sum_state(names, shape=(), like=None):
-    """Zeroed running sums ``names`` (each with its compensation term) of
-    ``shape`` in the accumulator dtype, on the device of ``like``."""
-    zero = K.zeros(shape, K.accumulator_dtype, like=like)
-    state = {}
-    for name in names:
-        state[name] = zero
-        state[name + COMPENSATION] = zero
-    # a sum and its compensation are both added: the read (their sum) of the
-    # combined state is the sum of the reads
-    return declare(SUM, state)
-
-
-def neumaier_add(total, compensation, value):
-    """``(total + value, compensation + lost)`` where ``lost`` is the exact
-    rounding error of ``total + value`` (Neumaier 1974; Higham, *Accuracy and
-    Stability of Numerical Algorithms*, §4.3). Elementwise, so sums of any
-    shape work; an infinite or NaN sum keeps a zero correction instead of NaN."""
-    new = total + value
-    # a finite sum has finite terms; zeroing the others keeps inf - inf (and
-    # NumPy's warning about it) out of the correction
-    finite = K.isfinite(new)
-    total, value, rounded = (K.where(finite, x, K.zeros_like(new)) for x in (total, value, new))
-    lost = K.where(K.abs(total) >= K.abs(value), (total - rounded) + value, (value - rounded) + total)
-    return new, compensation + lost
-
-
-def add_increments(step, state, increments):
-    """:func:`accumulate` with the compensated ``step`` given (``running_sums``
-    passes a cheaper one that reaches the same state)."""
-    out = dict(state)
-    for name, value in increments.items():
-        total = state[name]
-        dtype = K.dtype(total)
-        if K.is_tensor(value):
-            if K.dtype(value) != dtype:
-                value = K.cast(value, dtype)
-        else:
-            value = K.convert_to_tensor(value, dtype=dtype, like=total)
-        out[name], out[name + COMPENSATION] = step(total, state[name + COMPENSATION], value)
-    return out
-
-
-def accumulate(state, **increments):
-    """A new state with each ``increments[name]`` (a tensor or Python number)
-    added to the running sum ``name`` of ``state``."""
-    return add_increments(neumaier_add, state, increments)
-
-
-def read_sum(state, name):
-    """The value of running sum ``name``: the sum plus its compensation."""
-    return state[name] + state[name + COMPENSATION]
-
-
-def merge_sums(state, other):
-    """``state + other`` entry by entry; a compensated pair is added as such, so
-    merging shards loses no more than updating one metric with all data."""
-    return combine_states(state, other, {})
-
-
-def combine_states(state, other, reductions):
-    """The state of the union of the data behind ``state`` and ``other`` (two
-    states of one layout): each entry combined as ``reductions`` declares
-    (an entry it lacks is summed): ``SUM`` adds (a compensated pair as such,
-    its rounding error kept), ``MIN`` / ``MAX`` elementwise, ``CONCATENATE``
-    joins ``other``'s rows after ``state``'s. The one rule of ``merge``;
-    ``_replicas`` applies it across replicas with the matching collectives."""
-    out = {}
-    for name, value in state.items():
-        how = reductions.get(name) or SUM
-        if how == MIN:
-            out[name] = K.minimum(value, other[name])
-        elif how == MAX:
-            out[name] = K.maximum(value, other[name])
-        elif how == CONCATENATE:
-            out[name] = K.concatenate([value, other[name]], axis=0)
-        elif name.endswith(COMPENSATION) and name[: -len(COMPENSATION)] in state:
-            continue  # added with its sum
-        elif name + COMPENSATION in state:
-            compensation = state[name + COMPENSATION] + other[name + COMPENSATION]
-            out[name], out[name + COMPENSATION] = neumaier_add(value, compensation, other[name])
-        else:
-            out[name] = value + other[name]
-    return out
-
-
 # ---------------------------------------------------------------- the base class
-class Metric:
+class Metric(KerasCompat, ReplicaSync):
     """Base class of stateful metrics.
 
     Args:
@@ -203,12 +87,18 @@ class Metric:
     #: ``(backend, state)`` of all replicas while :meth:`sync` holds it; None: the local state rules
     _synced = None
 
-    #: Keras' attribute name -> state entry, where Keras names a state
-    #: variable's attribute otherwise (``IoU.total_cm``); see ``__getattr__``
-    state_aliases: dict[str, str] = {}
+    #: the input recipes the parity suite and ``python -m lossbridge`` run this
+    #: metric on, as a loss's ``@register_loss(examples=...)``: kind names of
+    #: ``lossbridge.testing.cases`` (``"regression"``, ``"binary_guesses"``) or
+    #: ``(kind, options, variant)`` tuples. Declared by each class for itself and
+    #: not inherited (a subclass's constructor may take other options); a class
+    #: that declares none is reported as skipped, never guessed.
+    examples: tuple = ()
 
     def __init_subclass__(cls, register=True, **kwargs):
         super().__init_subclass__(**kwargs)
+        declared = vars(cls).get("examples", ())
+        cls.examples = (declared,) if isinstance(declared, str) else tuple(declared)
         # built-ins resolve by name; user classes only through @register_metric;
         # shared bases (a leading underscore, or ``register=False``) not at all
         if register and cls.__module__.startswith("lossbridge.metrics") and not cls.__name__.startswith("_"):
@@ -258,16 +148,16 @@ class Metric:
         every entry is added, as ``merge`` always did."""
         found = self.__dict__.get("_reductions")
         if found is None:
-            token = _declarations.set({})
+            token = declarations.set({})
             try:
                 keys = tuple(dispatch.run_on(self._backend or dispatch.default_backend(), self.initial_state, None))
-                recorded = _declarations.get()
+                recorded = declarations.get()
                 found = {key: recorded.get(key) for key in keys}
             except Exception as error:  # noqa: BLE001 - a user's initial_state that needs data; kept for sync's error
                 found = {}
                 self.__dict__["_reductions_error"] = error
             finally:
-                _declarations.reset(token)
+                declarations.reset(token)
             self.__dict__["_reductions"] = found
         return found
 
@@ -293,12 +183,6 @@ class Metric:
                 "lossbridge.metrics.base.declare(reduction, entries)."
             )
         return {key: how or SUM for key, how in found.items()}
-
-    def _sync_layout(self, state):
-        """``state`` in the one layout every replica syncs (a metric whose
-        state has several forms, such as IoU's integer and weighted matrix,
-        returns the form every replica can hold); ``K`` is bound."""
-        return state
 
     def storage_state(self, like):
         """``initial_state`` in a layout no update changes (same entries,
@@ -386,11 +270,7 @@ class Metric:
         value over every replica's data (as :meth:`sync`, ``group=None``),
         leaving the metric as it was. After :meth:`sync`, the synced value."""
         if sync:
-            with self._lock:
-                backend, synced = self._synced_state(None)
-                if synced is None:
-                    return dispatch.run_on(backend, self._empty_result, None)
-                return dispatch.run_on(backend, self._cast_result, synced)
+            return self._result_over_replicas()
         with self._lock:
             if self._synced is not None:
                 return dispatch.run_on(self._synced[0], self._cast_result, self._synced[1])
@@ -419,8 +299,6 @@ class Metric:
                 self._anchor = next(iter(self._state.values()))
             self._state = self._synced = None
             self._forget()
-
-    reset_states = reset_state  # Keras 2 name, used by the seed
 
     def __call__(self, *inputs, sample_weight=None):
         """Update with one batch and return the result so far."""
@@ -483,23 +361,6 @@ class Metric:
             return state
         return {k: self._backend.from_foreign(v, backend) for k, v in state.items()}
 
-    def _split_inputs(self, inputs, sample_weight, method):
-        """``(inputs, sample_weight)`` from the positionals of ``method``: one
-        more than ``input_names`` is the sample weight (Keras' signature
-        ``method(*input_names, sample_weight=None)``); any other count, or the
-        weight given twice, raises a TypeError that shows the signature."""
-        expected = len(self.input_names)
-        if len(inputs) == expected + 1 and sample_weight is None:
-            return inputs[:expected], inputs[expected]
-        signature = f"{type(self).__name__}.{method}({', '.join(self.input_names)}, sample_weight=None)"
-        if len(inputs) == expected + 1:
-            raise TypeError(f"{signature} got `sample_weight` both positionally and by keyword.")
-        if len(inputs) != expected:
-            raise TypeError(
-                f"{signature} takes {expected} to {expected + 1} positional arguments; received {len(inputs)}."
-            )
-        return inputs, sample_weight
-
     @property
     def state(self):
         """The current state dict (None before the first update); after
@@ -510,67 +371,6 @@ class Metric:
             self._settle()
             return self._state
 
-    # ------------------------------------------------ replicas (data parallelism)
-    def sync(self, group=None):
-        """Combine this metric's state with the other replicas' of a
-        data-parallel run, each entry as declared (:meth:`state_reductions`),
-        through the framework's own collectives (``_replicas``): afterwards
-        ``result()`` and ``state`` read the state of all the data every
-        replica saw. A collective: every replica of ``group`` calls it.
-
-        ``group``: a ``torch.distributed`` process group (default: the
-        default group), a ``tf.distribute`` ReplicaContext or Strategy
-        (default: the current replica context), or for JAX None (the
-        processes of ``jax.distributed``); inside ``shard_map`` / ``pmap``
-        use :meth:`stateless_sync_state` with the axis name. No group and no
-        distributed world: a world of one, nothing changes.
-
-        The local state is kept: :meth:`unsync` returns to it, and the next
-        ``update_state`` / ``merge_state`` / ``reset_state`` drops the synced
-        view, so syncing again never counts a batch twice. A replica that
-        saw no data contributes zeros (the identity of each entry) of the
-        shapes the others hold."""
-        with self._lock:
-            backend, synced = self._synced_state(group)
-            _lifecycle.check_concrete(self, backend, synced.values() if synced else (), "sync")
-            self._synced = None if synced is None else (backend, _lifecycle.realized(backend, synced))
-
-    def unsync(self):
-        """Back to the local state (after :meth:`sync`); a no-op otherwise."""
-        with self._lock:
-            self._synced = None
-
-    def _synced_state(self, group):
-        """``(backend, the replicas' combined state or None)`` from the local
-        state; the caller holds the lock."""
-        self._settle()
-        backend = _replicas.backend_for(self._backend, group)
-        state = self._state
-        if state is not None and backend is not self._backend:
-            state = {key: backend.from_foreign(value, self._backend) for key, value in state.items()}
-        return backend, _replicas.sync_state(self, backend, state, group)
-
-    # ------------------------------------------------ Keras' state attributes (read-only, _keras_api)
-    @property
-    def variables(self):
-        """The state's tensors in order, as Keras' ``metric.variables`` lists
-        its state variables (read-only: compensation terms included; before
-        any update, the empty state's)."""
-        return _keras_api.state_tensors(self)
-
-    def __getattr__(self, name):
-        """Keras' state attributes (``true_positives``, ``total``, ``count``,
-        ``total_cm``, ...) as read-only views of the state (see
-        ``_keras_api``): a compensated running sum is read with its
-        compensation. A wrapped function's options (``from_logits``,
-        ``axis``, ...) read as Keras keeps them, as attributes. Called only for
-        names the object lacks."""
-        options = self.__dict__.get("_fn_kwargs")
-        if options is not None and name in options:
-            return options[name]
-        key, state, backend = _keras_api.state_entry(self, name)
-        return dispatch.run_on(backend, read_sum, state, key) if key + COMPENSATION in state else state[key]
-
     # ------------------------------------------------ stateless API
     def stateless_initial_state(self, like=None):
         """The zero state on the backend and device of ``like`` (a tensor of
@@ -580,10 +380,6 @@ class Metric:
         else:
             backend, (like,) = dispatch.resolve(("like",), (like,))
         return dispatch.run_on(backend, self.initial_state, like)
-
-    def stateless_reset_state(self, like=None):
-        """Keras' name for the fresh state: :meth:`stateless_initial_state`."""
-        return self.stateless_initial_state(like)
 
     def stateless_update_state(self, state, *inputs, sample_weight=None):
         """Pure: the state after seeing ``inputs``; traceable by jax.jit,
@@ -601,21 +397,6 @@ class Metric:
         """Pure: the result for ``state``."""
         backend = dispatch.owner(next(iter(state.values())), "state") or dispatch.default_backend()
         return dispatch.run_on(backend, self._cast_result, state)
-
-    def stateless_sync_state(self, state, group=None):
-        """Pure: ``state`` combined across the replicas of ``group``, each
-        entry as declared (see :meth:`sync` for ``group``). Traceable: inside
-        ``jax.shard_map`` / ``pmap`` pass the axis name (``lax.psum`` and
-        friends); inside ``strategy.run`` leave ``group`` None (the replica
-        context); in TF's cross-replica context pass the strategy with the
-        per-replica state ``strategy.run`` returned (``strategy.reduce``).
-        Every replica calls it."""
-        owner = dispatch.owner(next(iter(state.values())), "state")
-        backend = _replicas.backend_for(owner, group)
-        if owner is not backend:  # e.g. NumPy state synced through the group's framework
-            bring = backend.convert_to_tensor if owner is None else lambda x: backend.from_foreign(x, owner)
-            state = {key: bring(value) for key, value in state.items()}
-        return _replicas.sync_state(self, backend, state, group)
 
     def stateless_merge_state(self, state, other):
         """Pure: the state of the union of the data behind two states."""

@@ -82,6 +82,7 @@ class TruePositives(_ConfusionCount):
     2.0
     """
 
+    examples = "binary_guesses"
     counts = ("true_positives",)
 
 
@@ -92,6 +93,7 @@ class FalsePositives(_ConfusionCount):
     2.0
     """
 
+    examples = "binary_guesses"
     counts = ("false_positives",)
 
 
@@ -102,6 +104,7 @@ class TrueNegatives(_ConfusionCount):
     2.0
     """
 
+    examples = "binary_guesses"
     counts = ("true_negatives",)
 
 
@@ -112,6 +115,7 @@ class FalseNegatives(_ConfusionCount):
     2.0
     """
 
+    examples = "binary_guesses"
     counts = ("false_negatives",)
 
 
@@ -142,6 +146,7 @@ class Precision(_PrecisionRecall):
     0.666666...
     """
 
+    examples = "binary_guesses"
     counts = ("true_positives", "false_positives")
 
     def compute(self, state):
@@ -157,6 +162,7 @@ class Recall(_PrecisionRecall):
     0.666666...
     """
 
+    examples = "binary_guesses"
     counts = ("true_positives", "false_negatives")
 
     def compute(self, state):
@@ -217,6 +223,8 @@ class SensitivityAtSpecificity(_AtOperatingPoint):
     """Best sensitivity ``tp / (tp + fn)`` where specificity
     ``tn / (tn + fp)`` >= ``specificity``."""
 
+    examples = (("binary_guesses", {"specificity": 0.8}, ""),)
+
     _value_name = "specificity"
 
     def __init__(self, specificity, num_thresholds=200, class_id=None, name=None, dtype=None):
@@ -230,6 +238,8 @@ class SensitivityAtSpecificity(_AtOperatingPoint):
 
 class SpecificityAtSensitivity(_AtOperatingPoint):
     """Best specificity where sensitivity >= ``sensitivity``."""
+
+    examples = (("binary_guesses", {"sensitivity": 0.8}, ""),)
 
     _value_name = "sensitivity"
 
@@ -245,6 +255,8 @@ class SpecificityAtSensitivity(_AtOperatingPoint):
 class PrecisionAtRecall(_AtOperatingPoint):
     """Best precision where recall >= ``recall``."""
 
+    examples = (("binary_guesses", {"recall": 0.8}, ""),)
+
     _value_name = "recall"
 
     def __init__(self, recall, num_thresholds=200, class_id=None, name=None, dtype=None):
@@ -258,6 +270,8 @@ class PrecisionAtRecall(_AtOperatingPoint):
 
 class RecallAtPrecision(_AtOperatingPoint):
     """Best recall where precision >= ``precision`` (0 when unreachable)."""
+
+    examples = (("binary_guesses", {"precision": 0.8}, ""),)
 
     _value_name = "precision"
 

@@ -38,6 +38,8 @@ class FBetaScore(Metric):
             row's largest (non-zero) prediction is.
     """
 
+    examples = "categorical_guesses"
+
     def __init__(self, average=None, beta=1.0, threshold=None, name="fbeta_score", dtype=None):
         super().__init__(name=name, dtype=dtype)
         if average not in _AVERAGES:
@@ -129,6 +131,8 @@ class F1Score(FBetaScore):
     >>> np.round(np.asarray(F1Score(threshold=0.5)(y_true, y_pred)), 4).tolist()
     [0.5, 0.8, 0.6667]
     """
+
+    examples = "categorical_guesses"
 
     def __init__(self, average=None, threshold=None, name="f1_score", dtype=None):
         super().__init__(average=average, beta=1.0, threshold=threshold, name=name, dtype=dtype)

@@ -72,6 +72,10 @@ class IoU(Metric):
     0.333333...
     """
 
+    examples = (
+        ("class_ids", {"num_classes": 4, "target_class_ids": [0, 2]}, ""),
+    )  # the 4 classes of the kit's examples
+
     state_aliases = {"total_cm": _MATRIX}  # Keras' attribute for its total_confusion_matrix variable
 
     def __init__(
@@ -161,7 +165,10 @@ class IoU(Metric):
     def _class_ids(self, y_true, y_pred):
         """Both inputs as flat int32 class ids (``inputs.class_ids``: any
         integer dtype, bool or integral floats; a fractional id raises)."""
-        y_true, y_pred = self._ids(y_true, self.sparse_y_true, "y_true"), self._ids(y_pred, self.sparse_y_pred, "y_pred")
+        y_true, y_pred = (
+            self._ids(y_true, self.sparse_y_true, "y_true"),
+            self._ids(y_pred, self.sparse_y_pred, "y_pred"),
+        )
         return K.reshape(K.cast(y_true, "int32"), (-1,)), K.reshape(K.cast(y_pred, "int32"), (-1,))
 
     def _confusion_matrix(self, labels, predicted, sample_weight):
@@ -271,6 +278,8 @@ class BinaryIoU(IoU):
     0.333333...
     """
 
+    examples = "binary_guesses"
+
     def __init__(self, target_class_ids=(0, 1), threshold=0.5, name=None, dtype=None):
         super().__init__(num_classes=2, target_class_ids=target_class_ids, name=name, dtype=dtype)
         if not isinstance(threshold, numbers.Real) or isinstance(threshold, bool):
@@ -298,6 +307,8 @@ class MeanIoU(IoU):
     0.333333...
     """
 
+    examples = (("class_ids", {"num_classes": 4}, ""),)  # the 4 classes of the kit's examples
+
     def __init__(
         self, num_classes, name=None, dtype=None, ignore_class=None, sparse_y_true=True, sparse_y_pred=True, axis=-1
     ):
@@ -322,6 +333,8 @@ class OneHotIoU(IoU):
     """``IoU`` for one-hot ``y_true`` (and, by default, per-class ``y_pred``
     scores); both are reduced by argmax along ``axis``."""
 
+    examples = (("categorical_guesses", {"num_classes": 4, "target_class_ids": [0, 2]}, ""),)
+
     def __init__(
         self, num_classes, target_class_ids, name=None, dtype=None, ignore_class=None, sparse_y_pred=False, axis=-1
     ):
@@ -344,6 +357,8 @@ class OneHotIoU(IoU):
 
 class OneHotMeanIoU(MeanIoU):
     """``MeanIoU`` for one-hot ``y_true`` (and per-class ``y_pred`` scores)."""
+
+    examples = (("categorical_guesses", {"num_classes": 4}, ""),)
 
     def __init__(self, num_classes, name=None, dtype=None, ignore_class=None, sparse_y_pred=False, axis=-1):
         super().__init__(

@@ -79,6 +79,7 @@ class Sum(RunningSums):
     4.0
     """
 
+    examples = "values"
     input_names = ("values",)
     sums = ("total",)
 
@@ -102,6 +103,7 @@ class Mean(RunningSums):
     2.857142...
     """
 
+    examples = "values"
     input_names = ("values",)
     sums = ("total", "count")
 

@@ -75,6 +75,8 @@ class CosineSimilarity(_AxisMean):
     """Mean over samples of the cosine similarity along ``axis`` (+1 is best;
     the *loss* ``cosine_similarity`` is its negative)."""
 
+    examples = "regression"
+
     def __init__(self, name="cosine_similarity", dtype=None, axis=-1):
         super().__init__(cosine_similarity, name=name, dtype=dtype, axis=axis)
 
@@ -82,12 +84,16 @@ class CosineSimilarity(_AxisMean):
 class PearsonCorrelation(_AxisMean):
     """Mean over samples of Pearson's r along ``axis``."""
 
+    examples = "regression"
+
     def __init__(self, name="pearson_correlation", dtype=None, axis=-1):
         super().__init__(pearson_correlation, name=name, dtype=dtype, axis=axis)
 
 
 class ConcordanceCorrelation(_AxisMean):
     """Mean over samples of the concordance correlation along ``axis``."""
+
+    examples = "regression"
 
     def __init__(self, name="concordance_correlation", dtype=None, axis=-1):
         super().__init__(concordance_correlation, name=name, dtype=dtype, axis=axis)
@@ -102,6 +108,7 @@ class RootMeanSquaredError(Mean):
     """``sqrt(weighted mean of (y_pred - y_true)**2)`` over every entry seen
     (per-sample means first, as ``Mean`` does)."""
 
+    examples = "regression"
     input_names = ("y_true", "y_pred")
 
     def __init__(self, name="root_mean_squared_error", dtype=None):
@@ -138,6 +145,8 @@ class R2Score(Metric):
         num_regressors: p > 0 gives the adjusted score ``1 - (1 - R2)(n - 1) /
             (n - p - 1)``; when ``p >= n - 1`` it falls back to R2 with a warning.
     """
+
+    examples = "regression"
 
     state_aliases = {"total_mse": "residual"}  # Keras' attribute for its residual variable
 

@@ -31,6 +31,7 @@ class MeanMetricWrapper(Mean):
     """
 
     input_names = ("y_true", "y_pred")
+    examples = (("regression", {"fn": "mean_squared_error"}, "fn=mse"),)
 
     def __init__(self, fn, name=None, dtype=None, **kwargs):
         Metric.__init__(self, name=name, dtype=dtype)
@@ -63,92 +64,105 @@ class MeanMetricWrapper(Mean):
 
 
 class _LossMean(MeanMetricWrapper):
-    """A catalogue loss as a mean metric; the config is the loss's options."""
+    """A catalogue loss as a mean metric; the config is the loss's options.
+
+    ``class X(_LossMean, loss=fn)`` names the loss once: the metric averages it
+    and runs on the parity examples the loss declares."""
+
+    _loss = None
+
+    def __init_subclass__(cls, loss=None, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if loss is not None:
+            cls._loss = staticmethod(loss)
+            cls.examples = loss.definition.examples
+
+    def __init__(self, name, dtype=None, **options):
+        super().__init__(self._loss, name=name, dtype=dtype, **options)
 
     def get_config(self):
         return {"name": self.name, "dtype": self.dtype, **self._fn_kwargs}
 
 
 # ---------------------------------------------------------------- regression losses
-class MeanSquaredError(_LossMean):
+class MeanSquaredError(_LossMean, loss=_losses.mean_squared_error):
     """Mean over samples of ``mean((y_true - y_pred)**2, axis=-1)``."""
 
     def __init__(self, name="mean_squared_error", dtype=None):
-        super().__init__(_losses.mean_squared_error, name=name, dtype=dtype)
+        super().__init__(name=name, dtype=dtype)
 
 
-class MeanAbsoluteError(_LossMean):
+class MeanAbsoluteError(_LossMean, loss=_losses.mean_absolute_error):
     """Mean over samples of ``mean(|y_true - y_pred|, axis=-1)``."""
 
     def __init__(self, name="mean_absolute_error", dtype=None):
-        super().__init__(_losses.mean_absolute_error, name=name, dtype=dtype)
+        super().__init__(name=name, dtype=dtype)
 
 
-class MeanAbsolutePercentageError(_LossMean):
+class MeanAbsolutePercentageError(_LossMean, loss=_losses.mean_absolute_percentage_error):
     """Mean over samples of ``100 * mean(|y_true - y_pred| / max(|y_true|, eps), axis=-1)``."""
 
     def __init__(self, name="mean_absolute_percentage_error", dtype=None):
-        super().__init__(_losses.mean_absolute_percentage_error, name=name, dtype=dtype)
+        super().__init__(name=name, dtype=dtype)
 
 
-class MeanSquaredLogarithmicError(_LossMean):
+class MeanSquaredLogarithmicError(_LossMean, loss=_losses.mean_squared_logarithmic_error):
     """Mean over samples of ``mean((log1p(y_pred) - log1p(y_true))**2, axis=-1)``."""
 
     def __init__(self, name="mean_squared_logarithmic_error", dtype=None):
-        super().__init__(_losses.mean_squared_logarithmic_error, name=name, dtype=dtype)
+        super().__init__(name=name, dtype=dtype)
 
 
-class LogCoshError(_LossMean):
+class LogCoshError(_LossMean, loss=_losses.log_cosh):
     """Mean over samples of ``mean(log(cosh(y_pred - y_true)), axis=-1)`` (Keras' name: ``logcosh``)."""
 
     def __init__(self, name="logcosh", dtype=None):
-        super().__init__(_losses.log_cosh, name=name, dtype=dtype)
+        super().__init__(name=name, dtype=dtype)
 
 
 # ---------------------------------------------------------------- hinge losses
-class Hinge(_LossMean):
+class Hinge(_LossMean, loss=_losses.hinge):
     """Mean over samples of ``mean(max(1 - y_true * y_pred, 0), axis=-1)`` (0/1 labels become -1/+1)."""
 
     def __init__(self, name="hinge", dtype=None):
-        super().__init__(_losses.hinge, name=name, dtype=dtype)
+        super().__init__(name=name, dtype=dtype)
 
 
-class SquaredHinge(_LossMean):
+class SquaredHinge(_LossMean, loss=_losses.squared_hinge):
     """Mean over samples of ``mean(max(1 - y_true * y_pred, 0)**2, axis=-1)``."""
 
     def __init__(self, name="squared_hinge", dtype=None):
-        super().__init__(_losses.squared_hinge, name=name, dtype=dtype)
+        super().__init__(name=name, dtype=dtype)
 
 
-class CategoricalHinge(_LossMean):
+class CategoricalHinge(_LossMean, loss=_losses.categorical_hinge):
     """Mean over samples of ``max(max_wrong(y_pred) - y_pred[true] + 1, 0)``."""
 
     def __init__(self, name="categorical_hinge", dtype=None):
-        super().__init__(_losses.categorical_hinge, name=name, dtype=dtype)
+        super().__init__(name=name, dtype=dtype)
 
 
 # ---------------------------------------------------------------- probabilistic losses
-class KLDivergence(_LossMean):
+class KLDivergence(_LossMean, loss=_losses.kl_divergence):
     """Mean over samples of ``sum(y_true * log(y_true / y_pred), axis=-1)`` (both clipped to [eps, 1])."""
 
     def __init__(self, name="kl_divergence", dtype=None):
-        super().__init__(_losses.kl_divergence, name=name, dtype=dtype)
+        super().__init__(name=name, dtype=dtype)
 
 
-class Poisson(_LossMean):
+class Poisson(_LossMean, loss=_losses.poisson):
     """Mean over samples of ``mean(y_pred - y_true * log(y_pred + eps), axis=-1)``."""
 
     def __init__(self, name="poisson", dtype=None):
-        super().__init__(_losses.poisson, name=name, dtype=dtype)
+        super().__init__(name=name, dtype=dtype)
 
 
-class BinaryCrossentropy(_LossMean):
+class BinaryCrossentropy(_LossMean, loss=_losses.binary_crossentropy):
     """Mean over samples of the binary crossentropy (``from_logits``,
     ``label_smoothing`` as in the loss)."""
 
     def __init__(self, name="binary_crossentropy", dtype=None, from_logits=False, label_smoothing=0):
         super().__init__(
-            _losses.binary_crossentropy,
             name=name,
             dtype=dtype,
             from_logits=from_logits,
@@ -156,12 +170,11 @@ class BinaryCrossentropy(_LossMean):
         )
 
 
-class CategoricalCrossentropy(_LossMean):
+class CategoricalCrossentropy(_LossMean, loss=_losses.categorical_crossentropy):
     """Mean over samples of the categorical crossentropy of one-hot or soft labels."""
 
     def __init__(self, name="categorical_crossentropy", dtype=None, from_logits=False, label_smoothing=0, axis=-1):
         super().__init__(
-            _losses.categorical_crossentropy,
             name=name,
             dtype=dtype,
             from_logits=from_logits,
@@ -170,7 +183,7 @@ class CategoricalCrossentropy(_LossMean):
         )
 
 
-class SparseCategoricalCrossentropy(_LossMean):
+class SparseCategoricalCrossentropy(_LossMean, loss=_losses.sparse_categorical_crossentropy):
     """Mean over samples of the crossentropy of integer labels.
 
     ``ignore_class`` positions have loss 0. As in Keras, they still count as
@@ -181,7 +194,6 @@ class SparseCategoricalCrossentropy(_LossMean):
         self, name="sparse_categorical_crossentropy", dtype=None, from_logits=False, ignore_class=None, axis=-1
     ):
         super().__init__(
-            _losses.sparse_categorical_crossentropy,
             name=name,
             dtype=dtype,
             from_logits=from_logits,

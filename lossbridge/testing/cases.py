@@ -6,9 +6,11 @@ input *kind* (regression targets, probabilities, one-hot labels, sparse
 labels, logits, ...) and the options to call it with. Each kind makes a
 seeded random example and a list of edge examples (zeros, ones, ``eps``,
 ``1 - eps``, huge logits and errors, empty batches, integer and boolean
-labels). The parity suite and ``python -m lossbridge report`` enumerate what
-is registered and look it up here; a name without a case is reported as
-skipped, never guessed.
+labels). Each loss and metric names the kinds it runs on where it is defined
+(``@register_loss(examples=...)``, ``Metric.examples``); the parity suite and
+``python -m lossbridge report`` enumerate what is registered and read those
+here (:func:`cases_for`); a name without a case is reported as skipped, never
+guessed.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..losses.registry import LOSSES
+from ..metrics.registry import METRICS
 from ..registry import snake_case
 
 #: the classes of categorical examples, and the features of regression ones
@@ -43,60 +47,33 @@ def _cases(name, *specs):
     return [Case(name, kind, dict(options), variant) for kind, options, variant in specs]
 
 
-#: snake_case name -> cases of the metrics. A loss declares its own, beside
-#: its formula (``@register_loss(examples=...)``): :func:`cases_for` reads them.
-KNOWN: dict[str, list[Case]] = {}
-for _name, *_specs in [
-    ("root_mean_squared_error", "regression"),
-    ("r2_score", "regression"),
-    ("pearson_correlation", "regression"),
-    ("concordance_correlation", "regression"),
-    ("mean_metric_wrapper", ("regression", {"fn": "mean_squared_error"}, "fn=mse")),
-    ("log_cosh_error", "regression"),
-    ("mean", "values"),
-    ("sum", "values"),
-    ("accuracy", "class_ids"),
-    ("binary_accuracy", "binary_guesses"),
-    ("categorical_accuracy", "categorical_guesses"),
-    ("sparse_categorical_accuracy", "sparse_guesses"),
-    # k=2 of 4 classes: Keras' default k=5 would count every sample as a hit
-    ("top_k_categorical_accuracy", ("categorical_guesses", {"k": 2}, "")),
-    ("sparse_top_k_categorical_accuracy", ("sparse_guesses", {"k": 2}, "")),
-    ("binary_crossentropy_metric", "binary_probs"),
-    ("precision", "binary_guesses"),
-    ("recall", "binary_guesses"),
-    ("true_positives", "binary_guesses"),
-    ("true_negatives", "binary_guesses"),
-    ("false_positives", "binary_guesses"),
-    ("false_negatives", "binary_guesses"),
-    ("auc", "binary_guesses"),
-    ("precision_at_recall", ("binary_guesses", {"recall": 0.8}, "")),
-    ("recall_at_precision", ("binary_guesses", {"precision": 0.8}, "")),
-    ("sensitivity_at_specificity", ("binary_guesses", {"specificity": 0.8}, "")),
-    ("specificity_at_sensitivity", ("binary_guesses", {"sensitivity": 0.8}, "")),
-    ("f1_score", "categorical_guesses"),
-    ("f_beta_score", "categorical_guesses"),
-    ("binary_io_u", "binary_guesses"),
-    ("mean_io_u", ("class_ids", {"num_classes": CLASSES}, "")),
-    ("io_u", ("class_ids", {"num_classes": CLASSES, "target_class_ids": [0, 2]}, "")),
-    ("one_hot_io_u", ("categorical_guesses", {"num_classes": CLASSES, "target_class_ids": [0, 2]}, "")),
-    ("one_hot_mean_io_u", ("categorical_guesses", {"num_classes": CLASSES}, "")),
-]:
-    KNOWN[_name] = _cases(_name, *_specs)
-
-
-def cases_for(name: str) -> list[Case]:
+def cases_for(name: str, family: str | None = None) -> list[Case]:
     """The cases of a registered name (a function or class name), or []:
-    a loss's declared examples, else the metric table :data:`KNOWN`."""
-    from ..losses.registry import LOSSES
+    the examples a loss declares (``@register_loss(examples=...)``) or a
+    metric class declares (``Metric.examples``), read through the losses' and
+    the metrics' registries. ``family`` (``"loss"`` or ``"metric"``) looks in
+    that registry only; None tries the losses first."""
+    found = ()
+    if family in (None, "loss"):
+        found = _loss_examples(name)
+    if not found and family in (None, "metric"):
+        found = _metric_examples(name)
+    return _cases(name, *found)
 
+
+def _loss_examples(name):
     loss = LOSSES.find(name, LOSSES.classes)
     if isinstance(loss, type):
         loss = getattr(loss, "function", None)
-    examples = getattr(getattr(loss, "definition", None), "examples", ())
-    if examples:
-        return _cases(name, *examples)
-    return KNOWN.get(name) or KNOWN.get(snake_case(name)) or []
+    return getattr(getattr(loss, "definition", None), "examples", ())
+
+
+def _metric_examples(name):
+    metric = METRICS.find(name, METRICS.classes) or METRICS.find(snake_case(name), METRICS.classes)
+    if metric is None:
+        metric = METRICS.find(name, METRICS.functions)  # a metric function may carry ``examples`` too
+    examples = getattr(metric, "examples", ())
+    return (examples,) if isinstance(examples, str) else tuple(examples)
 
 
 # ------------------------------------------------------------------ random examples

@@ -3,8 +3,8 @@
 Losses come from ``lossbridge.losses.registry`` (functions and Loss classes),
 metrics from ``lossbridge.metrics.registry`` when that package registers any
 (classes and metric functions). Each entry pairs with the :class:`Case` list
-of :mod:`lossbridge.testing.cases`; entries without one carry the reason they
-are skipped.
+its definition declares (:func:`lossbridge.testing.cases.cases_for`); entries
+without one carry the reason they are skipped.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ class Entry:
 
     @property
     def cases(self) -> list[Case]:
-        return cases_for(self.name)
+        return cases_for(self.name, self.family)
 
     @property
     def differentiable(self) -> bool:
@@ -40,9 +40,10 @@ class Entry:
     def skip_reason(self) -> str:
         if self.cases:
             return ""
+        where = "@register_loss(examples=...)" if self.family == "loss" else "the class attribute `examples`"
         return (
-            f"no input recipe for {self.family} {self.name!r} in lossbridge.testing.cases.KNOWN; "
-            "add its input kind there to check it"
+            f"no input recipe for {self.family} {self.name!r}: declare the input kinds of "
+            f"lossbridge.testing.cases it runs on ({where}) to check it"
         )
 
     def function(self, case: Case):
