@@ -6,6 +6,7 @@ numbers on every backend, and CTC's label convention."""
 from __future__ import annotations
 
 import enum
+import re
 
 import numpy as np
 import pytest
@@ -255,6 +256,8 @@ def test_every_keras_attribute_reads_the_same(kind, name):
         if (name, key) in KEPT_ATTRIBUTE_DIFFERENCES:
             continue
         got = getattr(ours, key)
+        if key == "name":  # Keras numbers a default name taken before in the process: `true_positives_6`
+            value = re.sub(r"_\d+$", "", value) if value != got else value
         if isinstance(value, enum.Enum):  # AUC's curve / summation_method: lossbridge keeps the enum's string
             value = value.value
         if hasattr(value, "shape"):  # a state variable, zero before any update
