@@ -137,6 +137,22 @@ def close(actual, expected, tolerance):
     return actual.shape == expected.shape and np.allclose(actual, expected, equal_nan=True, **tolerance)
 
 
+def my_shards(rank, world, tensor, whole_tensor=None):
+    """For every case of the catalogue and every split of its data over
+    ``world`` replicas: ``(label, split, metric, expected, mine, inputs)``: the
+    metric updated with replica ``rank``'s batches (arrays through
+    ``tensor``), the :func:`references`, those batches and all the data."""
+    for label, make, inputs, kind in cases():
+        for name, rows in SPLITS[world].items():
+            weights, replicas = scenario(name, rows, inputs, kind, seed=len(label) + len(name))
+            mine = replicas[rank]
+            expected = references(make, inputs, weights, replicas, tensor, whole_tensor)
+            metric = make()
+            for batch, weight in mine or ():
+                metric.update_state(*map(tensor, batch), sample_weight=None if weight is None else tensor(weight))
+            yield label, name, metric, expected, mine, inputs
+
+
 def references(make, inputs, weights, replicas, tensor, whole_tensor=None):
     """``(one process updated with every replica's batches in replica order,
     one process updated with all data in one batch)`` of ``make()``; the
@@ -200,35 +216,26 @@ def run_torch(rank, world, port):
     def result(metric, **kwargs):
         return as_numpy(metric.result(**kwargs))
 
-    for label, make, inputs, kind in cases():
-        for name, rows in SPLITS[world].items():
-            weights, replicas = scenario(name, rows, inputs, kind, seed=len(label) + len(name))
-            mine = replicas[rank]
-            expected = references(make, inputs, weights, replicas, tensor)
-            metric = make()
-            for batch, weight in mine or ():
-                metric.update_state(*map(tensor, batch), sample_weight=None if weight is None else tensor(weight))
-            local = result(metric)
-            what = f"rank {rank}/{world} {label} {name}"
-            metric.sync()
-            check.against(f"{what} sync", result(metric), expected)
-            if world > 2:
-                continue  # the lifecycle checks below run in the world of 2
-            metric.sync()
-            check(f"{what} sync twice", result(metric), expected[0])
-            metric.unsync()
-            check(f"{what} unsync", result(metric), local)
-            check(f"{what} result(sync=True)", result(metric, sync=True), expected[0])
-            check(f"{what} unsynced after result(sync=True)", result(metric), local)
-            if name == "uneven":  # the stateless form, every replica holding a state (maybe of no rows)
-                first = tensor(inputs[-1][:0])
-                state = metric.stateless_initial_state(first)
-                for batch, weight in mine:
-                    state = metric.stateless_update_state(state, *map(tensor, batch), sample_weight=weight)
-                synced = metric.stateless_sync_state(state)
-                check(
-                    f"{what} stateless_sync_state", metric.stateless_result(synced), expected[0]
-                )  # no empty scenario here
+    for label, name, metric, expected, mine, inputs in my_shards(rank, world, tensor):
+        local = result(metric)
+        what = f"rank {rank}/{world} {label} {name}"
+        metric.sync()
+        check.against(f"{what} sync", result(metric), expected)
+        if world > 2:
+            continue  # the lifecycle checks below run in the world of 2
+        metric.sync()
+        check(f"{what} sync twice", result(metric), expected[0])
+        metric.unsync()
+        check(f"{what} unsync", result(metric), local)
+        check(f"{what} result(sync=True)", result(metric, sync=True), expected[0])
+        check(f"{what} unsynced after result(sync=True)", result(metric), local)
+        if name == "uneven":  # the stateless form, every replica holding a state (maybe of no rows)
+            first = tensor(inputs[-1][:0])
+            state = metric.stateless_initial_state(first)
+            for batch, weight in mine:
+                state = metric.stateless_update_state(state, *map(tensor, batch), sample_weight=weight)
+            synced = metric.stateless_sync_state(state)
+            check(f"{what} stateless_sync_state", metric.stateless_result(synced), expected[0])  # never empty here
     _torch_specials(rank, world, check, calls, dist, torch)
     check.report(collectives=dict(calls))
     dist.destroy_process_group()
@@ -534,19 +541,10 @@ def run_jax_processes(rank, world, port):
     import jax.numpy as jnp
 
     check = Checker()
-    for label, make, inputs, kind in cases():
-        for name, rows in SPLITS[world].items():
-            weights, replicas = scenario(name, rows, inputs, kind, seed=len(label) + len(name))
-            mine = replicas[rank]
-            # the one-batch reference on NumPy: eager JAX compiles every op for every new shape
-            expected = references(make, inputs, weights, replicas, jnp.asarray, np.asarray)
-            metric = make()
-            for batch, weight in mine or ():
-                metric.update_state(
-                    *map(jnp.asarray, batch), sample_weight=None if weight is None else jnp.asarray(weight)
-                )
-            metric.sync()
-            check.against(f"jax process {rank} {label} {name}", metric.result(), expected)
+    # the one-batch reference on NumPy: eager JAX compiles every op for every new shape
+    for label, name, metric, expected, _, _ in my_shards(rank, world, jnp.asarray, np.asarray):
+        metric.sync()
+        check.against(f"jax process {rank} {label} {name}", metric.result(), expected)
     check.report()
     jax.distributed.shutdown()
 
@@ -558,21 +556,14 @@ def run_mlx(rank, hostfile):
 
     world = mx.distributed.init(strict=True, backend="ring").size()
     check = Checker()
-    for label, make, inputs, kind in cases():
-        for name, rows in SPLITS[world].items():
-            weights, replicas = scenario(name, rows, inputs, kind, seed=len(label) + len(name))
-            mine = replicas[rank]
-            expected = references(make, inputs, weights, replicas, mx.array, np.asarray)
-            metric = make()
-            for batch, weight in mine or ():
-                metric.update_state(*map(mx.array, batch), sample_weight=None if weight is None else mx.array(weight))
-            local = as_numpy(metric.result())
-            what = f"mlx process {rank} {label} {name}"
-            metric.sync()
-            check.against(f"{what} sync", metric.result(), expected)
-            metric.unsync()
-            check(f"{what} unsync", metric.result(), local)
-            check(f"{what} result(sync=True)", metric.result(sync=True), expected[0])
+    for label, name, metric, expected, _, _ in my_shards(rank, world, mx.array, np.asarray):
+        local = as_numpy(metric.result())
+        what = f"mlx process {rank} {label} {name}"
+        metric.sync()
+        check.against(f"{what} sync", metric.result(), expected)
+        metric.unsync()
+        check(f"{what} unsync", metric.result(), local)
+        check(f"{what} result(sync=True)", metric.result(sync=True), expected[0])
     check.report()
 
 

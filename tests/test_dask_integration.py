@@ -19,7 +19,7 @@ from lossbridge import losses, metrics  # noqa: E402
 from tests.helpers import to_backend, to_numpy  # noqa: E402
 from tests.test_metrics_auc import ref_auc  # noqa: E402
 
-# module-scoped setup built once: the module's tests share one worker
+# expensive setup built once: the module's tests share one worker
 pytestmark = pytest.mark.xdist_group("dask_integration")
 
 evaluate, evaluate_loss = dask_integration.evaluate, dask_integration.evaluate_loss
@@ -241,12 +241,12 @@ BLOCK_BYTES = 2 * BIG_CHUNK * 8  # one block of each input
 BLOCKS_HELD = 6
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # once per worker, even when xdist interleaves other modules
 def client():
     distributed = pytest.importorskip("distributed")
     with deadline(60):
         cluster = distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, memory_limit=MEMORY_LIMIT, dashboard_address=None
+            n_workers=2, threads_per_worker=1, processes=True, memory_limit=MEMORY_LIMIT, dashboard_address=":0"
         )
         try:
             client = distributed.Client(cluster, timeout=30)

@@ -28,11 +28,14 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.slow  # spawns processes or runs whole catalogues: scheduled first (conftest.py)
+pytestmark = [
+    pytest.mark.slow,  # spawns processes: scheduled first (conftest.py)
+    pytest.mark.xdist_group("processes"),  # several framework processes per test: one such module at a time
+]
 
 ROOT = Path(__file__).resolve().parent.parent
 #: seconds a whole spawned group may take (the workers' own watchdog is shorter)
-DEADLINE = 240
+DEADLINE = 420
 
 
 def _installed(name):

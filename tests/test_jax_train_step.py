@@ -22,7 +22,7 @@ from lossbridge import losses, metrics  # noqa: E402
 
 pytestmark = [
     pytest.mark.slow,  # spawns processes or runs whole catalogues: scheduled first (conftest.py)
-    pytest.mark.xdist_group("jax_train_step"),  # module-scoped setup built once: the module's tests share one worker
+    pytest.mark.xdist_group("jax_train_step"),  # expensive setup built once: the module's tests share one worker
 ]
 
 DOC = pathlib.Path(__file__).resolve().parents[1] / "docs" / "jax.md"
@@ -66,7 +66,7 @@ def _sigmoid64(z):
 
 
 # ---------------------------------------------------------------- the documented example
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # once per worker, even when xdist interleaves other modules
 def doc():
     """The namespace of docs/jax.md's ```python block after it ran (its loop over six batches)."""
     blocks = re.findall(r"```python\n(.*?)```", DOC.read_text(), flags=re.S)

@@ -26,20 +26,20 @@ import pytest
 from tests import keras_bridge_worker as worker
 
 pytestmark = [
-    pytest.mark.xdist_group("keras_bridge"),  # module-scoped setup built once: the module's tests share one worker
+    pytest.mark.xdist_group("processes"),  # several framework processes per test: one such module at a time
     pytest.mark.skipif(importlib.util.find_spec("keras") is None, reason="keras is not installed"),
     pytest.mark.slow,
 ]
 
 BACKENDS = [name for name in ("jax", "torch", "tensorflow") if importlib.util.find_spec(name) is not None]
 #: one worker's wall-clock limit (seconds): generous for 2 shared cores, and never a hang
-TIMEOUT = 300
+TIMEOUT = 420
 #: float32 rounding: Keras accumulates in float32, lossbridge's sums are compensated / float64
 RTOL, ATOL = 2e-6, 1e-6
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # once per worker, even when xdist interleaves other modules
 def reports(tmp_path_factory):
     """Every backend's worker report, the workers run concurrently."""
     folder = tmp_path_factory.mktemp("keras_bridge")

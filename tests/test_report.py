@@ -20,7 +20,7 @@ import pytest
 
 from lossbridge.testing import cases
 
-pytestmark = pytest.mark.xdist_group("report")  # module-scoped setup built once: the module's tests share one worker
+pytestmark = pytest.mark.xdist_group("report")  # expensive setup built once: the module's tests share one worker
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENV = {**os.environ, "PYTHONPATH": ROOT, "TF_CPP_MIN_LOG_LEVEL": "2"}
@@ -148,7 +148,7 @@ def test_device_hooks(backend):
 
 
 # ------------------------------------------------------------------ the table, rendered
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # once per worker, even when xdist interleaves other modules
 def full_report():
     """The whole catalogue on every installed backend, built in this process."""
     from lossbridge import report

@@ -344,7 +344,7 @@ def test_state_follows_module_dtype_and_device_moves():
 
 # ---------------------------------------------------------------- Lightning
 @pytest.mark.filterwarnings(
-    "ignore:`isinstance(treespec, LeafSpec)` is deprecated:FutureWarning"
+    r"ignore:.isinstance\(treespec, LeafSpec\). is deprecated:FutureWarning"
 )  # Lightning vs torch 2.13
 @pytest.mark.filterwarnings("ignore:The number of training batches")  # 8 batches, Lightning's logging interval is 50
 def test_lightning_logs_the_bridged_metric_per_epoch(tmp_path):
