@@ -19,9 +19,6 @@ from lossbridge import losses, metrics  # noqa: E402
 from tests.helpers import to_backend, to_numpy  # noqa: E402
 from tests.test_metrics_auc import ref_auc  # noqa: E402
 
-# expensive setup built once: the module's tests share one worker
-pytestmark = pytest.mark.xdist_group("dask_integration")
-
 evaluate, evaluate_loss = dask_integration.evaluate, dask_integration.evaluate_loss
 
 CHUNKS = (37, 50, 13)
@@ -241,7 +238,7 @@ BLOCK_BYTES = 2 * BIG_CHUNK * 8  # one block of each input
 BLOCKS_HELD = 6
 
 
-@pytest.fixture(scope="session")  # once per worker, even when xdist interleaves other modules
+@pytest.fixture(scope="session")  # built once (xdist: --dist=loadfile)
 def client():
     distributed = pytest.importorskip("distributed")
     with deadline(60):

@@ -28,10 +28,7 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = [
-    pytest.mark.slow,  # spawns processes: scheduled first (conftest.py)
-    pytest.mark.xdist_group("processes"),  # several framework processes per test: one such module at a time
-]
+pytestmark = pytest.mark.slow  # spawns processes: scheduled first (conftest.py)
 
 ROOT = Path(__file__).resolve().parent.parent
 #: seconds a whole spawned group may take (the workers' own watchdog is shorter)

@@ -20,10 +20,7 @@ optax = pytest.importorskip("optax")
 
 from lossbridge import losses, metrics  # noqa: E402
 
-pytestmark = [
-    pytest.mark.slow,  # spawns processes or runs whole catalogues: scheduled first (conftest.py)
-    pytest.mark.xdist_group("jax_train_step"),  # expensive setup built once: the module's tests share one worker
-]
+pytestmark = pytest.mark.slow  # spawns processes or runs whole catalogues: scheduled first (conftest.py)
 
 DOC = pathlib.Path(__file__).resolve().parents[1] / "docs" / "jax.md"
 RTOL = 1e-6  # float32 state, jitted vs eager (same ops, XLA may fuse them differently)
@@ -66,7 +63,7 @@ def _sigmoid64(z):
 
 
 # ---------------------------------------------------------------- the documented example
-@pytest.fixture(scope="session")  # once per worker, even when xdist interleaves other modules
+@pytest.fixture(scope="session")  # built once (xdist: --dist=loadfile)
 def doc():
     """The namespace of docs/jax.md's ```python block after it ran (its loop over six batches)."""
     blocks = re.findall(r"```python\n(.*?)```", DOC.read_text(), flags=re.S)

@@ -26,7 +26,6 @@ import pytest
 from tests import keras_bridge_worker as worker
 
 pytestmark = [
-    pytest.mark.xdist_group("processes"),  # several framework processes per test: one such module at a time
     pytest.mark.skipif(importlib.util.find_spec("keras") is None, reason="keras is not installed"),
     pytest.mark.slow,
 ]
@@ -39,7 +38,7 @@ RTOL, ATOL = 2e-6, 1e-6
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-@pytest.fixture(scope="session")  # once per worker, even when xdist interleaves other modules
+@pytest.fixture(scope="session")  # built once (xdist: --dist=loadfile)
 def reports(tmp_path_factory):
     """Every backend's worker report, the workers run concurrently."""
     folder = tmp_path_factory.mktemp("keras_bridge")

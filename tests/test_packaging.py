@@ -26,10 +26,7 @@ import pytest
 
 from lossbridge import backends
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.xdist_group("packaging"),  # expensive setup built once: the module's tests share one worker
-]
+pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
 PLUGIN = Path(__file__).resolve().parent / "data" / "plugin_backend"
@@ -73,12 +70,12 @@ def pip_install(python, *arguments, cwd):
         "--no-build-isolation", *map(str, arguments), cwd=cwd)  # fmt: skip
 
 
-@pytest.fixture(scope="session")  # once per worker, even when xdist interleaves other modules
+@pytest.fixture(scope="session")  # built once (xdist: --dist=loadfile)
 def build_requirements():
     pytest.importorskip("setuptools", reason="--no-build-isolation builds need setuptools installed")
 
 
-@pytest.fixture(scope="session")  # once per worker, even when xdist interleaves other modules
+@pytest.fixture(scope="session")  # built once (xdist: --dist=loadfile)
 def wheel(tmp_path_factory, build_requirements):
     """The lossbridge wheel built from a copy of the sources."""
     work = tmp_path_factory.mktemp("wheel")
@@ -89,7 +86,7 @@ def wheel(tmp_path_factory, build_requirements):
     return found
 
 
-@pytest.fixture(scope="session")  # once per worker, even when xdist interleaves other modules
+@pytest.fixture(scope="session")  # built once (xdist: --dist=loadfile)
 def installed(tmp_path_factory, wheel):
     """A venv with the wheel and the plugin distribution installed."""
     work = tmp_path_factory.mktemp("venv")
@@ -159,7 +156,7 @@ def test_editable_install_maps_backends(tmp_path_factory, build_requirements):
 
 
 # ------------------------------------------------------------------ the sdist
-@pytest.fixture(scope="session")  # once per worker, even when xdist interleaves other modules
+@pytest.fixture(scope="session")  # built once (xdist: --dist=loadfile)
 def sdist(tmp_path_factory, build_requirements):
     """``(path, member names)`` of the sdist built by ``build`` from a copy of the sources."""
     pytest.importorskip("build", reason="the sdist is built with the `build` package")

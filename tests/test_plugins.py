@@ -23,16 +23,13 @@ import pytest
 import lossbridge
 from lossbridge import backends, dispatch, losses
 
-pytestmark = [
-    pytest.mark.slow,  # spawns processes or runs whole catalogues: scheduled first (conftest.py)
-    pytest.mark.xdist_group("plugins"),  # expensive setup built once: the module's tests share one worker
-]
+pytestmark = pytest.mark.slow  # spawns processes or runs whole catalogues: scheduled first (conftest.py)
 
 ROOT = Path(__file__).resolve().parents[1]
 PLUGIN = ROOT / "examples" / "plugin"
 
 
-@pytest.fixture(scope="session")  # once per worker, even when xdist interleaves other modules
+@pytest.fixture(scope="session")  # built once (xdist: --dist=loadfile)
 def plugin_dir(tmp_path_factory):
     target = tmp_path_factory.mktemp("plugin_site")
     if importlib.util.find_spec("setuptools") is None:  # a Python 3.12 venv has none: lay the install out by hand

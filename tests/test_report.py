@@ -20,8 +20,6 @@ import pytest
 
 from lossbridge.testing import cases
 
-pytestmark = pytest.mark.xdist_group("report")  # expensive setup built once: the module's tests share one worker
-
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENV = {**os.environ, "PYTHONPATH": ROOT, "TF_CPP_MIN_LOG_LEVEL": "2"}
 ENV.pop("FORCE_COLOR", None)
@@ -148,7 +146,7 @@ def test_device_hooks(backend):
 
 
 # ------------------------------------------------------------------ the table, rendered
-@pytest.fixture(scope="session")  # once per worker, even when xdist interleaves other modules
+@pytest.fixture(scope="session")  # built once (xdist: --dist=loadfile)
 def full_report():
     """The whole catalogue on every installed backend, built in this process."""
     from lossbridge import report
