@@ -43,16 +43,16 @@ def on(*names):
     return pytest.mark.exists_if(lambda params: params["backend"] in names)
 
 
+def not_on(*names):
+    """``@not_on("torch")``: the test exists on every backend but these."""
+    return pytest.mark.exists_if(lambda params: params["backend"] not in names)
+
+
 #: the test exists where the backend has autograd / a compiler
 with_autograd = on(*sorted(AUTOGRAD))
 with_compiler = on(*sorted(COMPILERS))
 #: the test exists on every backend but NumPy (a strong framework, replicas, ...)
-beyond_numpy = pytest.mark.exists_if(lambda params: params["backend"] != "numpy")
-
-
-def not_on(*names):
-    """``@not_on("torch")``: the test exists on every backend but these."""
-    return pytest.mark.exists_if(lambda params: params["backend"] not in names)
+beyond_numpy = not_on("numpy")
 
 
 #: a ``compiled`` parameter runs eagerly only on torch: torch.compile's cold
