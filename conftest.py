@@ -19,6 +19,22 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+    # One JAX compilation cache for the whole run, on disk, shared by the
+    # xdist workers and every subprocess a test starts (they inherit the
+    # environment). Eager JAX compiles each primitive once per shape and dtype
+    # (~25 ms on a CPU) and the processes of one run compile largely the same
+    # ones; a hit costs ~5 ms. Every compile is cached, not only the slow ones.
+    # Numerics are unchanged: a hit loads the very executable XLA built.
+    # The controller made it and removes it (pytest_unconfigure).
+    import tempfile
+
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = _JAX_CACHE = tempfile.mkdtemp(prefix="lossbridge-jax-cache-")
+    os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
+    os.environ["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "0"
+else:
+    _JAX_CACHE = None
+
 import pytest  # noqa: E402
 
 import lossbridge  # noqa: E402,F401  (attaches lossbridge.backends in a source checkout)
@@ -71,6 +87,13 @@ def _cuda_available():
         return any(d.platform == "gpu" for d in jax.devices())
     except Exception:  # noqa: BLE001 - no jax, or no GPU plugin
         return False
+
+
+def pytest_unconfigure(config):
+    if _JAX_CACHE is not None:
+        import shutil
+
+        shutil.rmtree(_JAX_CACHE, ignore_errors=True)
 
 
 def pytest_configure(config):
