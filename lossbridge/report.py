@@ -107,6 +107,7 @@ class Report:
             "rows": [asdict(row) for row in self.rows],
             "skipped": self.skipped,
             "listed_apart": self.apart,
+            "seconds": self.seconds,
             "summary": {"results": len(self.cells), "out_of_tolerance": len(self.failures), "text": self.summary()},
         }
 
@@ -387,3 +388,15 @@ def _style(cell):
 def write_json(report: Report, path):
     with open(path, "w", encoding="utf-8") as handle:
         json.dump(report.to_json(), handle, indent=2)
+
+
+def read_json(path) -> Report:
+    """The report :func:`write_json` wrote (``--json``), whole again: its
+    table can be rendered anew (another width, ``rich_table``) without
+    running the catalogue a second time."""
+    with open(path, encoding="utf-8") as handle:
+        data = json.load(handle)
+    rows = [Row(**{**row, "cells": {c: Cell(**cell) for c, cell in row["cells"].items()}}) for row in data["rows"]]
+    report = Report(data["dtype"], data["seed"], data["columns"], rows, data["skipped"], data["seconds"])
+    report.table_rows, report.apart = group_rows(rows)
+    return report

@@ -31,12 +31,26 @@ def lossbridge(*args, code=None, env=None, timeout=300):
     return subprocess.run(command, cwd=ROOT, env=env or ENV, capture_output=True, text=True, timeout=timeout)
 
 
-@pytest.mark.slow
-def test_default_table_covers_every_backend_and_entry():
-    from lossbridge import backends
+@pytest.fixture(scope="session")  # run once (xdist: --dist=loadfile)
+def default_run(tmp_path_factory):
+    """``python -m lossbridge --json PATH`` as a user runs it, with the
+    frameworks' log level left alone (their banners must stay out of the
+    output all the same): the process and its report, read back."""
+    from lossbridge import report
 
-    done = lossbridge()
+    path = tmp_path_factory.mktemp("report") / "report.json"
+    env = {key: value for key, value in ENV.items() if key != "TF_CPP_MIN_LOG_LEVEL"}
+    done = lossbridge("--json", str(path), env=env)
     assert done.returncode == 0, done.stderr[-2000:]
+    return done, report.read_json(path)
+
+
+@pytest.mark.slow
+def test_default_table_covers_every_backend_and_entry(default_run):
+    from lossbridge import backends, report
+
+    done, loaded = default_run
+    assert done.stdout == report.plain_table(loaded) + "\n"  # the JSON holds the whole report
     lines = done.stdout.splitlines()
     assert lines[0].startswith("lossbridge ") and "float64 NumPy reference" in lines[0]
     short = {"tensorflow": "tf"}  # one device each here: the backend's (short) name heads its column
@@ -146,13 +160,11 @@ def test_device_hooks(backend):
 
 
 # ------------------------------------------------------------------ the table, rendered
-@pytest.fixture(scope="session")  # built once (xdist: --dist=loadfile)
-def full_report():
-    """The whole catalogue on every installed backend, built in this process."""
-    from lossbridge import report
-
-    columns, _ = report.select_columns()
-    return report.build(columns)
+@pytest.fixture(scope="session")
+def full_report(default_run):
+    """The whole catalogue on every installed backend: the default run's
+    report, read back from its JSON."""
+    return default_run[1]
 
 
 def rendered(result, width, **options):
@@ -233,10 +245,8 @@ def test_no_catalogue_metric_reads_a_trivial_reference(full_report):
 
 
 @pytest.mark.slow
-def test_framework_banners_stay_out_of_the_output():
-    env = {key: value for key, value in ENV.items() if key != "TF_CPP_MIN_LOG_LEVEL"}
-    done = lossbridge("--filter", "mean_squared", env=env)
-    assert done.returncode == 0, done.stderr[-2000:]
+def test_framework_banners_stay_out_of_the_output(default_run):
+    done, _ = default_run
     text = done.stdout + done.stderr
     for noise in ("oneDNN", "absl", "WARNING: All log messages", "cpu_feature_guard"):
         assert noise not in text, text[:2000]
