@@ -1,5 +1,9 @@
 """The ``compile`` option of Loss and Metric objects.
 
+A Loss compiles its forward computation; a Metric its stateful update
+(``update_state``), the state an input and an output of the compiled
+function, so that the stateful API runs one compiled step per batch.
+
 ``set_compile(mode)`` sets the process default; an object's own ``compile=``
 argument wins over it (None follows the default). Modes:
 
@@ -46,8 +50,16 @@ AUTO_MIN_ELEMENTS = {"torch": 1 << 18, "tensorflow": 1 << 20}
 #: ``jax.jit`` it is inlined. Elsewhere an outer compiler already sees all.
 NESTS = frozenset({"jax"})
 
+#: backends whose compiler guards on the Python state the traced code reads:
+#: a cache a formula fills at its first use (a bound formula, a fused kernel)
+#: is empty at the first trace and full at the next call, which then compiles
+#: again. With ``eager_first`` (a metric's update) the first call there runs
+#: eagerly and fills those caches, and the second compiles, once.
+WARM_UP_EAGERLY = frozenset({"torch"})
+
 CACHE_ATTRIBUTE = "_lossbridge_compiled"  # where an owner keeps its table (not pickled)
 _EAGER = object()  # a table entry whose compile failed
+_WARMED = object()  # a table entry whose first call ran eagerly (WARM_UP_EAGERLY)
 
 
 def set_compile(mode) -> None:
@@ -66,15 +78,29 @@ def resolve(option):
     return _default if option is None else _check(option)
 
 
+def off(option) -> bool:
+    """Whether an object whose ``compile`` option is ``option`` runs eagerly
+    for sure (False, or None while the process default is False): the cheap
+    test every call makes before anything else."""
+    return option is False or (option is None and _default is False)
+
+
+def wanted(owner, backend, args) -> bool:
+    """Whether :func:`call` would compile ``owner``'s call on these ``args``
+    (its mode, the backend's compiler, "auto"'s thresholds)."""
+    mode = resolve(getattr(owner, "compile", True))
+    return bool(mode) and _wants(mode, backend, args)
+
+
 def _check(mode):
     if mode is True or mode is False or (isinstance(mode, str) and mode == "auto"):
         return mode
     raise ValueError(f"compile must be one of {_MODES} or None; received {mode!r}")
 
 
-def call(owner, backend, fn, *args):
+def call(owner, backend, fn, *args, eager_first=False):
     """``fn(*args)`` with ``K`` bound to ``backend``, compiled as ``owner.compile``
-    (or the process default) asks.
+    (or the process default) asks (``eager_first``: see :data:`WARM_UP_EAGERLY`).
 
     ``fn`` is compiled once per ``(owner, backend, fn.__code__)``, so a bound
     method fetched anew on each call still hits the cache. Its varying inputs
@@ -87,7 +113,10 @@ def call(owner, backend, fn, *args):
     table = _table(owner)
     key = (backend, getattr(fn, "__code__", fn))
     compiled = table.get(key)
-    if compiled is None:
+    if compiled is None and eager_first and backend.name in WARM_UP_EAGERLY:
+        table[key] = _WARMED
+        return dispatch.run_on(backend, fn, *args)
+    if compiled is None or compiled is _WARMED:
         compiled = table[key] = backend.compile(_trampoline(owner, backend, fn))
     elif compiled is _EAGER:
         return dispatch.run_on(backend, fn, *args)
@@ -110,7 +139,7 @@ def compiled_function(owner, backend, fn):
     """The compiled function cached for ``(owner, backend, fn)``: None before
     the first compiled call, ``fn`` itself once it fell back to eager."""
     entry = _table(owner).get((backend, getattr(fn, "__code__", fn)))
-    return fn if entry is _EAGER else entry
+    return fn if entry is _EAGER else None if entry is _WARMED else entry
 
 
 def clear(owner) -> None:

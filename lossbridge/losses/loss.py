@@ -123,7 +123,7 @@ class Loss:
             backend, (y_true, y_pred, sample_weight) = dispatch.resolve(_ARGNAMES, (y_true, y_pred, sample_weight))
         if _keras_api.WRAPPER_MODULE in sys.modules:  # Keras is loaded: is this Keras' weighted wrapper?
             _keras_api.refuse_weighted_keras_wrapper(self, backend)
-        if self.compile is False or (self.compile is None and compiling._default is False):
+        if compiling.off(self.compile):
             return dispatch.run_on(backend, self._forward, y_true, y_pred, sample_weight)
         return dispatch.run_on(backend, compiling.call, self, backend, self._forward, y_true, y_pred, sample_weight)
 

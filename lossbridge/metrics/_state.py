@@ -72,11 +72,13 @@ def reduced_state(reduction, names, shape=(), dtype=None, like=None):
 def sum_state(names, shape=(), like=None):
     """Zeroed running sums ``names`` (each with its compensation term) of
     ``shape`` in the accumulator dtype, on the device of ``like``."""
-    zero = K.zeros(shape, K.accumulator_dtype, like=like)
     state = {}
     for name in names:
-        state[name] = zero
-        state[name + COMPENSATION] = zero
+        # a tensor each, never one shared: a compiler guards on inputs that
+        # alias (torch.compile would compile a compiled update twice, once for
+        # the fresh state and once for every later one)
+        state[name] = K.zeros(shape, K.accumulator_dtype, like=like)
+        state[name + COMPENSATION] = K.zeros(shape, K.accumulator_dtype, like=like)
     # a sum and its compensation are both added: the read (their sum) of the
     # combined state is the sum of the reads
     return declare(SUM, state)

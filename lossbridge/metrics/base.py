@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import sys
 
-from .. import dispatch
+from .. import compiling, dispatch
 from ..k import K
 from ..options import dtype_name
 from . import _keras_api, _lifecycle
@@ -86,6 +86,7 @@ class Metric(KerasCompat, ReplicaSync):
     _reductions = None
     #: ``(backend, state)`` of all replicas while :meth:`sync` holds it; None: the local state rules
     _synced = None
+    _compile = None
 
     #: the input recipes the parity suite and ``python -m lossbridge`` run this
     #: metric on, as a loss's ``@register_loss(examples=...)``: kind names of
@@ -118,6 +119,24 @@ class Metric(KerasCompat, ReplicaSync):
         self._state = None
         self._anchor = None  # a tensor on the device of the data seen last
         self._lock = _lifecycle.new_lock()
+
+    @property
+    def compile(self):
+        """How the stateful update runs, as a Loss's ``compile=``: None (the
+        default) follows the process default (:func:`lossbridge.set_compile`);
+        False eagerly; True through the backend's compiler (``jax.jit``,
+        ``torch.compile``, ``tf.function``, ``mx.compile``), ``update``
+        compiled once per metric and input shape with the state an input and
+        an output, so each ``update_state`` is one compiled step; ``"auto"``
+        where that pays (``lossbridge.compiling``). Set it on the object:
+        ``metric.compile = True``. A compiled update skips the checks that
+        read values (labels out of range): they need concrete data."""
+        return self._compile
+
+    @compile.setter
+    def compile(self, mode):
+        compiling.resolve(mode)  # an unknown mode raises now, not at the first update
+        self._compile = mode
 
     def __getstate__(self):
         return _lifecycle.picklable(self)
@@ -244,11 +263,28 @@ class Metric(KerasCompat, ReplicaSync):
         return backend, inputs, sample_weight, state
 
     def _advance(self, backend, state, inputs, sample_weight):
-        """The state after one batch (inputs already on ``backend``); raises
-        instead when that state is traced. The state is checked, not the
-        inputs: ``update`` traces (the stateless API runs it under compilers),
-        and concrete inputs a compiled function closes over, or NumPy ones,
-        still give a traced state. One check per update."""
+        """The state after one batch (inputs already on ``backend``): one
+        compiled step where :attr:`compile` asks for it, else :meth:`_step`."""
+        if not compiling.off(self._compile):
+            args = (*inputs, sample_weight, state)
+            if compiling.wanted(self, backend, args):
+                return _lifecycle.keep(
+                    self, backend, compiling.call(self, backend, self._compiled_update, *args, eager_first=True)
+                )
+        return self._step(backend, state, inputs, sample_weight)
+
+    def _compiled_update(self, *args):
+        """``update`` with its arguments in the order :func:`compiling.call`
+        reads them (the first tensor first): ``(*inputs, sample_weight, state)``."""
+        *inputs, sample_weight, state = args
+        return self.update(state, *inputs, sample_weight=sample_weight)
+
+    def _step(self, backend, state, inputs, sample_weight):
+        """The eager state after one batch; raises instead when that state is
+        traced. The state is checked, not the inputs: ``update`` traces (the
+        stateless API runs it under compilers), and concrete inputs a compiled
+        function closes over, or NumPy ones, still give a traced state. One
+        check per update."""
         state = dispatch.run_on(backend, self.update, state, *inputs, sample_weight=sample_weight)
         return _lifecycle.keep(self, backend, state)
 

@@ -116,7 +116,7 @@ def _host_parts(count, dtype):
 def derives_from_increments(update):
     """Mark an ``update`` as ``accumulate(state, **increments(...))``: the
     stateful API may then take the faster route to the same state
-    (:meth:`RunningSums._advance`). A subclass that overrides ``update`` with
+    (:meth:`RunningSums._step`). A subclass that overrides ``update`` with
     code of its own is not marked, and keeps the generic route through it."""
     update.derives_from_increments = True
     return update
@@ -159,9 +159,9 @@ class RunningSums(Metric, register=False):
     def update(self, state, *inputs, sample_weight=None):
         return accumulate(state, **self.increments(*inputs, sample_weight=sample_weight))
 
-    def _advance(self, backend, state, inputs, sample_weight):
+    def _step(self, backend, state, inputs, sample_weight):
         if not takes_fast_route(type(self)):
-            return super()._advance(backend, state, inputs, sample_weight)
+            return super()._step(backend, state, inputs, sample_weight)
         increments = dispatch.run_on(
             backend, _bound(type(self).increments, backend), self, *inputs, sample_weight=sample_weight
         )
