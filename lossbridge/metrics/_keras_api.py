@@ -125,5 +125,5 @@ class KerasCompat:
         return self.stateless_initial_state(like)
 
     def reset_states(self):
-        """Keras 2's name of ``reset_state`` (used by the seed)."""
+        """Keras 2's name of ``reset_state``, which Keras 2 programs still call."""
         self.reset_state()
