@@ -1,12 +1,14 @@
 """Checks of loss options, run once where an option is given (a Loss
 object's ``__init__``, or a call of a function form) so that a bad value
-fails early with a message naming it."""
+fails early with a message naming it; and reading the options an object
+bound a wrapped function with (:func:`bound_option`)."""
 
 from __future__ import annotations
 
 import inspect
 import math
 import numbers
+import types
 
 import numpy as np
 
@@ -148,3 +150,31 @@ class OptionChecks:
             if name in kwargs:
                 kwargs[name] = check(name, kwargs[name])
         return kwargs
+
+
+# ---------------------------------------------------------------- bound options
+# A Loss or metric object that wraps a function (``LossFunctionWrapper``,
+# ``MeanMetricWrapper``) keeps the options it binds in ``_fn_kwargs``, as Keras
+# does; Keras' classes also show each option as an attribute (``loss.from_logits``,
+# ``metric.axis``), which their ``__getattr__`` and ``__dir__`` answer from here.
+
+#: what :func:`bound_option` returns for a name the object bound no option to
+UNBOUND = object()
+_NO_OPTIONS = types.MappingProxyType({})
+
+
+def _bound(obj):
+    # read from the instance dict: ``__getattr__`` may run before ``__init__``
+    # set the options (unpickling, copying), and must not call itself
+    return obj.__dict__.get("_fn_kwargs", _NO_OPTIONS)
+
+
+def bound_option(obj, name):
+    """The value of option ``name`` that ``obj`` bound its function with, or
+    :data:`UNBOUND`."""
+    return _bound(obj).get(name, UNBOUND)
+
+
+def with_bound_options(names, obj):
+    """``dir()``'s ``names`` and the options ``obj`` bound, sorted."""
+    return sorted({*names, *_bound(obj)})

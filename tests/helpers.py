@@ -1,5 +1,6 @@
-"""Small helpers for tests: moving data between NumPy and a backend, and
-which backend combinations a test exists for."""
+"""Small helpers for tests: moving data between NumPy and a backend, the
+tensor class a backend returns, and which backend combinations a test exists
+for."""
 
 from __future__ import annotations
 
@@ -17,6 +18,27 @@ def to_numpy(backend, tensor):
     """A backend tensor as a float64 NumPy array (for comparisons)."""
     out = backend.to_numpy(tensor)
     return np.asarray(out, dtype=np.float64) if out.dtype.kind in "fV" else out
+
+
+def native_type(backend):
+    """The tensor class a result on ``backend`` must have."""
+    if backend.name == "torch":
+        import torch
+
+        return torch.Tensor
+    if backend.name == "jax":
+        import jax
+
+        return jax.Array
+    if backend.name == "mlx":
+        import mlx.core as mx
+
+        return mx.array
+    if backend.name == "tensorflow":
+        import tensorflow as tf
+
+        return tf.Tensor
+    return np.ndarray  # 0-d for a scalar: no np.float32 scalars (README, "What you get back")
 
 
 def precision(backend, dtype):

@@ -19,8 +19,7 @@ import pytest
 
 import lossbridge
 from lossbridge import backends, dispatch, losses
-from tests.helpers import beyond_numpy, to_backend, to_numpy
-from tests.test_seed_losses import native_type
+from tests.helpers import beyond_numpy, native_type, to_backend, to_numpy
 
 ROOT = Path(__file__).resolve().parents[1]
 STRONG = [name for name in ("torch", "jax", "tensorflow", "mlx") if name in backends.installed()]

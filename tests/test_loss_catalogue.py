@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from lossbridge import losses
-from tests import loss_catalogue_reference as ref
+from tests import reference as ref
 from tests.helpers import not_on, precision, to_backend, to_numpy, with_autograd
-from tests.loss_catalogue_reference import F32, KERAS, keras_losses
+from tests.reference import F32, KERAS, keras_losses
 
 SPARSE_KINDS = ("sparse_probs", "sparse_logits", "ctc", "embeddings")
 

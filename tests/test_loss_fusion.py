@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from lossbridge import losses
 from tests import reference as R
 from tests.helpers import to_backend, to_numpy
-from tests.loss_catalogue_reference import (
+from tests.reference import (
     F32,
     ref_binary_focal_crossentropy,
     ref_categorical_focal_crossentropy,

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from lossbridge import K, compiling, losses
 from lossbridge.losses import Loss, LossFunctionWrapper
 from tests.helpers import COMPILERS, precision, to_backend, to_numpy, with_autograd
-from tests.loss_catalogue_reference import F32, KERAS, keras_losses, ref_reduce
+from tests.reference import F32, KERAS, keras_losses, ref_reduce
 
 ISSUE_TRUE = [[1.0, 9.0, 2.0], [-5.0, -2.0, 6.0]]
 ISSUE_PRED = [[4.0, 8.0, 12.0], [8.0, 1.0, 3.0]]

@@ -15,7 +15,7 @@ import lossbridge
 from lossbridge import K, losses
 from lossbridge.losses import Loss, LossFunctionWrapper, registry
 from tests.helpers import to_backend, to_numpy
-from tests.loss_catalogue_reference import F32, keras_losses
+from tests.reference import F32, keras_losses
 from tests.test_loss_catalogue import CATALOGUE, CATALOGUE_IDS, make_inputs
 
 CLASS_NAMES = sorted({name for name, _, _ in CATALOGUE})

@@ -11,20 +11,20 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lossbridge import losses
-from tests import loss_catalogue_reference as ref
+from tests import reference as ref
 from tests.helpers import to_backend, to_numpy, with_autograd
-from tests.loss_catalogue_reference import F32, HALF
+from tests.reference import F32, HALF
 
 TOL = {"float32": F32, **HALF}
 
 
 def bce_logits(y_true, x):
     """mean(softplus(x) - y x), the exact binary cross-entropy of logits."""
-    return np.mean(np.logaddexp(0.0, ref.f64(x)) - ref.f64(y_true) * ref.f64(x), axis=-1)
+    return np.mean(np.logaddexp(0.0, ref.as_float64(x)) - ref.as_float64(y_true) * ref.as_float64(x), axis=-1)
 
 
 def cce_logits(y_true, x):
-    return -np.sum(ref.f64(y_true) * ref.log_softmax(x), axis=-1)
+    return -np.sum(ref.as_float64(y_true) * ref.log_softmax(x), axis=-1)
 
 
 def sparse_logits(labels, x):
@@ -63,7 +63,7 @@ def reference_value(case, y_true, x):
     name, options, _, reference = case
     if reference is None:  # smoothed one-hot labels, then the plain formula
         s = options["label_smoothing"]
-        return cce_logits(ref.f64(y_true) * (1 - s) + s / y_true.shape[-1], x)
+        return cce_logits(ref.smoothed(y_true, s, y_true.shape[-1]), x)
     extra = {k: v for k, v in options.items() if k != "from_logits"} if reference is not bce_logits else {}
     if reference in (ref.ref_binary_focal_crossentropy, ref.ref_categorical_focal_crossentropy):
         extra["from_logits"] = True
@@ -254,7 +254,7 @@ def test_sparse_label_smoothing_equals_dense_on_one_hot(backend):
     logits = np.moveaxis(logits, 1, -1)
     one_hot = np.eye(4, dtype=np.float32)[labels]
     sparse = losses.SparseCategoricalCrossentropy(from_logits=True, label_smoothing=0.3)
-    dense = ref.f64(one_hot) * 0.7 + 0.3 / 4
+    dense = ref.as_float64(one_hot) * 0.7 + 0.3 / 4
     expected = np.mean(-np.sum(dense * ref.log_softmax(logits), axis=-1))
     np.testing.assert_allclose(
         to_numpy(backend, sparse(to_backend(backend, labels), to_backend(backend, logits))), expected, **F32

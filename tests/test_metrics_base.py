@@ -13,33 +13,33 @@ from lossbridge import K, metrics
 from lossbridge.metrics import base
 from tests.metric_support import compiled_value, eager_value, keras_metrics
 
-SEED_BATCHES = ([1, 3, 5, 7], [1, 3, 5, 7], [1, 1, 1, 1], [2, 2])
-SEED_RESULT = 40.0 / 14.0  # (16 + 16 + 4 + 4) / 14, by hand
+MEAN_BATCHES = ([1, 3, 5, 7], [1, 3, 5, 7], [1, 1, 1, 1], [2, 2])
+MEAN_RESULT = 40.0 / 14.0  # (16 + 16 + 4 + 4) / 14, by hand
 
 
 def _float(backend, x):
     return float(backend.to_numpy(x))
 
 
-# ---------------------------------------------------------------- the seed example
-def test_seed_example_forced_backend(backend):
+# ---------------------------------------------------------------- a Mean over batches of different sizes
+def test_mean_over_batches_forced_backend(backend):
     with lossbridge.use_backend(backend.name):
         m = metrics.Mean()
-        for batch in SEED_BATCHES:
+        for batch in MEAN_BATCHES:
             r = m(batch)
         assert backend.is_tensor(r)
         assert _float(backend, r) == pytest.approx(2.857143, abs=5e-7)
-        assert _float(backend, m.result()) == pytest.approx(SEED_RESULT, rel=1e-7)
+        assert _float(backend, m.result()) == pytest.approx(MEAN_RESULT, rel=1e-7)
         m.reset_state()
         assert _float(backend, m.result()) == 0.0
         m([4.0])
-        m.reset_states()  # the Keras 2 name the seed uses
+        m.reset_states()  # Keras 2's name of reset_state
         assert _float(backend, m.result()) == 0.0
 
 
-def test_seed_example_backend_tensors(backend):
+def test_mean_over_batches_of_backend_tensors(backend):
     m = metrics.Mean()
-    for batch in SEED_BATCHES:  # int64 tensors: cast to float by the metric
+    for batch in MEAN_BATCHES:  # int64 tensors: cast to float by the metric
         r = m(backend.convert_to_tensor(np.asarray(batch)))
     assert backend.is_tensor(r) and backend.is_tensor(m.result())
     assert _float(backend, r) == pytest.approx(2.857143, abs=5e-7)

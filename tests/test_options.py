@@ -62,3 +62,30 @@ def test_valid_options_keep_their_values_in_the_config():
     loss = losses.CategoricalFocalCrossentropy(alpha=(0.25, 0.75), axis=[-1][0])
     assert loss.get_config()["alpha"] == [0.25, 0.75]
     assert losses.Dice(axis=[0, 1]).get_config()["axis"] == (0, 1)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: losses.BinaryCrossentropy(from_logits=True, label_smoothing=0.1),
+        lambda: metrics.BinaryCrossentropy(from_logits=True, label_smoothing=0.1),
+    ],
+    ids=["loss", "metric"],
+)
+def test_bound_options_read_as_attributes_and_dir_lists_them(make):
+    """As Keras' loss and metric classes show them (``loss.from_logits``), on
+    the Loss object and on the metric that wraps the same function."""
+    obj = make()
+    assert obj.from_logits is True
+    assert obj.label_smoothing == 0.1
+    names = dir(obj)
+    assert {"from_logits", "label_smoothing"} <= set(names)
+    assert {"get_config", "name"} <= set(names)  # the class's own names stay listed
+    assert names == sorted(names)
+    with pytest.raises(AttributeError, match="'BinaryCrossentropy' object has no attribute 'gamma'"):
+        _ = obj.gamma
+
+
+def test_objects_without_bound_options_list_only_their_own_names():
+    assert "from_logits" not in dir(metrics.Mean())
+    assert "from_logits" not in dir(losses.MeanSquaredError())

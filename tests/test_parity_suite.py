@@ -99,7 +99,7 @@ def test_entries_without_a_recipe_are_skipped(entry):
 
 
 def test_the_catalogue_is_checked():
-    """The seed losses at least are known; a recipe-less catalogue would pass vacuously."""
+    """The basic Keras losses at least are known; a recipe-less catalogue would pass vacuously."""
     known = {case.name for _, case in FUNCTIONS}
     assert {"mean_squared_error", "binary_crossentropy", "sparse_categorical_crossentropy"} <= known
 

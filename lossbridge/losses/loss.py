@@ -19,6 +19,7 @@ import sys
 from .. import compiling, dispatch
 from ..backends.base import FLOAT_DTYPES
 from ..inputs import cast_real
+from ..options import UNBOUND, bound_option, with_bound_options
 from ..registry import snake_case
 from ..weights import COUNTING_REDUCTIONS, apply_mask, divide_no_nan, match_ranks
 from . import _keras_api, registry
@@ -293,13 +294,13 @@ class LossFunctionWrapper(Loss):
         """Keras' loss classes keep each option as an attribute
         (``loss.from_logits``, ``loss.gamma``): read from the bound options.
         Called only for names the object lacks."""
-        options = self.__dict__.get("_fn_kwargs")
-        if options is not None and name in options:
-            return options[name]
-        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        value = bound_option(self, name)
+        if value is UNBOUND:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        return value
 
     def __dir__(self):
-        return sorted({*super().__dir__(), *self.__dict__.get("_fn_kwargs", ())})
+        return with_bound_options(super().__dir__(), self)
 
     def _bind_function(self):
         """What each call needs from ``fn`` and its options, derived once

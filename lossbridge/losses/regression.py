@@ -125,7 +125,7 @@ class LogCosh(LossFunctionWrapper, function=log_cosh):
         )
 
 
-# Keras 1/2 called the negated cosine loss cosine_proximity (the seed's "cosine")
+# Keras 1/2 called the negated cosine loss cosine_proximity, or "cosine" for short
 @register_loss(
     per_sample=-sum_of_terms,
     options={"axis": one_axis},

@@ -8,6 +8,8 @@ mixin :class:`KerasCompat` of ``Metric``; nothing else calls these):
   lossbridge's state entries; where Keras' attribute name differs, the class
   maps it in ``Metric.state_aliases``. A compensated running sum reads as
   ``sum + compensation`` (``base.read_sum``), in the accumulator dtype;
+* a wrapped function's options (``from_logits``, ``axis``, ...) as
+  attributes, listed by ``dir()`` (``lossbridge.options.bound_option``);
 * a lossbridge metric that Keras wrapped as a metric *function*: Keras wraps
   anything that is not a ``keras.metrics.Metric`` in its ``MeanMetricWrapper``
   and averages what each call returns, which for a stateful metric is a wrong
@@ -23,6 +25,7 @@ Imports no framework, and not Keras.
 from __future__ import annotations
 
 from .. import dispatch
+from ..options import UNBOUND, bound_option, with_bound_options
 from ._state import COMPENSATION, read_sum
 
 #: the module of Keras 3's ``keras.metrics.MeanMetricWrapper``: the caller
@@ -97,11 +100,15 @@ class KerasCompat:
         compensation. A wrapped function's options (``from_logits``,
         ``axis``, ...) read as Keras keeps them, as attributes. Called only
         for names the object lacks."""
-        options = self.__dict__.get("_fn_kwargs")
-        if options is not None and name in options:
-            return options[name]
+        value = bound_option(self, name)
+        if value is not UNBOUND:
+            return value
         key, state, backend = state_entry(self, name)
         return dispatch.run_on(backend, read_sum, state, key) if key + COMPENSATION in state else state[key]
+
+    def __dir__(self):
+        """With a wrapped function's options, which read as attributes."""
+        return with_bound_options(super().__dir__(), self)
 
     def _split_inputs(self, inputs, sample_weight, method):
         """``(inputs, sample_weight)`` from the positionals of ``method``: one
@@ -125,5 +132,5 @@ class KerasCompat:
         return self.stateless_initial_state(like)
 
     def reset_states(self):
-        """Keras 2's name of ``reset_state`` (used by the seed)."""
+        """Keras 2's name of ``reset_state``, which Keras 2 programs still call."""
         self.reset_state()

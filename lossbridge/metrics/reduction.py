@@ -1,4 +1,4 @@
-"""Reduction metrics: ``Sum`` and ``Mean`` (the seed's worked example).
+"""Reduction metrics: ``Sum`` and ``Mean``.
 
 Both follow Keras 3's rules for ``values`` and ``sample_weight`` exactly:
 

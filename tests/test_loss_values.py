@@ -1,8 +1,9 @@
-"""The 14 seed losses on every backend: values against the float64 NumPy
-references (tests/reference.py) and against Keras 3, result types and shapes,
-name resolution, the issue's examples and errors on bad input.
+"""The 14 regression, hinge and probabilistic losses on every backend: values
+against the float64 NumPy references (tests/reference.py) and against Keras 3,
+result types and shapes, name resolution, the issue's examples and errors on
+bad input.
 
-Gradients, compilation and edge inputs are in test_seed_loss_edges.py.
+Gradients, compilation and edge inputs are in test_loss_edges.py.
 """
 
 from __future__ import annotations
@@ -14,18 +15,12 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from lossbridge import losses
-from tests import seed_cases
-from tests.helpers import precision, to_backend, to_numpy
+from tests import reference
+from tests.helpers import native_type, precision, to_backend, to_numpy
+from tests.loss_cases import CASE_IDS, CASES, SPARSE, TOLERANCE, make, tensors
 from tests.reference import reference_for
-from tests.seed_cases import CASE_IDS, CASES, SPARSE, make
 
-#: rtol/atol of a float32 computation against the float64 reference: a few
-#: float32 roundings (2**-24 each) of O(1) terms, e.g. log_cosh's
-#: ``x + softplus(-2x) - log 2`` cancels to a small value with an absolute error
-#: near 1e-7; float64 likewise at 2**-53.
-TOLERANCE = {"float32": (1e-5, 1e-6), "float64": (1e-12, 1e-12)}
-
-SEED_NAMES = [
+LOSS_NAMES = [
     "mean_squared_error",
     "mean_absolute_error",
     "mean_absolute_percentage_error",
@@ -59,34 +54,6 @@ ALIASES = {
     "cosine_proximity": "cosine_similarity",
     "cosine": "cosine_similarity",
 }
-
-
-def native_type(backend):
-    """The tensor class a result on ``backend`` must have."""
-    if backend.name == "torch":
-        import torch
-
-        return torch.Tensor
-    if backend.name == "jax":
-        import jax
-
-        return jax.Array
-    if backend.name == "mlx":
-        import mlx.core as mx
-
-        return mx.array
-    if backend.name == "tensorflow":
-        import tensorflow as tf
-
-        return tf.Tensor
-    return np.ndarray  # 0-d for a scalar: no np.float32 scalars (README, "What you get back")
-
-
-def tensors(backend, name, y_true, y_pred, dtype):
-    """Backend tensors of a case: predictions and dense labels in ``dtype``,
-    sparse labels as int32 class ids."""
-    label_dtype = "int32" if name in SPARSE else dtype
-    return to_backend(backend, y_true, label_dtype), to_backend(backend, y_pred, dtype)
 
 
 def evaluate(backend, case, dtype, n=4, seed=0):
@@ -124,7 +91,7 @@ def test_result_drops_the_last_axis(backend, case):
     np.testing.assert_allclose(to_numpy(backend, result), expected, *TOLERANCE["float32"])
 
 
-keras_losses = pytest.fixture(scope="module")(seed_cases.keras_losses)
+keras_losses = pytest.fixture(scope="module")(reference.keras_losses)
 
 
 @pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
@@ -194,7 +161,7 @@ def test_issue_example(backend):
 
 
 def test_integer_inputs_give_float32(backend):
-    """The seed's example: MSE of integer tensors is the float32 value 1.0
+    """The issue's example: MSE of integer tensors is the float32 value 1.0
     (Keras 2 with TF returned the integer 1)."""
     y_true = to_backend(backend, np.array([1, 1, 1, 1]))
     y_pred = to_backend(backend, np.array([2, 2, 2, 2]))
@@ -205,7 +172,7 @@ def test_integer_inputs_give_float32(backend):
 
 # ---------------------------------------------------------------- names
 def test_get_resolves_every_name():
-    for name in SEED_NAMES:
+    for name in LOSS_NAMES:
         assert losses.get(name) is getattr(losses, name)
 
 

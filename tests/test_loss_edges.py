@@ -1,7 +1,7 @@
-"""The seed losses under autodiff and compilation, and on edge inputs: zeros,
-ones, eps, huge logits, half precision, integer and boolean labels, NaN and
-empty batches. Expected values come from tests/reference.py, Keras 3 or
-hand-computed literals.
+"""The 14 regression, hinge and probabilistic losses under autodiff and
+compilation, and on edge inputs: zeros, ones, eps, huge logits, half
+precision, integer and boolean labels, NaN and empty batches. Expected values
+come from tests/reference.py, Keras 3 or hand-computed literals.
 """
 
 from __future__ import annotations
@@ -10,13 +10,12 @@ import numpy as np
 import pytest
 
 from lossbridge import losses
-from tests import seed_cases
-from tests.helpers import precision, to_backend, to_numpy, with_autograd
+from tests import reference
+from tests.helpers import native_type, precision, to_backend, to_numpy, with_autograd
+from tests.loss_cases import CASE_IDS, CASES, SPARSE, TOLERANCE, make, tensors
 from tests.reference import EPS, reference_for
-from tests.seed_cases import CASE_IDS, CASES, SPARSE, make
-from tests.test_seed_losses import TOLERANCE, native_type, tensors
 
-keras_losses = pytest.fixture(scope="module")(seed_cases.keras_losses)
+keras_losses = pytest.fixture(scope="module")(reference.keras_losses)
 
 #: the few losses torch.compile runs on (each compile takes seconds)
 TORCH_COMPILED = {"mse", "cce-smoothing", "scce-ignore"}

@@ -1,5 +1,7 @@
-"""Inputs for the seed losses: one generator of valid ``(y_true, y_pred)`` per
-kind of target, and the cases (loss, options, generator) the tests run.
+"""Inputs for the regression, hinge and probabilistic losses (the 14 of
+``test_loss_values.py`` and ``test_loss_edges.py``): one generator of valid
+``(y_true, y_pred)`` per kind of target, the cases (loss, options, generator)
+the tests run, and how a case's arrays become backend tensors.
 
 Generators return float64 NumPy arrays (integer labels for sparse losses)
 for a batch of ``n`` samples; values stay away from the points where a loss
@@ -8,13 +10,16 @@ has a kink or a clip, so gradients are well defined there.
 
 from __future__ import annotations
 
-import os
-import sys
-
 import numpy as np
-import pytest
+
+from tests.helpers import to_backend
 
 CLASSES = 5
+#: rtol/atol of a float32 computation against the float64 reference: a few
+#: float32 roundings (2**-24 each) of O(1) terms, e.g. log_cosh's
+#: ``x + softplus(-2x) - log 2`` cancels to a small value with an absolute error
+#: near 1e-7; float64 likewise at 2**-53.
+TOLERANCE = {"float32": (1e-5, 1e-6), "float64": (1e-12, 1e-12)}
 
 
 def _softmax(x):
@@ -117,10 +122,8 @@ def make(case, n=4, seed=0):
     return generator(np.random.default_rng(seed), n)
 
 
-def keras_losses():
-    """``keras.losses`` on its TensorFlow backend (only its numbers are used);
-    skips where keras or TensorFlow is missing. Wrap as a module fixture."""
-    if "keras" not in sys.modules:
-        os.environ["KERAS_BACKEND"] = "tensorflow"
-    pytest.importorskip("tensorflow")
-    return pytest.importorskip("keras").losses
+def tensors(backend, name, y_true, y_pred, dtype):
+    """Backend tensors of a case: predictions and dense labels in ``dtype``,
+    sparse labels as int32 class ids."""
+    label_dtype = "int32" if name in SPARSE else dtype
+    return to_backend(backend, y_true, label_dtype), to_backend(backend, y_pred, dtype)
