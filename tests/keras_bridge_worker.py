@@ -10,7 +10,9 @@ Keras losses (so both runs train to the same weights) and every metric class
 of the catalogue that Keras has, once as ``keras.metrics`` objects and once
 as lossbridge metrics bridged by ``to_keras``; ``fit`` (2 epochs, sample
 weights, validation data), ``evaluate`` (weighted) and ``predict`` run on
-both. The other checks (losses, save/load, refusals, Mean/Sum) reuse it.
+both. The other checks (losses, save/load, refusals, Mean/Sum, and one epoch
+under TensorFlow's MirroredStrategy or JAX's keras.distribution.DataParallel)
+reuse it.
 """
 
 from __future__ import annotations
@@ -423,6 +425,38 @@ def main(out_path):
         timings["mirrored"] = time.perf_counter() - start
 
     timings["direct"] = time.perf_counter() - start
+
+    # 8. JAX: fit and evaluate under keras.distribution.DataParallel over two host CPU devices (the parent
+    # sets XLA_FLAGS=--xla_force_host_platform_device_count=2): batches sharded on the batch axis, the
+    # variables (the bridged metrics' included) replicated, the train and test steps jit-compiled with those
+    # shardings (one epoch, as section 7). Last, and the distribution reset after it: every section above runs
+    # undistributed, on one device.
+    if keras.backend.backend() == "jax":
+        distribution = keras.distribution.DataParallel(devices=keras.distribution.list_devices("cpu"))
+        keras.distribution.set_distribution(distribution)
+        try:
+            data_parallel = {}
+            for side, metrics in (
+                ("keras", metric_objects(keras.metrics, lambda m: m)),
+                ("lossbridge", to_keras_metrics(metric_objects(lm, lambda m: m))),
+            ):
+                net = compiled(keras, metrics)
+                fit = net.fit(x, y, sample_weight=weight, epochs=1, batch_size=BATCH, shuffle=False, verbose=0)
+                evaluated = net.evaluate(
+                    x_val, y_val, sample_weight=weight[:N_VAL], batch_size=BATCH, verbose=0, return_dict=True
+                )
+                data_parallel[side] = {"history": floats(fit.history), "evaluate": floats(evaluated)}
+            predicted = net.predict(x_val, batch_size=BATCH, verbose=0)["regression"]  # the lossbridge side's
+            data_parallel["predict_regression"] = np.asarray(predicted, np.float64).tolist()
+            data_parallel["metric_variable_devices"] = sorted(  # how many devices hold each metric variable
+                {len(variable.value.sharding.device_set) for metric in net.metrics for variable in metric.variables}
+            )
+            data_parallel["devices"] = int(distribution.device_mesh.devices.size)
+            data_parallel["replicas"] = int(distribution.num_model_replicas)
+        finally:
+            keras.distribution.set_distribution(None)
+        report["data_parallel"] = data_parallel
+        timings["data_parallel"] = time.perf_counter() - start
     with open(out_path, "w") as handle:
         json.dump(report, handle)
 

@@ -36,6 +36,7 @@ TIMEOUT = 420
 #: float32 rounding: Keras accumulates in float32, lossbridge's sums are compensated / float64
 RTOL, ATOL = 2e-6, 1e-6
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+JAX_TWO_DEVICES = "--xla_force_host_platform_device_count=2"
 
 
 @pytest.fixture(scope="session")  # built once (xdist: --dist=loadfile)
@@ -45,6 +46,8 @@ def reports(tmp_path_factory):
     running = {}
     for name in BACKENDS:
         env = dict(os.environ, KERAS_BACKEND=name, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=ROOT)
+        if name == "jax":  # two host devices for DataParallel (the worker's section 8); Keras uses one otherwise
+            env["XLA_FLAGS"] = f"{env.get('XLA_FLAGS', '')} {JAX_TWO_DEVICES}".strip()
         env.pop("LOSSBRIDGE_BACKEND", None)
         out = folder / f"{name}.json"
         running[name] = (
@@ -158,6 +161,25 @@ def test_mirrored_strategy_matches_keras_metrics(report):
         _assert_same(mirrored["lossbridge"][part], mirrored["keras"][part], f"MirroredStrategy {part}")
 
 
+def test_jax_data_parallel_matches_keras_metrics(report):
+    """Keras' JAX distribution API, keras.distribution.DataParallel over two
+    host CPU devices (batches sharded, variables replicated, steps jit-compiled
+    with those shardings): every bridged metric's fit history and weighted
+    evaluation equal keras.metrics' own under the same distribution, and the
+    evaluation is of the whole validation set, not one device's shard (R2 and
+    MSE against float64 NumPy on the distributed model's predictions)."""
+    if report["backend"] != "jax":
+        assert "data_parallel" not in report
+        return  # keras.distribution runs on Keras' JAX backend only
+    data_parallel = report["data_parallel"]
+    assert data_parallel["devices"] == data_parallel["replicas"] == 2
+    assert data_parallel["metric_variable_devices"] == [2]  # every metric variable replicated on both devices
+    assert len(data_parallel["keras"]["history"]) == len(data_parallel["keras"]["evaluate"]) == len(worker.METRICS) + 5
+    for part in ("history", "evaluate"):
+        _assert_same(data_parallel["lossbridge"][part], data_parallel["keras"][part], f"DataParallel {part}")
+    _assert_r2_and_mse_of_evaluation(data_parallel["predict_regression"], data_parallel["lossbridge"]["evaluate"])
+
+
 def _r2_float64(y, p, w):
     """Per-output weighted R2 and its SS_tot, in float64 (sklearn's r2_score formula)."""
     w = w[:, None]
@@ -166,20 +188,34 @@ def _r2_float64(y, p, w):
     return 1 - np.sum(w * (y - p) ** 2, axis=0) / total, total
 
 
-def test_r2_score_against_float64(report):
-    """evaluate()'s R2Score (uniform and variance-weighted) against float64
-    NumPy on the evaluated model's own predictions."""
+def _assert_r2_and_mse_of_evaluation(predicted, evaluated):
+    """The weighted evaluation's R2Score (uniform and variance-weighted) and
+    MeanSquaredError against float64 NumPy on the evaluated model's own
+    regression predictions (weights: the first N_VAL training weights)."""
     _, y_val, _ = worker.data(1, worker.N_VAL)
+    y_val = y_val["regression"].astype(np.float64)
     weight = worker.data(0, worker.N)[2][: worker.N_VAL].astype(np.float64)
-    predicted = np.asarray(report["predict_regression"], np.float64)
-    scores, total = _r2_float64(y_val["regression"].astype(np.float64), predicted, weight)
-    expected = {"R2Score": np.mean(scores), "variance_weighted_average": np.sum(total * scores) / np.sum(total)}
-    evaluated = report["evaluate"]["lossbridge"]
+    predicted = np.asarray(predicted, np.float64)
+    scores, total = _r2_float64(y_val, predicted, weight)
+    expected = {
+        "R2Score": np.mean(scores),
+        "variance_weighted_average": np.sum(total * scores) / np.sum(total),
+        "MeanSquaredError": np.sum(weight * np.mean((y_val - predicted) ** 2, axis=-1)) / np.sum(weight),
+    }
+    checked = 0
     for index, (_, name, options) in enumerate(worker.METRICS):
-        if name == "R2Score":
+        if name in ("R2Score", "MeanSquaredError"):
             want = expected[options.get("class_aggregation", name)]
             got = evaluated[worker.history_key(index)]
-            np.testing.assert_allclose(got, want, rtol=RTOL, atol=ATOL, err_msg=f"{options} on {report['backend']}")
+            np.testing.assert_allclose(got, want, rtol=RTOL, atol=ATOL, err_msg=f"{name}({options})")
+            checked += 1
+    assert checked == 3
+
+
+def test_r2_score_against_float64(report):
+    """evaluate()'s R2Score (uniform and variance-weighted) and MSE against
+    float64 NumPy on the evaluated model's own predictions."""
+    _assert_r2_and_mse_of_evaluation(report["predict_regression"], report["evaluate"]["lossbridge"])
 
 
 def test_predict_is_untouched(report):

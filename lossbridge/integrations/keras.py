@@ -17,9 +17,11 @@ is a ``keras.metrics.Metric``; anything else it wraps in its
 passed that way raises, see ``lossbridge.metrics._keras_api``). A
 ``KerasMetric`` holds each entry of the lossbridge state in a Keras variable
 (``add_variable``: same shape and dtype, ``aggregation="sum"`` for the entries
-the metric declares summed, which are all of the built-in ones, so
-distribution strategies reduce them across replicas as lossbridge merges
-them; ``lossbridge.integrations._state_reductions``) and updates
+the metric declares summed, which are all of the built-in ones, so a
+``tf.distribute`` strategy reduces them across replicas as lossbridge merges
+them; ``lossbridge.integrations._state_reductions``; under Keras' JAX
+``keras.distribution.DataParallel`` they are replicated global arrays that
+the jit-compiled step updates from the sharded batch) and updates
 them through lossbridge's pure API: ``update_state`` reads the variables,
 calls ``metric.stateless_update_state`` and assigns the result; ``result``
 is ``metric.stateless_result``. Variable reads and assignments are what
