@@ -111,7 +111,10 @@ def pytest_collection_modifyitems(config, items):
         gone = set(map(id, dropped))
         items[:] = [item for item in items if id(item) not in gone]
     # the slowest tests first: with the load spread over workers, a long test
-    # picked up last would leave the other workers idle at the end
+    # picked up last would leave the other workers idle at the end. xdist
+    # hands out files in this order only with --no-loadscope-reorder
+    # (pyproject.toml): by default it reorders them by their count of tests,
+    # which put the few long subprocess tests last (a 5-minute tail)
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
     gpu_items = [item for item in items if "gpu" in item.keywords]
     if gpu_items and not _cuda_available():

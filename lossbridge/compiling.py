@@ -12,12 +12,17 @@ argument wins over it (None follows the default). Modes:
   ``torch.compile``, ``tf.function``). NumPy has no compiler and runs eagerly.
 * ``"auto"``: compile only where it pays, by the measurements of
   ``python -m benchmarks.compile_sweep`` (benchmarks/README.md): always on
-  JAX (a jitted loss runs 2-3x faster than its eager ops at every size); on
-  torch and TensorFlow for inputs of at least :data:`AUTO_MIN_ELEMENTS`
-  elements or on a GPU. On a CPU their compiled call costs more than a small
-  eager loss (torch's guards ~15 us, a tf.function call ~200 us), while from
-  ~2^18 (torch) and ~2^20 (TensorFlow) elements fusion wins (1.3-12x); the
-  first compile costs seconds on torch, so it pays in loops, not in one call.
+  JAX (a jitted loss runs 2-3x faster than its eager ops at every size, a
+  jitted metric update 1.4-14x); on torch and TensorFlow for inputs of at
+  least the owner's ``auto_compile_from[backend]`` elements (a Loss:
+  :data:`AUTO_MIN_ELEMENTS`) or on a GPU. On a CPU a compiled call costs more
+  than a small eager loss (torch's guards ~15 us, a tf.function call ~200 us),
+  while from ~2^18 (torch) and ~2^20 (TensorFlow) elements fusion wins
+  (1.3-12x); the first compile costs seconds on torch, so it pays in loops,
+  not in one call. A metric's update is longer than a loss: compiled, AUC
+  runs 2-4x, F1 1.6-4.9x faster at every size from 2^10 on both, MeanIoU
+  1.0-2.2x; running sums (``Mean``, the loss-averaging metrics) take a
+  cheaper eager route and stay eager (compiled 0.4-0.9x).
 
 ``call(owner, backend, fn, *args)`` compiles ``fn`` once per owner, backend
 and ``fn.__code__`` and reuses it; the compiler caches per shape, dtype and
@@ -89,7 +94,7 @@ def wanted(owner, backend, args) -> bool:
     """Whether :func:`call` would compile ``owner``'s call on these ``args``
     (its mode, the backend's compiler, "auto"'s thresholds)."""
     mode = resolve(getattr(owner, "compile", True))
-    return bool(mode) and _wants(mode, backend, args)
+    return bool(mode) and _wants(mode, owner, backend, args)
 
 
 def _check(mode):
@@ -108,7 +113,7 @@ def call(owner, backend, fn, *args, eager_first=False):
     it reads must stay fixed for the owner's lifetime.
     """
     mode = resolve(getattr(owner, "compile", True))
-    if not mode or not _wants(mode, backend, args):
+    if not mode or not _wants(mode, owner, backend, args):
         return dispatch.run_on(backend, fn, *args)
     table = _table(owner)
     key = (backend, getattr(fn, "__code__", fn))
@@ -147,7 +152,7 @@ def clear(owner) -> None:
     _table(owner).clear()
 
 
-def _wants(mode, backend, args):
+def _wants(mode, owner, backend, args):
     """Whether to compile this call: never without a compiler, nor (outside
     :data:`NESTS`) while a compiler is already tracing the inputs."""
     if type(backend).compile is Backend.compile:  # no compiler (NumPy)
@@ -157,7 +162,7 @@ def _wants(mode, backend, args):
         return False
     if mode is True or backend.name in AUTO_ALWAYS:
         return True
-    threshold = AUTO_MIN_ELEMENTS.get(backend.name)
+    threshold = getattr(owner, "auto_compile_from", AUTO_MIN_ELEMENTS).get(backend.name)
     if threshold is not None:
         return _on_gpu(backend, first) or math.prod(backend.shape(first)) >= threshold
     return False

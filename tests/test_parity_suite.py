@@ -36,6 +36,8 @@ from lossbridge import backends as registry
 from lossbridge.testing import cases, catalogue, check_parity
 from lossbridge.testing import strategies as lbst
 
+pytestmark = pytest.mark.slow  # the whole catalogue on every backend (~2 min): scheduled first (conftest.py)
+
 ENTRIES = catalogue.entries()
 FUNCTIONS = [(e, c) for e in ENTRIES if e.family == "loss" and not isinstance(e.obj, type) for c in e.cases]
 #: Loss classes run the formula their function runs (checked in full above): one case each

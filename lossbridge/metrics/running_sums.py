@@ -13,6 +13,8 @@ folded into the state tensors only when they are read.
 
 from __future__ import annotations
 
+import types
+
 import numpy as np
 
 from .. import dispatch
@@ -147,6 +149,10 @@ class RunningSums(Metric, register=False):
 
     sums: tuple[str, ...] = ()
     _host = None  # sum name -> Python int not yet in the state tensors
+    #: ``compile = "auto"`` keeps running sums eager on torch and TensorFlow:
+    #: compiled, Mean's update ran 0.4-0.9x its eager route at 2^10-2^20
+    #: values (``python -m benchmarks.compile_sweep``)
+    auto_compile_from = types.MappingProxyType({})
 
     def initial_state(self, like):
         return sum_state(self.sums, like=like)
