@@ -94,8 +94,7 @@ def shape_mismatch(y_true, y_pred, backend):
     return ValueError(
         f"`y_true` and `y_pred` have incompatible shapes: received y_true {dispatch.describe(y_true)} and "
         f"y_pred {dispatch.describe(y_pred)}. Accepted: equal shapes, or ranks that differ by a trailing "
-        "axis of size 1 (Keras' alignment); lossbridge does not broadcast one input against the other."
-        + hint
+        "axis of size 1 (Keras' alignment); lossbridge does not broadcast one input against the other." + hint
     )
 
 

@@ -158,4 +158,3 @@ def _per_sample(weight, batch):
             f"received {dispatch.describe(weight)}."
         )
     return K.reshape(weight, (batch, 1))
-
