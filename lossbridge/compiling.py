@@ -15,14 +15,16 @@ argument wins over it (None follows the default). Modes:
   JAX (a jitted loss runs 2-3x faster than its eager ops at every size, a
   jitted metric update 1.4-14x); on torch and TensorFlow for inputs of at
   least the owner's ``auto_compile_from[backend]`` elements (a Loss:
-  :data:`AUTO_MIN_ELEMENTS`) or on a GPU. On a CPU a compiled call costs more
+  :data:`AUTO_MIN_ELEMENTS`; a backend missing there: never) or on a GPU. On a CPU a compiled call costs more
   than a small eager loss (torch's guards ~15 us, a tf.function call ~200 us),
   while from ~2^18 (torch) and ~2^20 (TensorFlow) elements fusion wins
   (1.3-12x); the first compile costs seconds on torch, so it pays in loops,
   not in one call. A metric's update is longer than a loss: compiled, AUC
   runs 2-4x, F1 1.6-4.9x faster at every size from 2^10 on both, MeanIoU
-  1.0-2.2x; running sums (``Mean``, the loss-averaging metrics) take a
-  cheaper eager route and stay eager (compiled 0.4-0.9x).
+  1.0-2.2x (JAX: 1.4-14x); running sums (``Mean``, the loss-averaging
+  metrics) take a cheaper eager route and stay eager everywhere (compiled
+  0.4-0.9x on torch and TF; on JAX 1.1-1.2x up to 2^16 values, 0.7-0.8x
+  from 2^18).
 
 ``call(owner, backend, fn, *args)`` compiles ``fn`` once per owner, backend
 and ``fn.__code__`` and reuses it; the compiler caches per shape, dtype and
@@ -160,9 +162,14 @@ def _wants(mode, owner, backend, args):
     first = next((a for a in args if a is not None), None)
     if first is None or (backend.name not in NESTS and not backend.is_concrete(first)):
         return False
-    if mode is True or backend.name in AUTO_ALWAYS:
+    if mode is True:
         return True
-    threshold = getattr(owner, "auto_compile_from", AUTO_MIN_ELEMENTS).get(backend.name)
+    rule = getattr(owner, "auto_compile_from", None)  # a metric's own measured rule
+    if rule is None:  # a Loss
+        if backend.name in AUTO_ALWAYS:
+            return True
+        rule = AUTO_MIN_ELEMENTS
+    threshold = rule.get(backend.name)
     if threshold is not None:
         return _on_gpu(backend, first) or math.prod(backend.shape(first)) >= threshold
     return False

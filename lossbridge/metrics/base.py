@@ -89,10 +89,11 @@ class Metric(KerasCompat, ReplicaSync):
     _synced = None
     _compile = None
     #: ``compile = "auto"``: backend -> input elements from which the update
-    #: compiles on a CPU (JAX always; ``lossbridge.compiling``). Measured by
-    #: ``python -m benchmarks.compile_sweep``: a compiled AUC, F1 or IoU update
-    #: is as fast or faster at every size from 2^10 on torch and TensorFlow
-    auto_compile_from = types.MappingProxyType({"torch": 0, "tensorflow": 0})
+    #: compiles on a CPU (``lossbridge.compiling``; a backend not listed:
+    #: never). Measured by ``python -m benchmarks.compile_sweep``: a compiled
+    #: AUC, F1 or IoU update is as fast or faster at every size from 2^10 on
+    #: JAX, torch and TensorFlow
+    auto_compile_from = types.MappingProxyType({"jax": 0, "torch": 0, "tensorflow": 0})
 
     #: the input recipes the parity suite and ``python -m lossbridge`` run this
     #: metric on, as a loss's ``@register_loss(examples=...)``: kind names of

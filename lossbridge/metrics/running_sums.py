@@ -149,9 +149,10 @@ class RunningSums(Metric, register=False):
 
     sums: tuple[str, ...] = ()
     _host = None  # sum name -> Python int not yet in the state tensors
-    #: ``compile = "auto"`` keeps running sums eager on torch and TensorFlow:
-    #: compiled, Mean's update ran 0.4-0.9x its eager route at 2^10-2^20
-    #: values (``python -m benchmarks.compile_sweep``)
+    #: ``compile = "auto"`` keeps running sums eager: compiled, Mean's update
+    #: ran 0.4-0.9x its eager route at 2^10-2^20 values on torch and
+    #: TensorFlow, and on JAX 1.1-1.2x up to 2^16 but 0.7-0.8x from 2^18
+    #: (``python -m benchmarks.compile_sweep``)
     auto_compile_from = types.MappingProxyType({})
 
     def initial_state(self, like):
