@@ -43,6 +43,15 @@ def tensors(backend, arrays):
     return [None if a is None else backend.convert_to_tensor(np.asarray(a)) for a in arrays]
 
 
+def fed_value(backend, metric, *arrays, sample_weight=None):
+    """``metric.result()`` after one ``update_state`` with ``arrays`` fed as
+    tensors of ``backend`` (a sample weight positional last, as Keras takes
+    it, or by keyword), as float64 NumPy."""
+    *inputs, weight = tensors(backend, [*arrays, sample_weight])
+    metric.update_state(*inputs, sample_weight=weight)
+    return np.asarray(backend.to_numpy(metric.result()), np.float64)
+
+
 def eager_value(backend, metric, batches):
     """``metric.result()`` after ``update_state`` with each batch, fed as tensors of ``backend``."""
     for inputs, weight in batches:

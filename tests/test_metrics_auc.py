@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from lossbridge import metrics
 from tests.helpers import on
-from tests.metric_support import F64_TOL, KERAS_TOL, compiled_value, eager_value, keras_value
+from tests.metric_support import F64_TOL, KERAS_TOL, compiled_value, eager_value, fed_value, keras_value
 
 RNG = np.random.default_rng(5)
 B, L = 24, 3
@@ -127,15 +127,6 @@ def ref_auc(y_true, y_pred, weight=None, curve="ROC", summation_method="interpol
     return np.sum((x[:-1] - x[1:]) * pick[summation_method](y[:-1], y[1:]))
 
 
-def _feed(backend, metric, y_true, y_pred, sample_weight=None):
-    metric.update_state(
-        backend.convert_to_tensor(np.asarray(y_true)),
-        backend.convert_to_tensor(np.asarray(y_pred)),
-        sample_weight=None if sample_weight is None else backend.convert_to_tensor(np.asarray(sample_weight)),
-    )
-    return float(np.asarray(backend.to_numpy(metric.result()), np.float64))
-
-
 @pytest.mark.parametrize("curve", ["ROC", "PR", "PRGAIN"])
 @pytest.mark.parametrize("summation_method", ["interpolation", "minoring", "majoring"])
 @pytest.mark.parametrize("threshold_options", [{}, {"num_thresholds": 13}, {"thresholds": [0.9, 0.05, 0.5, 0.51]}])
@@ -144,7 +135,7 @@ def test_matches_numpy_reference(backend, curve, summation_method, threshold_opt
     weight = RNG.uniform(0, 2, 40).astype(np.float32)
     metric = metrics.AUC(curve=curve, summation_method=summation_method, **threshold_options)
     expected = ref_auc(y_true, y_pred, weight, curve, summation_method, **threshold_options)
-    np.testing.assert_allclose(_feed(backend, metric, y_true, y_pred, weight), expected, **F64_TOL)
+    np.testing.assert_allclose(fed_value(backend, metric, y_true, y_pred, weight), expected, **F64_TOL)
 
 
 def test_roc_approaches_the_exact_rank_statistic(backend):
@@ -152,7 +143,7 @@ def test_roc_approaches_the_exact_rank_statistic(backend):
     y_true, y_pred = RNG.integers(0, 2, 400), RNG.random(400).astype(np.float32)
     pos, neg = y_pred[y_true == 1].astype(np.float64), y_pred[y_true == 0].astype(np.float64)
     exact = np.mean((pos[:, None] > neg[None, :]) + 0.5 * (pos[:, None] == neg[None, :]))
-    value = _feed(backend, metrics.AUC(num_thresholds=20001), y_true, y_pred)
+    value = fed_value(backend, metrics.AUC(num_thresholds=20001), y_true, y_pred)
     assert abs(value - exact) < 2e-3
 
 
@@ -160,8 +151,10 @@ def test_multi_label_averages_per_label_areas(backend):
     y_true, y_pred = RNG.integers(0, 2, (30, L)), RNG.random((30, L)).astype(np.float32)
     per_label = np.array([ref_auc(y_true[:, j], y_pred[:, j], curve="PR") for j in range(L)])
     label_weights = np.array([0.5, 0.0, 2.0])
-    plain = _feed(backend, metrics.AUC(curve="PR", multi_label=True), y_true, y_pred)
-    weighted = _feed(backend, metrics.AUC(curve="PR", multi_label=True, label_weights=label_weights), y_true, y_pred)
+    plain = fed_value(backend, metrics.AUC(curve="PR", multi_label=True), y_true, y_pred)
+    weighted = fed_value(
+        backend, metrics.AUC(curve="PR", multi_label=True, label_weights=label_weights), y_true, y_pred
+    )
     np.testing.assert_allclose(plain, per_label.mean(), **F64_TOL)
     np.testing.assert_allclose(weighted, (per_label * label_weights).sum() / label_weights.sum(), **F64_TOL)
 
@@ -185,11 +178,11 @@ def test_huge_logits_and_nan_predictions(backend):
     logits = np.array([1e4, -1e4, 100.0, -100.0, 3.0, 0.5, -2.0, 1e4], np.float32)
     probabilities = 0.5 * (1 + np.tanh(logits.astype(np.float64) / 2))  # the sigmoid, without overflow
     for curve in ("ROC", "PR"):
-        value = _feed(backend, metrics.AUC(curve=curve, from_logits=True), y_true, logits)
+        value = fed_value(backend, metrics.AUC(curve=curve, from_logits=True), y_true, logits)
         np.testing.assert_allclose(value, ref_auc(y_true, probabilities.astype(np.float32), curve=curve), **F64_TOL)
     # a NaN prediction clears no threshold (Keras drops it from every bucket)
     with_nan = np.array([0.9, np.nan, 0.2, 0.4], np.float32)
-    value = _feed(backend, metrics.AUC(num_thresholds=5), [1, 0, 0, 1], with_nan)
+    value = fed_value(backend, metrics.AUC(num_thresholds=5), [1, 0, 0, 1], with_nan)
     expected = ref_auc([1, 0, 0, 1], np.nan_to_num(with_nan, nan=-1.0), num_thresholds=5)
     np.testing.assert_allclose(value, expected, **F64_TOL)
 
@@ -202,10 +195,10 @@ def test_result_before_any_update_is_zero():
 
 def test_keras_doc_example_and_an_empty_batch(backend):
     metric = metrics.AUC(num_thresholds=3)
-    assert _feed(backend, metric, np.zeros(0), np.zeros(0, np.float32)) == 0.0
-    assert _feed(backend, metric, [0, 0, 1, 1], [0, 0.5, 0.3, 0.9]) == 0.75
+    assert fed_value(backend, metric, np.zeros(0), np.zeros(0, np.float32)) == 0.0
+    assert fed_value(backend, metric, [0, 0, 1, 1], [0, 0.5, 0.3, 0.9]) == 0.75
     weighted = metrics.AUC(num_thresholds=3)
-    assert _feed(backend, weighted, [0, 0, 1, 1], [0, 0.5, 0.3, 0.9], [1, 0, 0, 1]) == 1.0
+    assert fed_value(backend, weighted, [0, 0, 1, 1], [0, 0.5, 0.3, 0.9], [1, 0, 0, 1]) == 1.0
 
 
 @pytest.mark.parametrize(
@@ -260,13 +253,13 @@ def test_merged_shards_equal_one_metric_on_all_data(backend, options, seed, cuts
     rng = np.random.default_rng(seed)
     y_true, y_pred = rng.integers(0, 2, (N, L)), rng.random((N, L)).astype(np.float32)
     weight = rng.uniform(0, 2, N).astype(np.float32) if weighted else None
-    expected = _feed(backend, metrics.AUC(**options), y_true, y_pred, weight)
+    expected = fed_value(backend, metrics.AUC(**options), y_true, y_pred, weight)
     bounds = [0, *sorted(cuts), N]
     shards = []
     for start, stop in zip(bounds[:-1], bounds[1:], strict=True):
         shard = metrics.AUC(**options)
         if stop > start:
-            _feed(
+            fed_value(
                 backend, shard, y_true[start:stop], y_pred[start:stop], None if weight is None else weight[start:stop]
             )
         shards.append(shard)

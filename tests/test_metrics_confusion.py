@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 import lossbridge
 from lossbridge import metrics
 from tests.helpers import on
-from tests.metric_support import F64_TOL, KERAS_TOL, compiled_value, eager_value, keras_value
+from tests.metric_support import F64_TOL, KERAS_TOL, compiled_value, eager_value, fed_value, keras_value
 
 RNG = np.random.default_rng(11)
 B, C = 16, 4
@@ -119,13 +119,6 @@ def _ratio(a, b):
     return np.where(b == 0, 0.0, a / np.where(b == 0, 1.0, b))
 
 
-def _feed(backend, metric, *arrays, sample_weight=None):
-    tensors = [backend.convert_to_tensor(np.asarray(a)) for a in arrays]
-    weight = None if sample_weight is None else backend.convert_to_tensor(np.asarray(sample_weight))
-    metric.update_state(*tensors, sample_weight=weight)
-    return np.asarray(backend.to_numpy(metric.result()), np.float64)
-
-
 def test_counts_precision_and_recall_match_numpy(backend):
     y_true, y_pred = _labels(), _scores()
     weight = RNG.uniform(0, 3, (B, C)).astype(np.float32)  # one weight per entry
@@ -141,7 +134,7 @@ def test_counts_precision_and_recall_match_numpy(backend):
     }
     for cls, value in expected.items():
         metric = getattr(metrics, cls)(thresholds=thresholds)
-        np.testing.assert_allclose(_feed(backend, metric, y_true, y_pred, sample_weight=weight), value, **F64_TOL)
+        np.testing.assert_allclose(fed_value(backend, metric, y_true, y_pred, sample_weight=weight), value, **F64_TOL)
 
 
 @pytest.mark.parametrize("num_thresholds", [1, 2, 9, 200])
@@ -165,7 +158,7 @@ def test_operating_points_match_numpy(backend, num_thresholds):
         metrics.RecallAtPrecision(0.55, num_thresholds): best(precision, 0.55, sensitivity),
     }
     for metric, value in cases.items():
-        np.testing.assert_allclose(_feed(backend, metric, y_true, y_pred, sample_weight=weight), value, **F64_TOL)
+        np.testing.assert_allclose(fed_value(backend, metric, y_true, y_pred, sample_weight=weight), value, **F64_TOL)
 
 
 @pytest.mark.filterwarnings("ignore:Explicitly requested dtype float64")  # JAX without x64 keeps float32
@@ -221,7 +214,9 @@ def test_an_empty_batch_changes_nothing(backend):
         np.testing.assert_array_equal(np.asarray(backend.to_numpy(metric.result())), 0.0)
         y_true, y_pred = _labels(), _scores()
         fresh = make()
-        np.testing.assert_allclose(_feed(backend, metric, y_true, y_pred), _feed(backend, fresh, y_true, y_pred))
+        np.testing.assert_allclose(
+            fed_value(backend, metric, y_true, y_pred), fed_value(backend, fresh, y_true, y_pred)
+        )
 
 
 def test_nan_predictions_are_never_positive(backend):
@@ -230,7 +225,7 @@ def test_nan_predictions_are_never_positive(backend):
     # bucketed (evenly spaced) and compared thresholds agree: NaN counts as below
     for thresholds in ([0.5], [0.0, 0.5, 1.0]):
         counts = [
-            _feed(backend, cls(thresholds), y_true, y_pred)
+            fed_value(backend, cls(thresholds), y_true, y_pred)
             for cls in (metrics.TruePositives, metrics.FalsePositives, metrics.TrueNegatives, metrics.FalseNegatives)
         ]
         np.testing.assert_array_equal(counts[0][..., 1] if len(thresholds) > 1 else counts[0], 1.0)
@@ -241,19 +236,19 @@ def test_nan_predictions_are_never_positive(backend):
 
 def test_top_k_ties_go_to_the_lower_index(backend):
     # Keras' documented values: the top 2 of four equal scores are the first two
-    assert _feed(backend, metrics.Precision(top_k=2), [0, 0, 1, 1], [1.0, 1.0, 1.0, 1.0]) == 0.0
-    assert _feed(backend, metrics.Precision(top_k=4), [0, 0, 1, 1], [1.0, 1.0, 1.0, 1.0]) == 0.5
+    assert fed_value(backend, metrics.Precision(top_k=2), [0, 0, 1, 1], [1.0, 1.0, 1.0, 1.0]) == 0.0
+    assert fed_value(backend, metrics.Precision(top_k=4), [0, 0, 1, 1], [1.0, 1.0, 1.0, 1.0]) == 0.5
     rows = np.array([[0.5, 0.9, 0.5, 0.5], [0.2, 0.2, 0.2, 0.2]], np.float32)
     labels = np.array([[0, 0, 1, 0], [0, 1, 0, 0]])
     # top 2: {1, 0} in row 0 and {0, 1} in row 1 -> one hit (row 1, class 1) of 4
-    assert _feed(backend, metrics.Precision(top_k=2), labels, rows) == 0.25
+    assert fed_value(backend, metrics.Precision(top_k=2), labels, rows) == 0.25
 
 
 def test_precision_and_recall_keras_doc_examples(backend):
-    assert _feed(backend, metrics.Precision(), [0, 1, 1, 1], [1, 0, 1, 1]) == pytest.approx(2 / 3)
+    assert fed_value(backend, metrics.Precision(), [0, 1, 1, 1], [1, 0, 1, 1]) == pytest.approx(2 / 3)
     weighted = metrics.Recall()
-    assert _feed(backend, weighted, [0, 1, 1, 1], [1, 0, 1, 1], sample_weight=[0, 0, 1, 0]) == 1.0
-    assert _feed(backend, metrics.SensitivityAtSpecificity(0.5), [0, 0, 0, 1, 1], [0, 0.3, 0.8, 0.3, 0.8]) == 0.5
+    assert fed_value(backend, weighted, [0, 1, 1, 1], [1, 0, 1, 1], sample_weight=[0, 0, 1, 0]) == 1.0
+    assert fed_value(backend, metrics.SensitivityAtSpecificity(0.5), [0, 0, 0, 1, 1], [0, 0.3, 0.8, 0.3, 0.8]) == 0.5
 
 
 def test_counts_stay_exact_past_2_24_in_float32_state(backend):
@@ -320,14 +315,14 @@ def test_merged_shards_equal_one_metric_on_all_data(backend, make, seed, cuts, w
     y_true, y_pred = rng.integers(0, 2, (N, C)), rng.random((N, C)).astype(np.float32)
     weight = rng.uniform(0, 2, N).astype(np.float32) if weighted else None
     whole = make()
-    expected = _feed(backend, whole, y_true, y_pred, sample_weight=weight)
+    expected = fed_value(backend, whole, y_true, y_pred, sample_weight=weight)
     bounds = [0, *sorted(cuts), N]
     shards = []
     for start, stop in zip(bounds[:-1], bounds[1:], strict=True):
         shard = make()
         if stop > start:
             part = None if weight is None else weight[start:stop]
-            _feed(backend, shard, y_true[start:stop], y_pred[start:stop], sample_weight=part)
+            fed_value(backend, shard, y_true[start:stop], y_pred[start:stop], sample_weight=part)
         shards.append(shard)
     shards[0].merge_state(shards[1:])
     np.testing.assert_allclose(np.asarray(backend.to_numpy(shards[0].result()), np.float64), expected, **F64_TOL)

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from lossbridge import metrics
 from tests.helpers import on
-from tests.metric_support import F64_TOL, KERAS_TOL, compiled_value, eager_value, keras_value
+from tests.metric_support import F64_TOL, KERAS_TOL, compiled_value, eager_value, fed_value, keras_value
 
 RNG = np.random.default_rng(17)
 B, C = 16, 4
@@ -81,15 +81,6 @@ def ref_fbeta(y_true, y_pred, *, beta=1.0, threshold=None, average=None, weight=
     return score if average is None else score.mean()
 
 
-def _feed(backend, metric, y_true, y_pred, sample_weight=None):
-    metric.update_state(
-        backend.convert_to_tensor(np.asarray(y_true)),
-        backend.convert_to_tensor(np.asarray(y_pred)),
-        sample_weight=None if sample_weight is None else backend.convert_to_tensor(np.asarray(sample_weight)),
-    )
-    return np.asarray(backend.to_numpy(metric.result()), np.float64)
-
-
 @pytest.mark.parametrize("average", [None, "micro", "macro", "weighted"])
 @pytest.mark.parametrize(("beta", "threshold"), [(1.0, None), (2.0, 0.5), (0.3, 0.25)])
 def test_matches_the_f_beta_formula(backend, average, beta, threshold):
@@ -100,7 +91,7 @@ def test_matches_the_f_beta_formula(backend, average, beta, threshold):
     weight = RNG.uniform(0.5, 2, 64).astype(np.float32)
     metric = metrics.FBetaScore(average=average, beta=beta, threshold=threshold)
     expected = ref_fbeta(y_true, y_pred, beta=beta, threshold=threshold, average=average, weight=weight)
-    np.testing.assert_allclose(_feed(backend, metric, y_true, y_pred, weight), expected, **F64_TOL)
+    np.testing.assert_allclose(fed_value(backend, metric, y_true, y_pred, weight), expected, **F64_TOL)
 
 
 @pytest.mark.filterwarnings("ignore:Explicitly requested dtype float64")  # JAX without x64 keeps float32
@@ -121,7 +112,7 @@ def test_bool_int_and_float_inputs(backend, true_dtype, pred_dtype):
 def test_keras_doc_example(backend):
     y_true = np.array([[1, 1, 1], [1, 0, 0], [1, 1, 0]], np.int32)
     y_pred = np.array([[0.2, 0.6, 0.7], [0.2, 0.6, 0.6], [0.6, 0.8, 0.0]], np.float32)
-    value = _feed(backend, metrics.F1Score(threshold=0.5), y_true, y_pred)
+    value = fed_value(backend, metrics.F1Score(threshold=0.5), y_true, y_pred)
     np.testing.assert_allclose(value, [0.5, 0.8, 2 / 3], rtol=1e-6)
 
 
@@ -184,13 +175,13 @@ def test_merged_shards_equal_one_metric_on_all_data(backend, options, seed, cuts
     rng = np.random.default_rng(seed)
     y_true, y_pred = rng.integers(0, 2, (N, C)), rng.random((N, C)).astype(np.float32)
     weight = rng.uniform(0, 2, N).astype(np.float32) if weighted else None
-    expected = _feed(backend, metrics.F1Score(**options), y_true, y_pred, weight)
+    expected = fed_value(backend, metrics.F1Score(**options), y_true, y_pred, weight)
     bounds = [0, *sorted(cuts), N]
     shards = []
     for start, stop in zip(bounds[:-1], bounds[1:], strict=True):
         shard = metrics.F1Score(**options)
         if stop > start:
-            _feed(
+            fed_value(
                 backend, shard, y_true[start:stop], y_pred[start:stop], None if weight is None else weight[start:stop]
             )
         shards.append(shard)

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 import lossbridge
 from lossbridge import metrics
 from tests.helpers import on
-from tests.metric_support import F64_TOL, KERAS_TOL, compiled_value, eager_value, keras_metrics, keras_value
+from tests.metric_support import F64_TOL, KERAS_TOL, compiled_value, eager_value, fed_value, keras_metrics, keras_value
 
 RNG = np.random.default_rng(23)
 C = 4
@@ -169,31 +169,22 @@ def ref_mean_iou(matrix, targets=None):
     return (tp[present] / union[present]).mean() if present.any() else 0.0
 
 
-def _feed(backend, metric, y_true, y_pred, sample_weight=None):
-    metric.update_state(
-        backend.convert_to_tensor(np.asarray(y_true)),
-        backend.convert_to_tensor(np.asarray(y_pred)),
-        sample_weight=None if sample_weight is None else backend.convert_to_tensor(np.asarray(sample_weight)),
-    )
-    return float(np.asarray(backend.to_numpy(metric.result()), np.float64))
-
-
 def test_fractional_weights_match_numpy(backend):
     labels, predicted = _with_void(_ids(), 255), _ids()
     weight = RNG.uniform(0, 2, SHAPE).astype(np.float32)
     expected = ref_mean_iou(ref_confusion(labels, predicted, C, weight, ignore_class=255), [0, 1, 3])
     metric = metrics.IoU(C, [0, 1, 3], ignore_class=255)
-    np.testing.assert_allclose(_feed(backend, metric, labels, predicted, weight), expected, **F64_TOL)
+    np.testing.assert_allclose(fed_value(backend, metric, labels, predicted, weight), expected, **F64_TOL)
     scalar = metrics.MeanIoU(C)
     expected = ref_mean_iou(ref_confusion(labels % C, predicted, C))
-    np.testing.assert_allclose(_feed(backend, scalar, labels % C, predicted, 2.5), expected, **F64_TOL)
+    np.testing.assert_allclose(fed_value(backend, scalar, labels % C, predicted, 2.5), expected, **F64_TOL)
 
 
 def test_channels_first_scores_with_axis_1(backend):
     labels, scores = _ids(), _scores()
     to_first = (0, 3, 1, 2)
     metric = metrics.OneHotMeanIoU(C, axis=1)
-    value = _feed(backend, metric, _one_hot(labels).transpose(to_first), scores.transpose(to_first))
+    value = fed_value(backend, metric, _one_hot(labels).transpose(to_first), scores.transpose(to_first))
     np.testing.assert_allclose(value, ref_mean_iou(ref_confusion(labels, scores.argmax(-1), C)), **F64_TOL)
 
 
@@ -213,12 +204,12 @@ def test_bool_int_and_float_class_ids(backend, true_dtype, pred_dtype):
 
 
 def test_keras_doc_examples(backend):
-    assert _feed(backend, metrics.IoU(2, [0]), [0, 0, 1, 1], [0, 1, 0, 1]) == pytest.approx(1 / 3)
-    assert _feed(backend, metrics.MeanIoU(2), [0, 0, 1, 1], [0, 1, 0, 1], [0.3, 0.3, 0.3, 0.1]) == pytest.approx(
+    assert fed_value(backend, metrics.IoU(2, [0]), [0, 0, 1, 1], [0, 1, 0, 1]) == pytest.approx(1 / 3)
+    assert fed_value(backend, metrics.MeanIoU(2), [0, 0, 1, 1], [0, 1, 0, 1], [0.3, 0.3, 0.3, 0.1]) == pytest.approx(
         (0.3 / 0.9 + 0.1 / 0.7) / 2
     )
     binary = metrics.BinaryIoU(target_class_ids=[0, 1], threshold=0.3)
-    assert _feed(backend, binary, [0, 1, 0, 1], [0.1, 0.2, 0.4, 0.7]) == pytest.approx(1 / 3)
+    assert fed_value(backend, binary, [0, 1, 0, 1], [0.1, 0.2, 0.4, 0.7]) == pytest.approx(1 / 3)
 
 
 # ---------------------------------------------------------------- edges
@@ -241,10 +232,10 @@ def test_result_before_any_update_is_zero_and_config_round_trips(make):
 
 def test_an_empty_batch_changes_nothing(backend):
     metric = metrics.MeanIoU(C)
-    assert _feed(backend, metric, np.zeros(0, np.int32), np.zeros(0, np.int32)) == 0.0
+    assert fed_value(backend, metric, np.zeros(0, np.int32), np.zeros(0, np.int32)) == 0.0
     labels, predicted = _ids(), _ids()
     np.testing.assert_allclose(
-        _feed(backend, metric, labels, predicted), _feed(backend, metrics.MeanIoU(C), labels, predicted)
+        fed_value(backend, metric, labels, predicted), fed_value(backend, metrics.MeanIoU(C), labels, predicted)
     )
 
 
@@ -257,15 +248,15 @@ def test_void_pixels_are_left_out_with_fractional_weights(backend):
     weight = RNG.uniform(0, 2, SHAPE).astype(np.float32)
     kept = (labels >= 0) & (labels < C) & (predicted >= 0) & (predicted < C)
     expected = ref_mean_iou(ref_confusion(labels[kept], predicted[kept], C, weight[kept]))
-    value = _feed(backend, metrics.MeanIoU(C), labels, predicted, weight)
+    value = fed_value(backend, metrics.MeanIoU(C), labels, predicted, weight)
     np.testing.assert_allclose(value, expected, **F64_TOL)
 
 
 def test_mismatched_inputs_are_rejected(backend):
     with pytest.raises(ValueError, match="same number of pixels"):
-        _feed(backend, metrics.MeanIoU(C), np.zeros(4, np.int32), np.zeros(5, np.int32))
+        fed_value(backend, metrics.MeanIoU(C), np.zeros(4, np.int32), np.zeros(5, np.int32))
     with pytest.raises(ValueError, match="`sample_weight` of shape"):
-        _feed(backend, metrics.MeanIoU(C), np.zeros(4, np.int32), np.zeros(4, np.int32), np.ones(3, np.float32))
+        fed_value(backend, metrics.MeanIoU(C), np.zeros(4, np.int32), np.zeros(4, np.int32), np.ones(3, np.float32))
 
 
 @pytest.mark.parametrize(
@@ -314,13 +305,13 @@ def test_merged_shards_equal_one_metric_on_all_data(backend, make, seed, cuts, w
     elif kind == "BinaryIoU":
         labels, predicted = labels % 2, rng.random((N, 5)).astype(np.float32)
     weight = rng.uniform(0, 2, (N, 5)).astype(np.float32) if weighted else None
-    expected = _feed(backend, make(), labels, predicted, weight)
+    expected = fed_value(backend, make(), labels, predicted, weight)
     bounds = [0, *sorted(cuts), N]
     shards = []
     for start, stop in zip(bounds[:-1], bounds[1:], strict=True):
         shard = make()
         if stop > start:
-            _feed(
+            fed_value(
                 backend,
                 shard,
                 labels[start:stop],
@@ -375,11 +366,11 @@ def test_state_bytes_against_keras(backend):
     assert keras_bytes == classes * classes * 8  # int64 on the TensorFlow backend
     ids = RNG.integers(0, classes, 1000)
     metric = metrics.MeanIoU(num_classes=classes)
-    _feed(backend, metric, ids, ids[::-1])
+    fed_value(backend, metric, ids, ids[::-1])
     unweighted = sum(a.nbytes for a in _state_arrays(backend, metric).values())
     assert unweighted <= keras_bytes + 8
     assert unweighted <= 2 * classes * classes * 4 + 8  # twice an int32 matrix
-    _feed(backend, metric, ids, ids, RNG.uniform(0, 1, 1000))
+    fed_value(backend, metric, ids, ids, RNG.uniform(0, 1, 1000))
     assert sum(a.nbytes for a in _state_arrays(backend, metric).values()) <= 2 * keras_bytes
 
 
@@ -388,8 +379,8 @@ def test_an_integer_and_a_weighted_shard_merge(backend, weighted_first):
     labels, predicted = RNG.integers(0, C, (2, 40)), RNG.integers(0, C, (2, 40))
     weight = RNG.uniform(0, 2, 40)
     weighted, plain = metrics.MeanIoU(num_classes=C), metrics.MeanIoU(num_classes=C)
-    _feed(backend, weighted, labels[0], predicted[0], weight)
-    _feed(backend, plain, labels[1], predicted[1])
+    fed_value(backend, weighted, labels[0], predicted[0], weight)
+    fed_value(backend, plain, labels[1], predicted[1])
     first, second = (weighted, plain) if weighted_first else (plain, weighted)
     stateless = first.stateless_merge_state(first.state, second.state)
     first.merge_state([second])
