@@ -228,7 +228,12 @@ def test_save_and_load_round_trip(report):
     MeanSquaredError, and evaluates as before saving."""
     before, after = report["save_load"]["before"], report["save_load"]["after"]
     assert len(before) == len(worker.METRICS) + 4 + 1
-    np.testing.assert_equal(after, before)
+    assert before.keys() == after.keys()
+    # to float32 rounding, not bit for bit: two evaluations of one TensorFlow model on the CPU may differ in
+    # the last bit of a prediction (oneDNN's threaded kernels; once seen: concordance 0.0962738246 vs
+    # ...171, 8e-8 apart); a state or config lost in the round trip moves a value by far more
+    for key in before:
+        np.testing.assert_allclose(after[key], before[key], rtol=RTOL, atol=ATOL, err_msg=key)
     assert report["loaded_metric_classes"] == ["lossbridge>KerasMetric"]
     assert report["loaded_loss_types"] == {
         "binary": "KerasLoss",
