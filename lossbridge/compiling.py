@@ -11,20 +11,21 @@ argument wins over it (None follows the default). Modes:
 * ``True``: compile with the backend's own compiler (``jax.jit``,
   ``torch.compile``, ``tf.function``). NumPy has no compiler and runs eagerly.
 * ``"auto"``: compile only where it pays, by the measurements of
-  ``python -m benchmarks.compile_sweep`` (benchmarks/README.md): always on
-  JAX (a jitted loss runs 2-3x faster than its eager ops at every size, a
-  jitted metric update 1.4-14x); on torch and TensorFlow for inputs of at
-  least the owner's ``auto_compile_from[backend]`` elements (a Loss:
-  :data:`AUTO_MIN_ELEMENTS`; a backend missing there: never) or on a GPU. On a CPU a compiled call costs more
-  than a small eager loss (torch's guards ~15 us, a tf.function call ~200 us),
-  while from ~2^18 (torch) and ~2^20 (TensorFlow) elements fusion wins
-  (1.3-12x); the first compile costs seconds on torch, so it pays in loops,
-  not in one call. A metric's update is longer than a loss: compiled, AUC
-  runs 2-4x, F1 1.6-4.9x faster at every size from 2^10 on both, MeanIoU
-  1.0-2.2x (JAX: 1.4-14x); running sums (``Mean``, the loss-averaging
-  metrics) take a cheaper eager route and stay eager everywhere (compiled
-  0.4-0.9x on torch and TF; on JAX 1.1-1.2x up to 2^16 values, 0.7-0.8x
-  from 2^18).
+  ``python -m benchmarks.compile_sweep`` (benchmarks/README.md).
+  A Loss: always on JAX (a jitted loss runs 2-3x faster than its eager ops
+  at every size); on torch and TensorFlow for inputs of at least
+  :data:`AUTO_MIN_ELEMENTS` elements or on a GPU. On a CPU their compiled
+  call costs more than a small eager loss (torch's guards ~15 us, a
+  tf.function call ~200 us), while from ~2^18 (torch) and ~2^20
+  (TensorFlow) elements fusion wins (1.3-12x); the first compile costs
+  seconds on torch, so it pays in loops, not in one call.
+  A Metric: from its own ``auto_compile_from[backend]`` elements (a backend
+  missing there: never). A metric's update is longer than a loss: compiled,
+  AUC runs 2-4x, F1 1.6-4.9x and MeanIoU 1.0-2.2x faster at every size
+  from 2^10 on torch and TF, 1.4-14x on JAX, so it compiles at any size
+  there; running sums (``Mean``, the loss-averaging metrics) take a cheaper
+  eager route and stay eager (compiled 0.4-0.9x on torch and TF; on JAX
+  1.1-1.2x up to 2^16 values, 0.7-0.8x from 2^18).
 
 ``call(owner, backend, fn, *args)`` compiles ``fn`` once per owner, backend
 and ``fn.__code__`` and reuses it; the compiler caches per shape, dtype and
@@ -105,18 +106,24 @@ def _check(mode):
     raise ValueError(f"compile must be one of {_MODES} or None; received {mode!r}")
 
 
-def call(owner, backend, fn, *args, eager_first=False):
+def call(owner, backend, fn, *args):
     """``fn(*args)`` with ``K`` bound to ``backend``, compiled as ``owner.compile``
-    (or the process default) asks (``eager_first``: see :data:`WARM_UP_EAGERLY`).
+    (or the process default) asks.
 
     ``fn`` is compiled once per ``(owner, backend, fn.__code__)``, so a bound
     method fetched anew on each call still hits the cache. Its varying inputs
     come in ``args`` (tensors, None, or tuples/dicts of them); anything else
     it reads must stay fixed for the owner's lifetime.
     """
-    mode = resolve(getattr(owner, "compile", True))
-    if not mode or not _wants(mode, owner, backend, args):
+    if not wanted(owner, backend, args):
         return dispatch.run_on(backend, fn, *args)
+    return run_compiled(owner, backend, fn, *args)
+
+
+def run_compiled(owner, backend, fn, *args, eager_first=False):
+    """:func:`call` once :func:`wanted` said yes (a caller that asked
+    already, and runs another eager route on a no, calls this directly).
+    ``eager_first``: see :data:`WARM_UP_EAGERLY`."""
     table = _table(owner)
     key = (backend, getattr(fn, "__code__", fn))
     compiled = table.get(key)

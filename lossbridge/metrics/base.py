@@ -276,12 +276,12 @@ class Metric(KerasCompat, ReplicaSync):
             args = (*inputs, sample_weight, state)
             if compiling.wanted(self, backend, args):
                 return _lifecycle.keep(
-                    self, backend, compiling.call(self, backend, self._compiled_update, *args, eager_first=True)
+                    self, backend, compiling.run_compiled(self, backend, self._compiled_update, *args, eager_first=True)
                 )
         return self._step(backend, state, inputs, sample_weight)
 
     def _compiled_update(self, *args):
-        """``update`` with its arguments in the order :func:`compiling.call`
+        """``update`` with its arguments in the order :func:`compiling.run_compiled`
         reads them (the first tensor first): ``(*inputs, sample_weight, state)``."""
         *inputs, sample_weight, state = args
         return self.update(state, *inputs, sample_weight=sample_weight)
