@@ -88,21 +88,6 @@ def _adder(backend, names):
     return adder
 
 
-# (function, backend) -> the function with K bound to the backend
-_BOUND: dict = {}
-
-
-def _bound(fn, backend):
-    """``bind(fn, backend)``, cached. Only lossbridge's own functions are
-    bound; a user's (a subclass's ``increments``) comes back as it is and
-    reads ``K`` through the facade, which ``run_on`` points at ``backend``."""
-    key = (fn, backend.name)
-    bound = _BOUND.get(key)
-    if bound is None:
-        bound = _BOUND[key] = bind(fn, backend)
-    return bound
-
-
 def _host_parts(count, dtype):
     """An exact Python int as numbers each exactly representable in ``dtype``
     (one for any count below 2**24 in float32 or 2**53 in float64)."""
@@ -170,7 +155,7 @@ class RunningSums(Metric, register=False):
         if not takes_fast_route(type(self)):
             return super()._step(backend, state, inputs, sample_weight)
         increments = dispatch.run_on(
-            backend, _bound(type(self).increments, backend), self, *inputs, sample_weight=sample_weight
+            backend, bind(type(self).increments, backend), self, *inputs, sample_weight=sample_weight
         )
         tensors, counts = {}, None
         for name, value in increments.items():
