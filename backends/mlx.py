@@ -60,6 +60,20 @@ class _Tracing(threading.local):
 
 
 _tracing = _Tracing()
+_evaluated = False
+
+
+def _evaluate_once():
+    """Evaluate one array, once per process, before the first compile: a
+    function ``mx.compile`` traces before the process has evaluated anything
+    is traced again at its second call with the same shapes (MLX 0.32: 2
+    traces for 3 calls of BinaryCrossentropy on equal shapes in a fresh
+    process, 1 once anything was evaluated first; something MLX sets up at
+    its first evaluation is part of the compile cache's key)."""
+    global _evaluated
+    if not _evaluated:
+        mx.eval(mx.zeros(()))
+        _evaluated = True
 
 
 def _float(x):
@@ -388,6 +402,8 @@ class MlxBackend(Backend):
         return run
 
     def compile(self, fn):
+        _evaluate_once()
+
         def traced(*args, **kwargs):
             _tracing.depth += 1
             try:
