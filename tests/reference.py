@@ -168,6 +168,15 @@ def ref_categorical_crossentropy(y_true, y_pred, from_logits=False, label_smooth
     return -np.sum(target * log_probabilities(y_pred, from_logits, axis), axis=axis)
 
 
+def ref_poly_crossentropy(y_true, y_pred, from_logits=False, epsilon=2.0, axis=-1):
+    """Poly-1: cross-entropy plus ``epsilon * (1 - p_t)``, ``p_t = sum(y * p)``
+    (Leng et al., ICLR 2022, eq. 3), from the log-probabilities above."""
+    log_p = log_probabilities(y_pred, from_logits, axis)
+    target = as_float64(y_true)
+    p_true = np.sum(target * np.exp(log_p), axis=axis)
+    return -np.sum(target * log_p, axis=axis) + epsilon * (1.0 - p_true)
+
+
 def ref_sparse_categorical_crossentropy(
     y_true, y_pred, from_logits=False, ignore_class=None, axis=-1, label_smoothing=0.0
 ):

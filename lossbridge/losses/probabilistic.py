@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from .. import dispatch
 from ..k import K
-from ..options import one_axis, unit_interval
+from ..options import finite_number, one_axis, unit_interval
 from .definition import mean_of_terms, sum_of_terms
 from .loss import SUM_OVER_BATCH_SIZE, LossFunctionWrapper
 from .registry import register_loss
@@ -127,6 +127,51 @@ class CategoricalCrossentropy(LossFunctionWrapper, function=categorical_crossent
             global_batch_size=global_batch_size,
             from_logits=from_logits,
             label_smoothing=label_smoothing,
+            axis=axis,
+        )
+
+
+@register_loss(
+    aliases=("poly_loss_cross_entropy",),
+    options={"epsilon": finite_number, "axis": one_axis},
+    examples=("categorical_probs", ("categorical_logits", {"from_logits": True, "epsilon": -1.0}, "from_logits")),
+)
+def poly_crossentropy(y_true, y_pred, from_logits=False, epsilon=2.0, axis=-1):
+    """Poly-1 cross-entropy: ``-sum(y * log p, axis) + epsilon * (1 - sum(y * p, axis))``.
+
+    Cross-entropy with the first term of its Taylor series in ``(1 - p_t)``
+    reweighted (Leng et al., "PolyLoss", ICLR 2022; optax's
+    ``poly_loss_cross_entropy``, which takes logits). ``epsilon=0`` is
+    ``categorical_crossentropy``; the paper uses 2 for ImageNet and -1 for
+    detection. Shapes ``(..., C)`` one-hot or soft labels -> ``(...)``.
+    """
+    log_p = _log_probabilities(y_pred, from_logits, axis)
+    p_true = K.sum(y_true * K.exp(log_p), axis=axis)
+    return -K.sum(y_true * log_p, axis=axis) + epsilon * (1.0 - p_true)
+
+
+class PolyCrossentropy(LossFunctionWrapper, function=poly_crossentropy):
+    """Poly-1 cross-entropy over one-hot or soft labels (``poly_crossentropy``)."""
+
+    def __init__(
+        self,
+        from_logits=False,
+        epsilon=2.0,
+        axis=-1,
+        reduction=SUM_OVER_BATCH_SIZE,
+        name="poly_crossentropy",
+        dtype=None,
+        compile=None,
+        global_batch_size=None,
+    ):
+        super().__init__(
+            reduction=reduction,
+            name=name,
+            dtype=dtype,
+            compile=compile,
+            global_batch_size=global_batch_size,
+            from_logits=from_logits,
+            epsilon=epsilon,
             axis=axis,
         )
 
@@ -274,10 +319,12 @@ __all__ = [
     "CategoricalCrossentropy",
     "KLDivergence",
     "Poisson",
+    "PolyCrossentropy",
     "SparseCategoricalCrossentropy",
     "binary_crossentropy",
     "categorical_crossentropy",
     "kl_divergence",
     "poisson",
+    "poly_crossentropy",
     "sparse_categorical_crossentropy",
 ]
