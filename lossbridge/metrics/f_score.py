@@ -75,21 +75,22 @@ class FBetaScore(Metric):
         kept = K.shape(state["true_positives"])
         if kept and kept[0] != classes:
             raise ValueError(f"`y_pred` has {classes} classes but earlier batches had {kept[0]}; reset_state() first.")
-        # three sums over the batch, each in the accumulator dtype: fp and fn follow from them
-        # (fp = predicted - tp, fn = support - tp; exact for 0/1 labels and counts below 2**53)
-        accumulator, axis = K.accumulator_dtype, self.axis
+        # three sums over the batch (fp and fn follow from them: fp = predicted - tp, fn = support - tp),
+        # each in the batch's precision (_batch_dtype), then added to the compensated running sums
         if K.dtype(y_pred) != self.dtype:  # Keras compares in the metric's dtype (rounding may make ties)
             y_pred = K.cast(y_pred, self.dtype)
-        predicted = self._predicted_positive(y_pred)
-        actual = K.cast(y_true, accumulator)
+        rows = K.shape(y_pred)[0]
+        work = _batch_dtype(K.dtype(y_true), K.dtype(y_pred), rows)
+        predicted = K.cast(self._predicted_positive(y_pred), work)  # 0/1
+        actual = K.cast(y_true, work) if K.dtype(y_true) != work else y_true
         if sample_weight is None:
-            predicted_total = K.sum(K.cast(predicted, accumulator), axis=axis)
+            predicted_total = K.sum(predicted, axis=self.axis)
         else:
-            weight = _per_sample(K.cast(sample_weight, accumulator), K.shape(y_pred)[0])
+            weight = _per_sample(K.cast(sample_weight, work), rows)
             actual = actual * weight
-            predicted_total = K.sum(K.where(predicted, weight, 0.0), axis=axis)
-        true_positives = K.sum(K.where(predicted, actual, 0.0), axis=axis)
-        support = K.sum(actual, axis=axis)
+            predicted_total = K.sum(predicted * weight, axis=self.axis)
+        sums = (K.sum(actual * predicted, axis=self.axis), predicted_total, K.sum(actual, axis=self.axis))
+        true_positives, predicted_total, support = (K.cast(x, K.accumulator_dtype) for x in sums)
         return accumulate(
             state,
             true_positives=true_positives,
@@ -101,10 +102,11 @@ class FBetaScore(Metric):
     def _predicted_positive(self, y_pred):
         if self.threshold is not None:
             return y_pred > self.threshold
-        # a row of zeros predicts nothing (its max would otherwise select all); where an entry
-        # is its row's max, |entry| > 1e-9 is |row max| > 1e-9: tested on the (N, 1) maxima
+        # an entry is positive where it is its row's max, unless that max is ~0 (a row of zeros
+        # predicts nothing): such rows compare against NaN instead, which nothing is >=; one (N, 1)
+        # select rather than a second (N, C) pass
         row_max = K.max(y_pred, axis=-1, keepdims=True)
-        return K.logical_and(y_pred >= row_max, K.abs(row_max) > 1e-9)
+        return y_pred >= K.where(K.abs(row_max) > 1e-9, row_max, float("nan"))
 
     def compute(self, state):
         tp, fp, fn, support = (read_sum(state, name) for name in _COUNTS)
@@ -145,6 +147,22 @@ class F1Score(FBetaScore):
 
 def _is_number(value):
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+#: rows of one batch below which float32 sums of 0/1 values (and of integer labels) are exact
+_EXACT_FLOAT32_ROWS = 2**24
+
+
+def _batch_dtype(true_dtype, pred_dtype, rows):
+    """The dtype one batch's sums run in: float32 where both inputs fit it
+    (a float32 sum of 0/1 values is exact below 2**24 rows, and of weighted
+    ones errs by ~1e-7 of that batch, which only enters the compensated
+    running sums as one increment: ``lossbridge.metrics.reduction``'s rule),
+    and the accumulator dtype for float64 inputs and for a batch too long or
+    of unknown length."""
+    if "float64" in (true_dtype, pred_dtype) or rows is None or rows >= _EXACT_FLOAT32_ROWS:
+        return K.accumulator_dtype
+    return "float32"
 
 
 def _per_sample(weight, batch):
