@@ -2,13 +2,21 @@
 
 Precision of state. Running sums are kept in ``K.accumulator_dtype``:
 float64 on NumPy, PyTorch and TensorFlow, and on JAX only when the user enabled
-``jax_enable_x64`` (float32 otherwise). Every running sum is also
-*compensated* (Neumaier's variant of Kahan summation): beside each sum
-``name`` the state holds ``name_compensation``, the rounding error lost so far,
-and the value read back is ``name + name_compensation``. One code path runs on
-every backend; in float32 it keeps a mean over 10^7 values accurate to about
-1e-8 (plain float32 drifts to ~1e-5) and a counter exact far past 2**24, where
-a plain float32 counter stops counting. Use :func:`sum_state`,
+``jax_enable_x64`` (float32 otherwise). Beside each sum ``name`` the state
+holds ``name_compensation`` and the value read back is ``name +
+name_compensation``. A float32 sum is *compensated* (Neumaier's variant of
+Kahan summation): the compensation holds the rounding error lost so far,
+which keeps a mean over 10^7 values accurate to about 1e-8 (plain float32
+drifts to ~1e-5) and a counter exact far past 2**24, where a plain float32
+counter stops counting. A float64 sum is added plainly (its compensation
+stays as it is, 0 unless a merge or a host count put something there): each
+batch enters as one increment already summed in the batch's precision, so
+after B batches a float64 total errs by at most ~B * 1.1e-16 of the sum of
+magnitudes, below any float32 input's own rounding for B < 10^9, and counts
+stay exact to 2**53. The compensated step costs 9-15 eager ops per entry and
+update: with it, update + result on torch at 32 values took 69 us for Mean
+and ~290 us for macro F1, against 48 and ~185 us without (torchmetrics' Mean
+and F1: ~45 and ~150-220 us on the same, shared, machine). Use :func:`sum_state`,
 :func:`accumulate` and :func:`read_sum` for every summing metric;
 :func:`combine_states` combines compensated pairs correctly.
 
@@ -100,7 +108,8 @@ def neumaier_add(total, compensation, value):
 
 def add_increments(step, state, increments):
     """:func:`accumulate` with the compensated ``step`` given (``running_sums``
-    passes a cheaper one that reaches the same state)."""
+    passes a cheaper one that reaches the same state). A float64 sum takes a
+    plain addition and keeps its compensation as it is (module docstring)."""
     out = dict(state)
     for name, value in increments.items():
         total = state[name]
@@ -110,7 +119,10 @@ def add_increments(step, state, increments):
                 value = K.cast(value, dtype)
         else:
             value = K.convert_to_tensor(value, dtype=dtype, like=total)
-        out[name], out[name + COMPENSATION] = step(total, state[name + COMPENSATION], value)
+        if dtype == "float64":
+            out[name] = total + value
+        else:
+            out[name], out[name + COMPENSATION] = step(total, state[name + COMPENSATION], value)
     return out
 
 
