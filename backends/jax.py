@@ -40,6 +40,9 @@ def _softplus_jvp(primals, tangents):
 
 
 _softplus = jax.jit(_softplus_formula)
+# jax.scipy's logsumexp is not jitted: eagerly it runs ~12 ops, each one
+# dispatch (and, at each new shape, one XLA compile); jitted it is one of each
+_logsumexp_jit = jax.jit(_logsumexp, static_argnames=("axis", "keepdims"))
 _log_sigmoid = jax.jit(lambda x: -_softplus_formula(-x))
 
 
@@ -324,7 +327,7 @@ class JaxBackend(Backend):
         return _log_sigmoid(_float(x))
 
     def logsumexp(self, x, axis=None, keepdims=False):
-        return _logsumexp(_float(x), axis=axis, keepdims=keepdims)
+        return _logsumexp_jit(_float(x), axis=axis if type(axis) is not list else tuple(axis), keepdims=keepdims)
 
     def log_softmax(self, x, axis=-1):
         return jax.nn.log_softmax(_float(x), axis=axis)
