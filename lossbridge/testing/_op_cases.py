@@ -95,7 +95,7 @@ def cases_for(dtype: str, round_to: Callable) -> list[OpCase]:
         True,
     )
     add("sum", "bool counts", lambda b, t: b.sum(t(flags, "bool"), axis=-1), lambda: flags.sum(-1), ANY_INT, True, True)
-    # every column along axis 0 pairs two of the values: +inf and -inf meet finite ones and each other
+    # every column along axis 0 pairs two of the values: +inf meets 0 and 1e4, -inf meets 1 and -1e4
     with_inf = np.resize(edge[:7], X.shape)
     add("max", "with inf", lambda b, t: b.max(t(with_inf), axis=0), lambda: np.max(round_to(with_inf), axis=0))
     add("min", "with inf", lambda b, t: b.min(t(with_inf), axis=0), lambda: np.min(round_to(with_inf), axis=0))
