@@ -49,7 +49,10 @@ def cases_for(dtype: str, round_to: Callable) -> list[OpCase]:
     POS = rng.uniform(0.1, 3.0, size=(2, 3, 4))
     x, pos = round_to(X), round_to(POS)
     edge = np.array([0.0, 1.0, -1.0, 1e4, -1e4, INF, -INF, NAN])
-    e = round_to(edge)
+    # the edge values repeated into X's shape: an eager compiler (JAX, ~25 ms per
+    # op, shape and dtype) then reuses what the X cases of the same op compiled
+    edges = np.resize(edge, X.shape)
+    e = round_to(edges)
     out: list[OpCase] = []
 
     def add(op, label, run, expected, dtype=SAME, exact=False, floats_only=False):
@@ -92,8 +95,10 @@ def cases_for(dtype: str, round_to: Callable) -> list[OpCase]:
         True,
     )
     add("sum", "bool counts", lambda b, t: b.sum(t(flags, "bool"), axis=-1), lambda: flags.sum(-1), ANY_INT, True, True)
-    add("max", "with inf", lambda b, t: b.max(t(edge[:7]), axis=0), lambda: np.max(e[:7]))
-    add("min", "with inf", lambda b, t: b.min(t(edge[:7]), axis=0), lambda: np.min(e[:7]))
+    # every column along axis 0 pairs two of the values: +inf meets 0 and 1e4, -inf meets 1 and -1e4
+    with_inf = np.resize(edge[:7], X.shape)
+    add("max", "with inf", lambda b, t: b.max(t(with_inf), axis=0), lambda: np.max(round_to(with_inf), axis=0))
+    add("min", "with inf", lambda b, t: b.min(t(with_inf), axis=0), lambda: np.min(round_to(with_inf), axis=0))
     if dtype in ("float16", "bfloat16"):
         tenths = np.full(10000, 0.1)
         add("sum", "half accumulates in float32", lambda b, t: b.sum(t(tenths)), lambda: 10000 * round_to(tenths)[0])
@@ -137,14 +142,16 @@ def cases_for(dtype: str, round_to: Callable) -> list[OpCase]:
     with np.errstate(all="ignore"):
         for op, formula in (("exp", np.exp), ("log", np.log), ("log1p", np.log1p), ("sqrt", np.sqrt),
                             ("tanh", np.tanh), ("abs", np.abs), ("square", np.square), ("sign", np.sign)):  # fmt: skip
-            add(op, "0, +-1, +-1e4, +-inf, nan", lambda b, t, op=op: getattr(b, op)(t(edge)),
+            add(op, "0, +-1, +-1e4, +-inf, nan", lambda b, t, op=op: getattr(b, op)(t(edges)),
                 lambda formula=formula: _quiet(formula, e))  # fmt: skip
     counts = np.array([0, 1, 4, 9])
     for op, formula in (("sqrt", np.sqrt), ("exp", np.exp), ("log1p", np.log1p), ("tanh", np.tanh)):
         add(op, "int32 -> floatx", lambda b, t, op=op: getattr(b, op)(t(counts, "int32")),
             lambda formula=formula: formula(counts.astype(np.float64)), FLOATX, floats_only=True)  # fmt: skip
-    add("isfinite", "0, +-1, +-1e4, +-inf, nan", lambda b, t: b.isfinite(t(edge)), lambda: np.isfinite(e), "bool", True)
-    add("isnan", "0, +-1, +-1e4, +-inf, nan", lambda b, t: b.isnan(t(edge)), lambda: np.isnan(e), "bool", True)
+    add(
+        "isfinite", "0, +-1, +-1e4, +-inf, nan", lambda b, t: b.isfinite(t(edges)), lambda: np.isfinite(e), "bool", True
+    )
+    add("isnan", "0, +-1, +-1e4, +-inf, nan", lambda b, t: b.isnan(t(edges)), lambda: np.isnan(e), "bool", True)
     add("power", "x ** 2", lambda b, t: b.power(t(X), 2), lambda: x**2)
     add("power", "x ** 0.5", lambda b, t: b.power(t(POS), 0.5), lambda: pos**0.5)
     add("power", "x ** tensor", lambda b, t: b.power(t(POS), t(X)), lambda: pos**x)
@@ -315,12 +322,15 @@ def cases_for(dtype: str, round_to: Callable) -> list[OpCase]:
     add("sigmoid_cross_entropy", "limits at +-inf", lambda b, t: b.sigmoid_cross_entropy(t(sce_y), t(sce_x)),
         lambda: _sigmoid_cross_entropy(round_to(sce_y), round_to(sce_x)))  # fmt: skip
     masked = np.array([[1e4, 1e4, -1e4], [-INF, 0.0, 0.0], [-INF, -INF, -INF]])
+    # the masked rows padded with -inf (adds nothing to a sum of exponentials) above rows of X:
+    # X's shape, so the reduction shares the compiled ops of the axis=-1 case above
+    masked_x = np.concatenate([np.pad(masked, ((0, 0), (0, 1)), constant_values=-INF)[None], X[1:]])
     for axis, keepdims in ((-1, False), (-1, True), (None, False), (0, False)):
         add("logsumexp", f"axis={axis}, keepdims={keepdims}",
             lambda b, t, axis=axis, keepdims=keepdims: b.logsumexp(t(X), axis=axis, keepdims=keepdims),
             lambda axis=axis, keepdims=keepdims: _logsumexp(x, axis, keepdims))  # fmt: skip
-    add("logsumexp", "+-1e4, -inf, an all -inf row", lambda b, t: b.logsumexp(t(masked), axis=-1),
-        lambda: _logsumexp(round_to(masked), -1, False))  # fmt: skip
+    add("logsumexp", "+-1e4, -inf, an all -inf row", lambda b, t: b.logsumexp(t(masked_x), axis=-1),
+        lambda: _logsumexp(round_to(masked_x), -1, False))  # fmt: skip
     add("log_softmax", "axis=-1", lambda b, t: b.log_softmax(t(X)), lambda: x - _logsumexp(x, -1, True))
     add(
         "log_softmax",
