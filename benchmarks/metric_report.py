@@ -164,7 +164,7 @@ def mapping_markdown():
         if c.tm:
             tm_options = ", ".join(f"{k}={v!r}" for k, v in c.tm_options.items())
             tm = f"`{c.tm.rpartition('.')[2]}({tm_options})`"
-            adapted = ", ".join(x for x in (_ARGS[c.tm_args], _OUT.get(c.tm_out, c.tm_out)) if x)
+            adapted = ", ".join(x for x in (_ARGS[c.tm_args], _out_text(c.tm_out)) if x)
         else:
             tm, adapted = f"none: {c.tm_why}", ""
         lines.append(f"| `{c.id}` | `{c.cls}({options})` | {c.inputs} | {tm} | {adapted} |")
@@ -179,7 +179,16 @@ _ARGS = {
     "tp": "(target, preds)",
     "values": "(values)",
 }
-_OUT = {None: "", "x100": "result x 100", "[0]": "element 0 of the result"}
+
+
+def _out_text(how):
+    if how is None:
+        return ""
+    if how == "x100":
+        return "result x 100"
+    if how.startswith("mean["):
+        return f"mean of classes {how[5:-1]} of the per-class result"
+    return f"element {how[1:-1]} of the result"
 
 
 def progress_line(key, stats, check, seconds):

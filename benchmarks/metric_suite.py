@@ -36,7 +36,18 @@ from . import metric_libs as L
 #: a worker (one backend) that runs longer than this is stopped
 WORKER_TIMEOUT_S = 900
 KERAS_BACKENDS = ("jax", "torch", "tensorflow")
-DEFAULT_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "metrics-cpu-2core.json")
+
+
+def default_path():
+    """``results/metrics-<machine kind>.json``, the kind named as the other
+    results are: ``cpu-2core``, or ``gpu-<model>`` where there is a GPU."""
+    gpus = machine.gpus()
+    if gpus:
+        model = gpus[0].split(",")[0].lower().replace("nvidia", "").strip().split()[-1]
+        kind = f"gpu-{model}"
+    else:
+        kind = f"cpu-{os.cpu_count()}core"
+    return os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", f"metrics-{kind}.json")
 
 
 class Settings:
@@ -63,7 +74,7 @@ def parse(argv):
     parser.add_argument("--cases", help="comma-separated case ids: " + ",".join(c.id for c in MC.METRICS))
     parser.add_argument("--quick", action="store_true", help="fewer samples")
     parser.add_argument("--no-keras", action="store_true")
-    parser.add_argument("--json", default=DEFAULT_PATH, help="results path (default %(default)s)")
+    parser.add_argument("--json", help="results path (default benchmarks/results/metrics-<machine kind>.json)")
     parser.add_argument("--report", metavar="JSON", help="print the tables of an earlier run and exit")
     parser.add_argument("--mapping", action="store_true", help="print the torchmetrics mapping (Markdown) and exit")
     parser.add_argument("--torch-threads", type=int)
@@ -122,11 +133,12 @@ def main(argv=None):
         doc.setdefault("versions", {}).update(out.get("versions", {}))
         doc["phase_seconds"][backend] = round(time.time() - began, 1)
     doc["elapsed_s"] = round(time.time() - started, 1)
-    os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
-    with open(args.json, "w") as handle:
+    path = args.json or default_path()
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w") as handle:
         json.dump(doc, handle, indent=1)
     print(metric_report.full_report(doc))
-    print(f"\nresults: {args.json} ({doc['elapsed_s']:.0f} s)")
+    print(f"\nresults: {path} ({doc['elapsed_s']:.0f} s)")
 
 
 def run_worker(backend, sizes, selected, args):
