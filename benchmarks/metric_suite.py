@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import gc
 import json
 import os
 import subprocess
@@ -190,6 +191,9 @@ def work(backend, sizes, settings, selected, with_keras, emit=None):
     if backend == "torch" and fw.installed("torchmetrics"):
         out["versions"]["torchmetrics"] = fw.version("torchmetrics")
     sync = fw.sync_for(backend)
+    # interleaved() collects garbage after every round; with Keras, TensorFlow or torch imported a
+    # full collection scans ~0.6 s of long-lived objects, which took most of a small case's time
+    gc.freeze()
     for size in sizes:
         samples, target, warmup = settings.for_size(size)
         for case in MC.METRICS:
