@@ -93,17 +93,17 @@ def timing_table(doc):
 def memory_table(doc):
     lines = [
         "state: bytes of all state tensors after one update (large inputs); peak: the most bytes allocated at once"
-        " during one large update_state (numpy: tracemalloc; torch CPU: profiler allocation events), / input bytes",
-        f"{'backend':10s} {'metric':27s} {'LB state':>9s} {'Keras st':>9s} {'TM state':>9s}"
-        f" {'LB peak x':>9s} {'K peak x':>9s} {'TM peak x':>9s}",
+        " during one large lossbridge update_state (numpy: tracemalloc; torch CPU: profiler allocation events),"
+        " / input bytes",
+        f"{'backend':10s} {'metric':27s} {'LB state':>9s} {'Keras st':>9s} {'TM state':>9s} {'LB peak x':>9s}",
     ]
     for m in sorted(doc.get("memory", []), key=lambda m: (m["backend"], m["case"])):
         if m["size"] != "large":
             continue
-        peak = [_ratio(m.get(f"{lib}_peak_bytes"), m["input_bytes"]) for lib in ("lb", "keras", "tm")]
+        peak = _ratio(m.get("lb_peak_bytes"), m["input_bytes"])
         lines.append(
             f"{m['backend']:10s} {m['case']:27s} {m.get('lb_state_bytes', '-'):>9} {m.get('keras_state_bytes', '-'):>9}"
-            f" {m.get('tm_state_bytes', '-'):>9} {_fmt(peak[0]):>9s} {_fmt(peak[1]):>9s} {_fmt(peak[2]):>9s}"
+            f" {m.get('tm_state_bytes', '-'):>9} {_fmt(peak):>9s}"
         )
     return "\n".join(lines)
 
