@@ -194,3 +194,15 @@ def _out_text(how):
 def progress_line(key, stats, check, seconds):
     parts = [f"{k}={v.median * 1e6:.1f}us" if not isinstance(v, str) else f"{k}=ERROR" for k, v in stats.items()]
     return f"  {key['backend']:10s} {key['case']:27s} {key['size']:5s} {' '.join(parts)}  [{_check_text(check)}] {seconds:.1f}s"
+
+
+def targets_markdown(doc):
+    """The targets as a Markdown table: per target and backend, which cases
+    meet it and which miss it (with the ratio), for the README."""
+    lines = ["| target | backend | met | missed (ratio) |", "|---|---|---|---|"]
+    for name, (met, missed) in targets(doc).items():
+        for backend in sorted({b for b, _, _ in met + missed}):
+            hits = sorted(c for b, c, _ in met if b == backend)
+            misses = ", ".join(f"{c} {v:.2f}" for b, c, v in sorted(missed) if b == backend)
+            lines.append(f"| {name} | {backend} | {len(hits)} | {misses or '-'} |")
+    return "\n".join(lines)

@@ -80,6 +80,7 @@ def parse(argv):
     parser.add_argument("--json", help="results path (default benchmarks/results/metrics-<machine kind>.json)")
     parser.add_argument("--report", metavar="JSON", help="print the tables of an earlier run and exit")
     parser.add_argument("--mapping", action="store_true", help="print the torchmetrics mapping (Markdown) and exit")
+    parser.add_argument("--markdown", action="store_true", help="with --report: the targets as a Markdown table")
     parser.add_argument("--torch-threads", type=int)
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
@@ -92,7 +93,8 @@ def main(argv=None):
         return
     if args.report:
         with open(args.report) as handle:
-            print(metric_report.full_report(json.load(handle)))
+            doc = json.load(handle)
+        print(metric_report.targets_markdown(doc) if args.markdown else metric_report.full_report(doc))
         return
     sizes = ["small", "large"] if args.size == "both" else [args.size]
     selected = args.cases.split(",") if args.cases else None

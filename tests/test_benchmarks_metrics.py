@@ -60,6 +60,7 @@ def test_worker_times_and_checks(backend):
     np.testing.assert_allclose(mean["lb"], values.astype(np.float64).mean(), rtol=1e-6)
     doc = {"rows": out["rows"], "checks": out["checks"], "memory": out["memory"], "notes": []}
     assert "auc" in metric_report.full_report(doc)
+    assert metric_report.targets_markdown(doc).startswith("| target | backend |")
 
 
 def test_state_bytes_and_peak_on_numpy():
