@@ -21,7 +21,7 @@ import time
 
 from . import cases as C
 from . import frameworks as fw
-from . import machine, probes, report, suite
+from . import machine, metric_suite, probes, report, suite
 
 QUICK_CASES = ("mse", "bce_logits", "cce_logits")
 
@@ -40,6 +40,11 @@ def parse(argv):
         "--full", action="store_true", help="compiled variants for every loss (default: mse, bce_logits, cce_logits)"
     )
     parser.add_argument("--no-metrics", action="store_true")
+    parser.add_argument(
+        "--all-metrics",
+        action="store_true",
+        help="then run every catalogue metric (python -m benchmarks.metric_suite, ~8 min; its own JSON)",
+    )
     parser.add_argument("--no-probes", action="store_true", help="skip import-time and first-call probes")
     parser.add_argument("--import-runs", type=int, help="fresh interpreters per import-time program (default 21)")
     parser.add_argument(
@@ -137,6 +142,9 @@ def main(argv=None):
         json.dump(doc, handle, indent=1)
     print(report.full_report(doc))
     print(f"\nresults: {path} ({doc['elapsed_s']:.0f} s)")
+    if args.all_metrics:
+        metric_args = [arg for name in backends for arg in ("--backend", name)] + ["--size", size]
+        metric_suite.main(metric_args + (["--quick"] if args.quick else []) + (["--no-keras"] if args.no_keras else []))
 
 
 def run_keras(backend, sizes, selected, args, env, root):

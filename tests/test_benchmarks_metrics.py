@@ -1,0 +1,93 @@
+"""Smoke tests of the metric benchmark (``benchmarks.metric_suite``): its case
+table covers the catalogue, its inputs are what the table says, a worker run
+produces timings and value checks, and each torchmetrics mapping computes the
+number Keras' metric computes (torchmetrics' own result is the reference).
+
+No timing is asserted: benchmarks measure, tests do not.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+import pytest
+
+import lossbridge.metrics as lb_metrics
+from benchmarks import metric_cases as MC
+from benchmarks import metric_libs as L
+from benchmarks import metric_report, metric_suite
+from tests.helpers import not_on
+
+
+def test_every_catalogue_metric_has_one_case():
+    catalogue = {n for n in lb_metrics.__all__ if n[0].isupper()} - {"Metric", "MeanMetricWrapper"}
+    classes = [case.cls for case in MC.METRICS]
+    assert sorted(classes) == sorted(catalogue)
+    assert len({case.id for case in MC.METRICS}) == len(MC.METRICS)
+    assert set(MC.SUITE_METRICS) <= {case.id for case in MC.METRICS}
+    for case in MC.METRICS:
+        assert case.inputs in MC.INPUT_KINDS
+        assert bool(case.tm) != bool(case.tm_why), case.id  # a mapping, or the reason there is none
+
+
+@pytest.mark.parametrize("kind", sorted(MC.INPUT_KINDS))
+def test_inputs_are_seeded_and_sized(kind):
+    small, again = MC.metric_inputs(kind, "small"), MC.metric_inputs(kind, "small")
+    for a, b in zip(small, again, strict=True):
+        np.testing.assert_array_equal(a, b)
+    rows = 1_000_000 if kind in MC.CLASS_SCORE_KINDS else 100_000
+    assert small[-1].shape == (32, 10)
+    assert MC.shape_of(kind, "large") == (rows, 10)
+
+
+def test_unknown_kind_names_the_accepted_ones():
+    with pytest.raises(ValueError, match="metric input kind 'nope'.*regression"):
+        MC.metric_inputs("nope", "small")
+
+
+@not_on("mlx")
+def test_worker_times_and_checks(backend):
+    out = metric_suite.work(backend.name, ["small"], metric_suite.Settings(quick=True), ["mean", "auc"], False)
+    assert out["notes"] == []
+    timed = {(r["case"], r["variant"]) for r in out["rows"] if "median" in r}
+    libraries = {"lb", "tm"} if backend.name == "torch" and importlib.util.find_spec("torchmetrics") else {"lb"}
+    assert timed == {(case, lib) for case in ("mean", "auc") for lib in libraries}
+    assert all(c.get("tm_ok", True) for c in out["checks"])
+    # the value recorded is the metric's: the mean of the input (float64 reference)
+    (values,) = MC.metric_inputs("values", "small")
+    mean = next(c for c in out["checks"] if c["case"] == "mean")
+    np.testing.assert_allclose(mean["lb"], values.astype(np.float64).mean(), rtol=1e-6)
+    doc = {"rows": out["rows"], "checks": out["checks"], "memory": out["memory"], "notes": []}
+    assert "auc" in metric_report.full_report(doc)
+    assert metric_report.targets_markdown(doc).startswith("| target | backend |")
+
+
+def test_state_bytes_and_peak_on_numpy():
+    metric = lb_metrics.Sum()
+    (values,) = MC.metric_inputs("values", "small")
+    metric.update_state(values)
+    # Sum keeps one running total with its compensation term: two accumulator scalars
+    assert L.state_bytes("lb", metric) == sum(np.asarray(v).nbytes for v in metric.variables) > 0
+    peak, how = L.peak_bytes("numpy", lambda: np.ones(1000, np.float64))
+    assert how == "tracemalloc" and peak >= 8000
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("torchmetrics") is None or importlib.util.find_spec("torch") is None,
+    reason="needs torch and torchmetrics",
+)
+@pytest.mark.parametrize("case", [c for c in MC.METRICS if c.tm], ids=lambda c: c.id)
+def test_torchmetrics_mapping_computes_the_same_number(case):
+    arrays = MC.metric_inputs(case.inputs, "small", seed=3)
+    tm = L.make("tm", case)
+    expected = L.tm_read(case, L.update_and_compute(tm)(L.tm_inputs(case, arrays, "torch")))
+    metric = L.make("lb", case)
+    got = L.to_numpy(L.update_and_result(metric)(list(arrays)))
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_mapping_table_names_every_case():
+    table = metric_report.mapping_markdown()
+    for case in MC.METRICS:
+        assert f"`{case.id}`" in table
