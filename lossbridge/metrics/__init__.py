@@ -32,116 +32,40 @@ from ..losses import (
     sparse_categorical_crossentropy,
     squared_hinge,
 )
+
+# the family modules under private names: `accuracy` itself is the metric function once star-imported
+from . import accuracy as _accuracy
+from . import auc as _auc
+from . import confusion as _confusion
+from . import f_score as _f_score
+from . import iou as _iou
+from . import reduction as _reduction
+from . import regression as _regression
+from . import wrappers as _wrappers
 from ._thresholds import set_state_limit, state_limit
-from .accuracy import (
-    Accuracy,
-    BinaryAccuracy,
-    CategoricalAccuracy,
-    SparseCategoricalAccuracy,
-    SparseTopKCategoricalAccuracy,
-    TopKCategoricalAccuracy,
-    accuracy,
-    binary_accuracy,
-    categorical_accuracy,
-    sparse_categorical_accuracy,
-    sparse_top_k_categorical_accuracy,
-    top_k_categorical_accuracy,
-)
-from .auc import AUC
+from .accuracy import *  # noqa: F403
+from .auc import *  # noqa: F403
 from .base import Metric
-from .confusion import (
-    FalseNegatives,
-    FalsePositives,
-    Precision,
-    PrecisionAtRecall,
-    Recall,
-    RecallAtPrecision,
-    SensitivityAtSpecificity,
-    SpecificityAtSensitivity,
-    TrueNegatives,
-    TruePositives,
-)
-from .f_score import F1Score, FBetaScore
-from .iou import BinaryIoU, IoU, MeanIoU, OneHotIoU, OneHotMeanIoU
-from .reduction import Mean, Sum
+from .confusion import *  # noqa: F403
+from .f_score import *  # noqa: F403
+from .iou import *  # noqa: F403
+from .reduction import *  # noqa: F403
 from .registry import METRICS as _METRICS
 from .registry import deserialize, get, register_metric, serialize
-from .regression import (
-    ConcordanceCorrelation,
-    CosineSimilarity,
-    PearsonCorrelation,
-    R2Score,
-    RootMeanSquaredError,
-    concordance_correlation,
-    cosine_similarity,
-    pearson_correlation,
-)
-from .wrappers import (
-    BinaryCrossentropy,
-    CategoricalCrossentropy,
-    CategoricalHinge,
-    Hinge,
-    KLDivergence,
-    LogCoshError,
-    MeanAbsoluteError,
-    MeanAbsolutePercentageError,
-    MeanMetricWrapper,
-    MeanSquaredError,
-    MeanSquaredLogarithmicError,
-    Poisson,
-    SparseCategoricalCrossentropy,
-    SquaredHinge,
-)
+from .regression import *  # noqa: F403
+from .wrappers import *  # noqa: F403
 
 # get() instantiates Metric subclasses and serialize() writes Metric objects
 # as class + config (the registry module cannot import base: base imports it)
 _METRICS.base = Metric
 
+# each family module lists its metrics and metric functions once, in its own __all__
 __all__ = [
-    "Accuracy",
-    "BinaryAccuracy",
-    "BinaryCrossentropy",
-    "CategoricalAccuracy",
-    "CategoricalCrossentropy",
-    "CategoricalHinge",
-    "ConcordanceCorrelation",
-    "CosineSimilarity",
-    "Hinge",
-    "KLDivergence",
-    "LogCoshError",
-    "Mean",
-    "MeanAbsoluteError",
-    "MeanAbsolutePercentageError",
-    "MeanMetricWrapper",
-    "MeanSquaredError",
-    "MeanSquaredLogarithmicError",
-    "Metric",
-    "PearsonCorrelation",
-    "Poisson",
-    "R2Score",
-    "RootMeanSquaredError",
-    "SparseCategoricalAccuracy",
-    "SparseCategoricalCrossentropy",
-    "SparseTopKCategoricalAccuracy",
-    "SquaredHinge",
-    "Sum",
-    "TopKCategoricalAccuracy",
-    "accuracy",
-    "binary_accuracy",
-    "categorical_accuracy",
-    "concordance_correlation",
-    "cosine_similarity",
-    "deserialize",
-    "get",
-    "pearson_correlation",
-    "register_metric",
-    "serialize",
-    "set_state_limit",
-    "sparse_categorical_accuracy",
-    "sparse_top_k_categorical_accuracy",
-    "state_limit",
-    "top_k_categorical_accuracy",
+    name
+    for family in (_accuracy, _auc, _confusion, _f_score, _iou, _reduction, _regression, _wrappers)
+    for name in family.__all__
 ]
+__all__ += ["Metric", "deserialize", "get", "register_metric", "serialize", "set_state_limit", "state_limit"]
 # keras.metrics' loss-named functions (lossbridge.losses' own)
 __all__ += [
     "binary_crossentropy",
@@ -160,25 +84,4 @@ __all__ += [
     "poisson",
     "sparse_categorical_crossentropy",
     "squared_hinge",
-]
-# the confusion-matrix family, AUC, F-scores and IoUs
-__all__ += [
-    "AUC",
-    "BinaryIoU",
-    "F1Score",
-    "FBetaScore",
-    "FalseNegatives",
-    "FalsePositives",
-    "IoU",
-    "MeanIoU",
-    "OneHotIoU",
-    "OneHotMeanIoU",
-    "Precision",
-    "PrecisionAtRecall",
-    "Recall",
-    "RecallAtPrecision",
-    "SensitivityAtSpecificity",
-    "SpecificityAtSensitivity",
-    "TrueNegatives",
-    "TruePositives",
 ]

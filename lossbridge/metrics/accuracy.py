@@ -240,3 +240,19 @@ class SparseTopKCategoricalAccuracy(MeanMetricWrapper):
 
     def get_config(self):
         return {"name": self.name, "dtype": self.dtype, "k": self.k, "from_sorted_ids": self.from_sorted_ids}
+
+
+__all__ = [
+    "Accuracy",
+    "BinaryAccuracy",
+    "CategoricalAccuracy",
+    "SparseCategoricalAccuracy",
+    "SparseTopKCategoricalAccuracy",
+    "TopKCategoricalAccuracy",
+    "accuracy",
+    "binary_accuracy",
+    "categorical_accuracy",
+    "sparse_categorical_accuracy",
+    "sparse_top_k_categorical_accuracy",
+    "top_k_categorical_accuracy",
+]

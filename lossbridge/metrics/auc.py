@@ -238,3 +238,8 @@ def _interpolated_pr_areas(tp, fp, fn):
         both_positive, divide_no_nan(K, predicted[:-1], K.maximum(predicted[1:], 0.0)), K.ones_like(predicted[1:])
     )
     return divide_no_nan(K, slope * (dtp + intercept * K.log(ratio)), K.maximum(tp[1:] + fn[1:], 0.0))
+
+
+__all__ = [
+    "AUC",
+]

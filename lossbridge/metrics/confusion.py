@@ -282,3 +282,17 @@ class RecallAtPrecision(_AtOperatingPoint):
     def compute(self, state):
         rates = self._rates(state)
         return self._best(rates["precision"], rates["sensitivity"])
+
+
+__all__ = [
+    "FalseNegatives",
+    "FalsePositives",
+    "Precision",
+    "PrecisionAtRecall",
+    "Recall",
+    "RecallAtPrecision",
+    "SensitivityAtSpecificity",
+    "SpecificityAtSensitivity",
+    "TrueNegatives",
+    "TruePositives",
+]

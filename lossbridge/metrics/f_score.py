@@ -176,3 +176,9 @@ def _per_sample(weight, batch):
             f"received {dispatch.describe(weight)}."
         )
     return K.reshape(weight, (batch, 1))
+
+
+__all__ = [
+    "F1Score",
+    "FBetaScore",
+]

@@ -375,3 +375,12 @@ class OneHotMeanIoU(MeanIoU):
         config = super().get_config()
         del config["sparse_y_true"]
         return config
+
+
+__all__ = [
+    "BinaryIoU",
+    "IoU",
+    "MeanIoU",
+    "OneHotIoU",
+    "OneHotMeanIoU",
+]

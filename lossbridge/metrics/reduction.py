@@ -133,3 +133,9 @@ class Mean(RunningSums):
 
     def compute(self, state):
         return divide_no_nan(K, read_sum(state, "total"), read_sum(state, "count"))
+
+
+__all__ = [
+    "Mean",
+    "Sum",
+]

@@ -271,3 +271,15 @@ def _check_2d(y_true, y_pred, outputs):
             f"R2Score has state for {outputs} outputs but y_pred has {pred_shape[-1]} "
             f"({dispatch.describe(y_pred)}); call reset_state() to start over with other data."
         )
+
+
+__all__ = [
+    "ConcordanceCorrelation",
+    "CosineSimilarity",
+    "PearsonCorrelation",
+    "R2Score",
+    "RootMeanSquaredError",
+    "concordance_correlation",
+    "cosine_similarity",
+    "pearson_correlation",
+]

@@ -212,3 +212,21 @@ class SparseCategoricalCrossentropy(_LossMean, loss=_losses.sparse_categorical_c
                 K, sample_weight, K.logical_not(K.equal(labels, ignore_class)), K.accumulator_dtype
             )
         return Mean.increments(self, values, sample_weight=sample_weight)
+
+
+__all__ = [
+    "BinaryCrossentropy",
+    "CategoricalCrossentropy",
+    "CategoricalHinge",
+    "Hinge",
+    "KLDivergence",
+    "LogCoshError",
+    "MeanAbsoluteError",
+    "MeanAbsolutePercentageError",
+    "MeanMetricWrapper",
+    "MeanSquaredError",
+    "MeanSquaredLogarithmicError",
+    "Poisson",
+    "SparseCategoricalCrossentropy",
+    "SquaredHinge",
+]
