@@ -5,8 +5,8 @@ update is cheaper than the generic one and reaches the same state, bit for bit.
 Each batch is reduced to one increment per sum in the batch's own precision
 (at least float32; a float32 sum of one batch errs by ~1e-7 of that batch,
 and that error does not grow with the number of batches), and only those
-scalars take the compensated step: :func:`compensated_add` (TwoSum) on
-PyTorch and TensorFlow, one fused kernel on JAX. An increment known on the
+scalars take the step of :func:`~lossbridge.metrics.base.accumulate` (its
+``adder``; compensated for float32 sums). An increment known on the
 host (the batch size of a static shape) is summed as an exact Python int and
 folded into the state tensors only when they are read.
 """
@@ -20,72 +20,7 @@ import numpy as np
 from .. import dispatch
 from ..k import K, bind
 from . import _lifecycle
-from .base import COMPENSATION, Metric, accumulate, add_increments, neumaier_add, sum_state
-
-
-def compensated_add(total, compensation, value):
-    """:func:`neumaier_add` by Knuth's TwoSum: the same exact rounding error
-    (so the same state, bit for bit) from six branch-free flops and one
-    select, where Neumaier's branch on magnitudes plus its guard of the
-    operands takes ~15 ops: about half the framework ops of an eager step.
-    ``value`` must already have ``total``'s dtype. An infinite or NaN sum keeps
-    a zero correction: TwoSum's error term is then NaN (inf - inf), and a
-    non-finite error term is replaced by 0. NumPy warns about that inf - inf,
-    so NumPy state keeps :func:`neumaier_add`."""
-    new = total + value
-    absorbed = new - total  # the part of value that made it into new
-    lost = (total - (new - absorbed)) + (value - absorbed)
-    return new, compensation + K.where(K.isfinite(lost), lost, 0.0)
-
-
-#: backends whose compensated step runs as one fused kernel (``K.fused``):
-#: JAX, where each eager op is a ~5 us dispatch and a jitted call of a few
-#: scalars costs about one. TensorFlow's tf.function call costs ~170 us, more
-#: than its ~10 eager ops of a TwoSum step, so it runs eagerly like PyTorch.
-_FUSED_STEP = frozenset({"jax"})
-#: backends that warn about the inf - inf of a TwoSum step on a non-finite
-#: sum: they keep :func:`neumaier_add`, which never computes it
-_GUARDED_STEP = frozenset({"numpy"})
-
-# (backend name, increment names) -> adder(state, increments) -> state
-_ADDERS: dict = {}
-
-
-def _adder(backend, names):
-    """A function ``(state, increments) -> state`` adding the tensor
-    ``increments`` (a dict over ``names``) to their running sums on
-    ``backend``: fused on JAX, TwoSum eagerly elsewhere. Made once per backend
-    and set of names; every variant gives the same state bit for bit."""
-    key = (backend.name, names)
-    adder = _ADDERS.get(key)
-    if adder is not None:
-        return adder
-    keys = tuple(k for name in names for k in (name, name + COMPENSATION))
-    if backend.name in _FUSED_STEP:
-
-        def kernel(*flat):
-            state = dict(zip(keys, flat[: len(keys)], strict=True))
-            increments = dict(zip(names, flat[len(keys) :], strict=True))
-            out = dispatch.run_on(backend, add_increments, neumaier_add, state, increments)
-            return tuple(out[k] for k in keys)
-
-        kernel = backend.fused(kernel)
-
-        def adder(state, increments):
-            out = dict(state)
-            out.update(zip(keys, kernel(*(state[k] for k in keys), *(increments[n] for n in names)), strict=True))
-            return out
-
-    else:
-        # K bound to the backend itself: no facade lookup per op (lossbridge.k.bind)
-        step = bind(neumaier_add if backend.name in _GUARDED_STEP else compensated_add, backend)
-        add = bind(add_increments, backend)
-
-        def adder(state, increments):
-            return add(step, state, increments)
-
-    _ADDERS[key] = adder
-    return adder
+from .base import COMPENSATION, Metric, accumulate, adder, sum_state
 
 
 def _host_parts(count, dtype):
@@ -124,7 +59,7 @@ class RunningSums(Metric, register=False):
     Python int such as a static batch size) and ``compute``. ``update`` is
     then ``accumulate(state, **increments(...))``, pure and traceable; the
     stateful API takes a faster route to the same state: tensor increments
-    go through :func:`_adder` and int increments are summed on the host,
+    go through :func:`~lossbridge.metrics.base.adder` and int increments are summed on the host,
     exactly, and folded into the state tensors only when the state is read
     (``state``, ``merge_state``). ``result()`` reads them without folding.
 
@@ -165,7 +100,7 @@ class RunningSums(Metric, register=False):
             else:
                 tensors[name] = value
         if tensors:
-            state = _adder(backend, tuple(tensors))(state, tensors)
+            state = adder(backend, tuple(tensors))(state, tensors)
             # before the host counts change: a traced state raises and leaves the metric as it was
             state = _lifecycle.keep(self, backend, state)
         if counts:
