@@ -30,7 +30,17 @@ pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
 PLUGIN = Path(__file__).resolve().parent / "data" / "plugin_backend"
-SOURCES = ("pyproject.toml", "README.md", "LICENSE", "MANIFEST.in", "conftest.py", "lossbridge", "backends", "tests")
+SOURCES = (
+    "pyproject.toml",
+    "README.md",
+    "LICENSE",
+    "MANIFEST.in",
+    "conftest.py",
+    "lossbridge",
+    "backends",
+    "tests",
+    "benchmarks",
+)
 #: the adapter to import: torch where installed (the issue's example), else NumPy
 ADAPTER = "torch" if "torch" in backends.installed() else "numpy"
 

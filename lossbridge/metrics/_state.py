@@ -110,9 +110,10 @@ def neumaier_add(total, compensation, value):
 
 
 def add_increments(step, state, increments):
-    """:func:`accumulate` with the compensated ``step`` given (``running_sums``
-    passes a cheaper one that reaches the same state). A float64 sum takes a
-    plain addition and keeps its compensation as it is (module docstring)."""
+    """``increments`` added to their running sums of ``state`` by the
+    compensated ``step`` (:func:`neumaier_add` or :func:`compensated_add`, as
+    :func:`adder` picks). A float64 sum takes a plain addition and keeps its
+    compensation as it is (module docstring)."""
     out = dict(state)
     for name, value in increments.items():
         total = state[name]
@@ -179,9 +180,9 @@ def adder(backend, names):
     names; every variant gives the same state bit for bit (a float64 sum is a
     plain addition in all of them: :func:`add_increments`)."""
     key = (backend.name, names)
-    adder = _ADDERS.get(key)
-    if adder is not None:
-        return adder
+    add_to = _ADDERS.get(key)
+    if add_to is not None:
+        return add_to
     keys = tuple(k for name in names for k in (name, name + COMPENSATION))
     if backend.name in _FUSED_STEP:
 
@@ -193,7 +194,7 @@ def adder(backend, names):
 
         kernel = backend.fused(kernel)
 
-        def adder(state, increments):
+        def add_to(state, increments):
             out = dict(state)
             out.update(zip(keys, kernel(*(state[k] for k in keys), *(increments[n] for n in names)), strict=True))
             return out
@@ -203,11 +204,11 @@ def adder(backend, names):
         step = bind(neumaier_add if _guarded(backend) else compensated_add, backend)
         add = bind(add_increments, backend)
 
-        def adder(state, increments):
+        def add_to(state, increments):
             return add(step, state, increments)
 
-    _ADDERS[key] = adder
-    return adder
+    _ADDERS[key] = add_to
+    return add_to
 
 
 def read_sum(state, name):
