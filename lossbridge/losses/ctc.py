@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from .. import dispatch
 from ..k import K
-from .loss import SUM_OVER_BATCH_SIZE, LossFunctionWrapper
+from .loss import SUM_OVER_BATCH_SIZE, LossFunctionWrapper, passed_on
 from .registry import register_loss
 
 BLANK = 0
@@ -32,9 +32,7 @@ class CTC(LossFunctionWrapper, function=ctc):
     """CTC of integer labels padded with 0 (the blank) against logits (N, T, C)."""
 
     def __init__(self, reduction=SUM_OVER_BATCH_SIZE, name="ctc", dtype=None, compile=None, global_batch_size=None):
-        super().__init__(
-            reduction=reduction, name=name, dtype=dtype, compile=compile, global_batch_size=global_batch_size
-        )
+        super().__init__(**passed_on(locals()))
 
 
 def _check_shapes(y_true, y_pred):

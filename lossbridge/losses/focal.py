@@ -14,7 +14,7 @@ from .. import dispatch
 from ..k import K
 from ..options import alpha_per_class, non_negative, one_axis, open_unit_interval, unit_interval
 from .definition import mean_of_terms, sum_of_terms
-from .loss import SUM_OVER_BATCH_SIZE, LossFunctionWrapper
+from .loss import SUM_OVER_BATCH_SIZE, LossFunctionWrapper, passed_on
 from .probabilistic import probability_eps
 from .registry import register_loss
 
@@ -81,19 +81,7 @@ class BinaryFocalCrossentropy(LossFunctionWrapper, function=binary_focal_crossen
         compile=None,
         global_batch_size=None,
     ):
-        super().__init__(
-            reduction=reduction,
-            name=name,
-            dtype=dtype,
-            compile=compile,
-            global_batch_size=global_batch_size,
-            apply_class_balancing=apply_class_balancing,
-            alpha=alpha,
-            gamma=gamma,
-            from_logits=from_logits,
-            label_smoothing=label_smoothing,
-            axis=axis,
-        )
+        super().__init__(**passed_on(locals()))
 
 
 @register_loss(
@@ -137,18 +125,7 @@ class CategoricalFocalCrossentropy(LossFunctionWrapper, function=categorical_foc
         compile=None,
         global_batch_size=None,
     ):
-        super().__init__(
-            reduction=reduction,
-            name=name,
-            dtype=dtype,
-            compile=compile,
-            global_batch_size=global_batch_size,
-            alpha=alpha,
-            gamma=gamma,
-            from_logits=from_logits,
-            label_smoothing=label_smoothing,
-            axis=axis,
-        )
+        super().__init__(**passed_on(locals()))
 
 
 def _per_class(alpha, y_pred, axis):
@@ -199,9 +176,7 @@ class CategoricalGeneralizedCrossEntropy(LossFunctionWrapper, function=categoric
         compile=None,
         global_batch_size=None,
     ):
-        super().__init__(
-            reduction=reduction, name=name, dtype=dtype, compile=compile, global_batch_size=global_batch_size, q=q
-        )
+        super().__init__(**passed_on(locals()))
 
 
 __all__ = [

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from ..k import K
 from .definition import mean_of_terms
-from .loss import SUM_OVER_BATCH_SIZE, LossFunctionWrapper
+from .loss import SUM_OVER_BATCH_SIZE, LossFunctionWrapper, passed_on
 from .registry import register_loss
 
 #: -1/+1 labels, and 0/1 labels (mapped to -1/+1 as in Keras)
@@ -29,9 +29,7 @@ class Hinge(LossFunctionWrapper, function=hinge):
     """``mean(max(1 - y_true * y_pred, 0))``; 0/1 labels are mapped to -1/+1."""
 
     def __init__(self, reduction=SUM_OVER_BATCH_SIZE, name="hinge", dtype=None, compile=None, global_batch_size=None):
-        super().__init__(
-            reduction=reduction, name=name, dtype=dtype, compile=compile, global_batch_size=global_batch_size
-        )
+        super().__init__(**passed_on(locals()))
 
 
 @register_loss(per_sample=mean_of_terms, examples=_SIGNED)
@@ -46,9 +44,7 @@ class SquaredHinge(LossFunctionWrapper, function=squared_hinge):
     def __init__(
         self, reduction=SUM_OVER_BATCH_SIZE, name="squared_hinge", dtype=None, compile=None, global_batch_size=None
     ):
-        super().__init__(
-            reduction=reduction, name=name, dtype=dtype, compile=compile, global_batch_size=global_batch_size
-        )
+        super().__init__(**passed_on(locals()))
 
 
 @register_loss(examples="categorical_scores")
@@ -66,9 +62,7 @@ class CategoricalHinge(LossFunctionWrapper, function=categorical_hinge):
     def __init__(
         self, reduction=SUM_OVER_BATCH_SIZE, name="categorical_hinge", dtype=None, compile=None, global_batch_size=None
     ):
-        super().__init__(
-            reduction=reduction, name=name, dtype=dtype, compile=compile, global_batch_size=global_batch_size
-        )
+        super().__init__(**passed_on(locals()))
 
 
 __all__ = ["CategoricalHinge", "Hinge", "SquaredHinge", "categorical_hinge", "hinge", "squared_hinge"]

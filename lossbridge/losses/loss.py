@@ -225,6 +225,16 @@ class Loss:
         return f"{type(self).__name__}({options})"
 
 
+def passed_on(arguments):
+    """The arguments of a catalogue class's ``__init__`` (its ``locals()``)
+    as keywords for :class:`LossFunctionWrapper`. Each class spells out its
+    Keras signature, argument order and defaults included, so that IDEs,
+    ``help()`` and positional calls see Keras' own; its body passes them on
+    whole with ``super().__init__(**passed_on(locals()))``. ``__class__`` is
+    the cell that ``super()`` reads, not an argument."""
+    return {name: value for name, value in arguments.items() if name not in ("self", "__class__")}
+
+
 # get() instantiates Loss subclasses, serialize() writes Loss objects as class + config
 LOSSES.base = Loss
 

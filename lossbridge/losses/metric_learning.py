@@ -5,7 +5,7 @@ from __future__ import annotations
 from .. import dispatch
 from ..k import K
 from ..options import non_negative
-from .loss import SUM_OVER_BATCH_SIZE, LossFunctionWrapper
+from .loss import SUM_OVER_BATCH_SIZE, LossFunctionWrapper, passed_on
 from .registry import register_loss
 
 # Masked similarities enter the log-sum-exp as a large negative number rather
@@ -63,16 +63,7 @@ class Circle(LossFunctionWrapper, function=circle):
         compile=None,
         global_batch_size=None,
     ):
-        super().__init__(
-            reduction=reduction,
-            name=name,
-            dtype=dtype,
-            compile=compile,
-            global_batch_size=global_batch_size,
-            gamma=gamma,
-            margin=margin,
-            remove_diagonal=remove_diagonal,
-        )
+        super().__init__(**passed_on(locals()))
 
     def compute_mask(self, y_true, y_pred, values):
         return values > 0

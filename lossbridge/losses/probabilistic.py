@@ -12,7 +12,7 @@ from .. import dispatch
 from ..k import K
 from ..options import finite_number, one_axis, unit_interval
 from .definition import mean_of_terms, sum_of_terms
-from .loss import SUM_OVER_BATCH_SIZE, LossFunctionWrapper
+from .loss import SUM_OVER_BATCH_SIZE, LossFunctionWrapper, passed_on
 from .registry import register_loss
 
 _LOGITS = {"from_logits": True}
@@ -66,16 +66,7 @@ class BinaryCrossentropy(LossFunctionWrapper, function=binary_crossentropy):
         compile=None,
         global_batch_size=None,
     ):
-        super().__init__(
-            reduction=reduction,
-            name=name,
-            dtype=dtype,
-            compile=compile,
-            global_batch_size=global_batch_size,
-            from_logits=from_logits,
-            label_smoothing=label_smoothing,
-            axis=axis,
-        )
+        super().__init__(**passed_on(locals()))
 
 
 def _log_probabilities(y_pred, from_logits, axis):
@@ -119,16 +110,7 @@ class CategoricalCrossentropy(LossFunctionWrapper, function=categorical_crossent
         compile=None,
         global_batch_size=None,
     ):
-        super().__init__(
-            reduction=reduction,
-            name=name,
-            dtype=dtype,
-            compile=compile,
-            global_batch_size=global_batch_size,
-            from_logits=from_logits,
-            label_smoothing=label_smoothing,
-            axis=axis,
-        )
+        super().__init__(**passed_on(locals()))
 
 
 @register_loss(
@@ -164,16 +146,7 @@ class PolyCrossentropy(LossFunctionWrapper, function=poly_crossentropy):
         compile=None,
         global_batch_size=None,
     ):
-        super().__init__(
-            reduction=reduction,
-            name=name,
-            dtype=dtype,
-            compile=compile,
-            global_batch_size=global_batch_size,
-            from_logits=from_logits,
-            epsilon=epsilon,
-            axis=axis,
-        )
+        super().__init__(**passed_on(locals()))
 
 
 @register_loss(
@@ -233,17 +206,7 @@ class SparseCategoricalCrossentropy(LossFunctionWrapper, function=sparse_categor
         compile=None,
         global_batch_size=None,
     ):
-        super().__init__(
-            reduction=reduction,
-            name=name,
-            dtype=dtype,
-            compile=compile,
-            global_batch_size=global_batch_size,
-            from_logits=from_logits,
-            ignore_class=ignore_class,
-            axis=axis,
-            label_smoothing=label_smoothing,
-        )
+        super().__init__(**passed_on(locals()))
         self.ignore_class = ignore_class
 
     def compute_mask(self, y_true, y_pred, values):
@@ -291,9 +254,7 @@ class KLDivergence(LossFunctionWrapper, function=kl_divergence):
     def __init__(
         self, reduction=SUM_OVER_BATCH_SIZE, name="kl_divergence", dtype=None, compile=None, global_batch_size=None
     ):
-        super().__init__(
-            reduction=reduction, name=name, dtype=dtype, compile=compile, global_batch_size=global_batch_size
-        )
+        super().__init__(**passed_on(locals()))
 
 
 @register_loss(per_sample=mean_of_terms, half_as_float32=True, examples="counts")
@@ -309,9 +270,7 @@ class Poisson(LossFunctionWrapper, function=poisson):
     """``mean(y_pred - y_true * log(y_pred + eps))`` over the last axis."""
 
     def __init__(self, reduction=SUM_OVER_BATCH_SIZE, name="poisson", dtype=None, compile=None, global_batch_size=None):
-        super().__init__(
-            reduction=reduction, name=name, dtype=dtype, compile=compile, global_batch_size=global_batch_size
-        )
+        super().__init__(**passed_on(locals()))
 
 
 __all__ = [

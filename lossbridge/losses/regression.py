@@ -14,7 +14,7 @@ import math
 from ..k import K
 from ..options import one_axis
 from .definition import mean_of_terms, sum_of_terms
-from .loss import SUM_OVER_BATCH_SIZE, LossFunctionWrapper
+from .loss import SUM_OVER_BATCH_SIZE, LossFunctionWrapper, passed_on
 from .registry import register_loss
 
 _LOG2 = math.log(2.0)
@@ -32,9 +32,7 @@ class MeanSquaredError(LossFunctionWrapper, function=mean_squared_error):
     def __init__(
         self, reduction=SUM_OVER_BATCH_SIZE, name="mean_squared_error", dtype=None, compile=None, global_batch_size=None
     ):
-        super().__init__(
-            reduction=reduction, name=name, dtype=dtype, compile=compile, global_batch_size=global_batch_size
-        )
+        super().__init__(**passed_on(locals()))
 
 
 @register_loss(per_sample=mean_of_terms, aliases=("mae", "MAE"), examples="regression")
@@ -54,9 +52,7 @@ class MeanAbsoluteError(LossFunctionWrapper, function=mean_absolute_error):
         compile=None,
         global_batch_size=None,
     ):
-        super().__init__(
-            reduction=reduction, name=name, dtype=dtype, compile=compile, global_batch_size=global_batch_size
-        )
+        super().__init__(**passed_on(locals()))
 
 
 @register_loss(per_sample=100 * mean_of_terms, aliases=("mape", "MAPE"), examples="regression")
@@ -77,9 +73,7 @@ class MeanAbsolutePercentageError(LossFunctionWrapper, function=mean_absolute_pe
         compile=None,
         global_batch_size=None,
     ):
-        super().__init__(
-            reduction=reduction, name=name, dtype=dtype, compile=compile, global_batch_size=global_batch_size
-        )
+        super().__init__(**passed_on(locals()))
 
 
 @register_loss(per_sample=mean_of_terms, aliases=("msle", "MSLE"), examples="regression")
@@ -101,9 +95,7 @@ class MeanSquaredLogarithmicError(LossFunctionWrapper, function=mean_squared_log
         compile=None,
         global_batch_size=None,
     ):
-        super().__init__(
-            reduction=reduction, name=name, dtype=dtype, compile=compile, global_batch_size=global_batch_size
-        )
+        super().__init__(**passed_on(locals()))
 
 
 @register_loss(per_sample=mean_of_terms, aliases=("logcosh",), examples="regression")
@@ -120,9 +112,7 @@ class LogCosh(LossFunctionWrapper, function=log_cosh):
     def __init__(
         self, reduction=SUM_OVER_BATCH_SIZE, name="log_cosh", dtype=None, compile=None, global_batch_size=None
     ):
-        super().__init__(
-            reduction=reduction, name=name, dtype=dtype, compile=compile, global_batch_size=global_batch_size
-        )
+        super().__init__(**passed_on(locals()))
 
 
 # Keras 1/2 called the negated cosine loss cosine_proximity, or "cosine" for short
@@ -153,9 +143,7 @@ class CosineSimilarity(LossFunctionWrapper, function=cosine_similarity):
         compile=None,
         global_batch_size=None,
     ):
-        super().__init__(
-            reduction=reduction, name=name, dtype=dtype, compile=compile, global_batch_size=global_batch_size, axis=axis
-        )
+        super().__init__(**passed_on(locals()))
 
 
 __all__ = [

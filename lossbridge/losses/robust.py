@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..k import K
 from ..options import non_negative
 from .definition import mean_of_terms
-from .loss import SUM_OVER_BATCH_SIZE, LossFunctionWrapper
+from .loss import SUM_OVER_BATCH_SIZE, LossFunctionWrapper, passed_on
 from .registry import register_loss
 
 
@@ -38,14 +38,7 @@ class Huber(LossFunctionWrapper, function=huber):
         compile=None,
         global_batch_size=None,
     ):
-        super().__init__(
-            reduction=reduction,
-            name=name,
-            dtype=dtype,
-            compile=compile,
-            global_batch_size=global_batch_size,
-            delta=delta,
-        )
+        super().__init__(**passed_on(locals()))
 
 
 __all__ = ["Huber", "huber"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from ..k import K
 from ..options import axes, non_negative
-from .loss import SUM_OVER_BATCH_SIZE, LossFunctionWrapper
+from .loss import SUM_OVER_BATCH_SIZE, LossFunctionWrapper, passed_on
 from .registry import register_loss
 
 
@@ -27,9 +27,7 @@ class Dice(LossFunctionWrapper, function=dice):
     def __init__(
         self, reduction=SUM_OVER_BATCH_SIZE, name="dice", axis=None, dtype=None, compile=None, global_batch_size=None
     ):
-        super().__init__(
-            reduction=reduction, name=name, dtype=dtype, compile=compile, global_batch_size=global_batch_size, axis=axis
-        )
+        super().__init__(**passed_on(locals()))
 
 
 @register_loss(options={"alpha": non_negative, "beta": non_negative, "axis": axes}, examples="binary_probs")
@@ -59,16 +57,7 @@ class Tversky(LossFunctionWrapper, function=tversky):
         compile=None,
         global_batch_size=None,
     ):
-        super().__init__(
-            reduction=reduction,
-            name=name,
-            dtype=dtype,
-            compile=compile,
-            global_batch_size=global_batch_size,
-            alpha=alpha,
-            beta=beta,
-            axis=axis,
-        )
+        super().__init__(**passed_on(locals()))
 
 
 __all__ = ["Dice", "Tversky", "dice", "tversky"]
