@@ -70,6 +70,31 @@ def bind(fn, backend):
     return bound
 
 
+# (backend, function, config) -> that function as one fused kernel
+_kernels: dict[tuple[object, object, tuple], object] = {}
+
+
+def fused(fn, *config):
+    """``fn(*tensors, *config)`` on the active backend as one kernel of its
+    tensor arguments (``Backend.fused``: jax.jit on JAX, where each eager op
+    is a dispatch and a pass over memory; a tf.function graph on TensorFlow;
+    ``fn`` itself on NumPy and PyTorch). ``config`` holds the hashable
+    options the kernel is specialised on, constants to a compiler. Made once
+    per backend, function and config (and bound, :func:`bind`), so callers
+    keep no caches: call it as ``fused(fn, *config)(*tensors)``."""
+    backend = dispatch.active()
+    key = (backend, fn, config)
+    kernel = _kernels.get(key)
+    if kernel is None:
+        body = bind(fn, backend)
+
+        def run(*tensors):
+            return dispatch.run_on(backend, body, *tensors, *config)
+
+        kernel = _kernels[key] = backend.fused(run)
+    return kernel
+
+
 def _bound_namespace(source, module_name, backend):
     """A copy of a module's globals with ``K`` bound, as the dict of a module
     registered in ``sys.modules``: torch.compile finds a function's globals by

@@ -27,7 +27,7 @@ import numpy as np
 
 from .. import dispatch
 from ..inputs import check_real
-from ..k import K
+from ..k import K, fused
 from .base import accumulate
 
 #: the value Keras gives predictions outside the top k (below every threshold)
@@ -132,15 +132,16 @@ def check_top_k(top_k):
 def add_counts(state, **increments):
     """``accumulate`` for count increments: an integer increment is added as
     two exact float parts (high bits, low bits), so a float32 running sum
-    gains every unit even when one batch adds more than 2**24."""
+    gains every unit even when one batch adds more than 2**24. All counts go
+    in one ``accumulate`` (one fused step on JAX), the low parts in a second."""
+    low_parts = {}
     for name, value in increments.items():
         if K.dtype(value).startswith("int") and K.dtype(state[name]) != "float64":
             high = K.cast(value, K.dtype(state[name]))
-            low = value - K.cast(high, K.dtype(value))
-            state = accumulate(state, **{name: high})
-            value = low
-        state = accumulate(state, **{name: value})
-    return state
+            low_parts[name] = value - K.cast(high, K.dtype(value))
+            increments[name] = high
+    state = accumulate(state, **increments)
+    return accumulate(state, **low_parts) if low_parts else state
 
 
 # ---------------------------------------------------------------- inputs
@@ -231,39 +232,55 @@ def _broadcast(weights, shape, argument):
 
 
 # ---------------------------------------------------------------- counting
-def confusion_at_thresholds(positive, y_pred, weights, thresholds, *, evenly=False, multi_label=False):
-    """Counts of (tp, fp, tn, fn) at each threshold, each ``(T,)`` (or
-    ``(T, L)`` with ``multi_label``, labels along the last axis of a rank-2
-    ``y_pred``). ``positive``, ``y_pred``, ``weights`` come from :func:`prepare`."""
+def confusion_at_thresholds(
+    positive, y_pred, weights, thresholds, *, evenly=False, multi_label=False, counts=COUNT_NAMES
+):
+    """The ``counts`` (names of :data:`COUNT_NAMES`; all four by default) at
+    each threshold, each ``(T,)`` (or ``(T, L)`` with ``multi_label``, labels
+    along the last axis of a rank-2 ``y_pred``): only those are computed.
+    ``positive``, ``y_pred``, ``weights`` come from :func:`prepare`. One
+    fused kernel (``lossbridge.k.fused``) per configuration: on JAX the ~20
+    eager ops of a count were most of a small update."""
     if multi_label and len(K.shape(y_pred)) != 2:
         raise ValueError(
             f"with multi_label=True, `y_pred` must have rank 2 (samples, labels); received {dispatch.describe(y_pred)}."
         )
+    kernel = fused(_counts_at_thresholds, tuple(thresholds), evenly, multi_label, tuple(counts))
+    return kernel(positive, y_pred, weights)
+
+
+def _counts_at_thresholds(positive, y_pred, weights, thresholds, evenly, multi_label, names):
     if not multi_label:
         positive, y_pred = K.reshape(positive, (-1,)), K.reshape(y_pred, (-1,))
         weights = None if weights is None else K.reshape(weights, (-1,))
     if evenly:
         with_epsilon = thresholds[0] < 0 or thresholds[-1] > 1
-        return _bucketed(positive, y_pred, weights, len(thresholds), with_epsilon, multi_label)
-    return _compared(positive, y_pred, weights, thresholds)
+        counts = _bucketed(positive, y_pred, weights, len(thresholds), with_epsilon, multi_label)
+    else:
+        counts = _compared(positive, y_pred, weights, thresholds, names)
+    return {name: counts[name] for name in names}
 
 
-def _compared(positive, y_pred, weights, thresholds):
+def _compared(positive, y_pred, weights, thresholds, names):
     """Broadcast comparison: ``above[t, ...] = y_pred > thresholds[t]``,
-    counted over the sample axis (axis 1 of ``(T, N[, L])``)."""
+    counted over the sample axis (axis 1 of ``(T, N[, L])``); a count that
+    ``names`` does not need is not computed (false negatives are the
+    positives less the true positives, true negatives likewise)."""
     # a Python list, not a NumPy array: torch.compile traces it without a graph break
     values = K.convert_to_tensor(list(thresholds), "float32", like=y_pred)
     shape = (len(thresholds),) + (1,) * len(K.shape(y_pred))
     above = y_pred > K.reshape(K.cast(values, K.dtype(y_pred)), shape)
-    negative = K.logical_not(positive)
-    tp = _count(K.logical_and(above, positive), weights, axis=1)
-    fp = _count(K.logical_and(above, negative), weights, axis=1)
-    return {
-        "true_positives": tp,
-        "false_positives": fp,
-        "false_negatives": _count(positive, weights, axis=0) - tp,
-        "true_negatives": _count(negative, weights, axis=0) - fp,
-    }
+    counts = {}
+    if "true_positives" in names or "false_negatives" in names:
+        counts["true_positives"] = tp = _count(K.logical_and(above, positive), weights, axis=1)
+        if "false_negatives" in names:
+            counts["false_negatives"] = _count(positive, weights, axis=0) - tp
+    if "false_positives" in names or "true_negatives" in names:
+        negative = K.logical_not(positive)
+        counts["false_positives"] = fp = _count(K.logical_and(above, negative), weights, axis=1)
+        if "true_negatives" in names:
+            counts["true_negatives"] = _count(negative, weights, axis=0) - fp
+    return counts
 
 
 def _count(mask, weights, axis):

@@ -49,8 +49,10 @@ class _ThresholdMetric(Metric):
         positive, y_pred, weights = th.prepare(
             y_true, y_pred, sample_weight, top_k=self.top_k, class_id=self.class_id, compute_dtype=self.dtype
         )
-        counts = th.confusion_at_thresholds(positive, y_pred, weights, self.thresholds, evenly=self._evenly)
-        return th.add_counts(state, **{name: counts[name] for name in self.counts})
+        counts = th.confusion_at_thresholds(
+            positive, y_pred, weights, self.thresholds, evenly=self._evenly, counts=self.counts
+        )
+        return th.add_counts(state, **counts)
 
     def _per_threshold(self, value):
         """A single threshold gives a scalar, several a vector (Keras)."""

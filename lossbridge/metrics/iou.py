@@ -40,7 +40,7 @@ import numbers
 
 from .. import dispatch
 from ..inputs import check_real, class_ids
-from ..k import K
+from ..k import K, fused
 from ..options import dtype_name
 from ._thresholds import BYTES_PER_COUNT, add_counts, check_state_size
 from .base import COMPENSATION, SUM, Metric, declare, merge_sums, read_sum, sum_state
@@ -183,7 +183,8 @@ class IoU(Metric):
         weight = None
         if sample_weight is not None:
             weight = self._flat_weights(K.cast(sample_weight, K.accumulator_dtype), size)
-        return _fused_counts_grid(classes, self.ignore_class)(labels, predicted, weight)
+        # one fused kernel (jax.jit, a tf.function graph), whose eager ops would each cost a pass over the pixels
+        return fused(_counts_grid, classes, self.ignore_class)(labels, predicted, weight)
 
     def _flat_weights(self, weight, size):
         """Keras: flatten, then broadcast to one weight per pixel."""
@@ -250,25 +251,6 @@ def _counts_grid(labels, predicted, weight, classes, ignore):
     ids = rows * width + K.clip(predicted, -1, classes) + (width + 1)
     grid = K.reshape(K.segment_sum(weight, ids, (classes + 3) * width), (classes + 3, width))
     return grid[1 : classes + 1, 1 : classes + 1]
-
-
-_FUSED: dict = {}
-
-
-def _fused_counts_grid(classes, ignore):
-    """:func:`_counts_grid` for the active backend as one fused kernel
-    (``K.fused``: jax.jit on JAX, whose eager ops each cost a pass over the
-    pixels), made once per backend and configuration."""
-    backend = dispatch.active()
-    key = (backend.name, classes, ignore)
-    kernel = _FUSED.get(key)
-    if kernel is None:
-
-        def kernel(labels, predicted, weight):
-            return dispatch.run_on(backend, _counts_grid, labels, predicted, weight, classes, ignore)
-
-        kernel = _FUSED[key] = backend.fused(kernel)
-    return kernel
 
 
 class BinaryIoU(IoU):
