@@ -368,12 +368,15 @@ class Backend:
         """The framework's own compiler (jax.jit, torch.compile, tf.function)."""
         return fn
 
-    def fused(self, fn):
+    def fused(self, fn, short=False):
         """``fn``, a pure function of tensors, as one kernel where that is
         cheap even in eager code: ``jax.jit`` on JAX (every eager op is a
         dispatch and a pass over memory), a ``tf.function`` graph on TensorFlow
         (no Python dispatch per op; ~0.1 s to trace). ``fn`` itself on NumPy
-        and PyTorch, whose eager ops are fast and whose compiler takes seconds."""
+        and PyTorch, whose eager ops are fast and whose compiler takes seconds.
+        ``short``: ``fn`` is a handful of ops, fewer than a fused call's fixed
+        cost is worth where that cost is high (a TensorFlow graph call, ~0.2 ms
+        on a CPU: ``fn`` itself there)."""
         return fn
 
     # ------------------------------------------------------------ replicas (Metric.sync)

@@ -374,7 +374,7 @@ class JaxBackend(Backend):
     def compile(self, fn):
         return jax.jit(fn)
 
-    def fused(self, fn):
+    def fused(self, fn, short=False):
         return jax.jit(fn)
 
     # --- replicas (Metric.sync): named axes of shard_map / pmap, or jax.distributed processes

@@ -71,19 +71,20 @@ def bind(fn, backend):
 
 
 # (backend, function, config) -> that function as one fused kernel
-_kernels: dict[tuple[object, object, tuple], object] = {}
+_kernels: dict[tuple[object, object, tuple, bool], object] = {}
 
 
-def fused(fn, *config):
+def fused(fn, *config, short=False):
     """``fn(*tensors, *config)`` on the active backend as one kernel of its
     tensor arguments (``Backend.fused``: jax.jit on JAX, where each eager op
     is a dispatch and a pass over memory; a tf.function graph on TensorFlow;
     ``fn`` itself on NumPy and PyTorch). ``config`` holds the hashable
     options the kernel is specialised on, constants to a compiler. Made once
     per backend, function and config (and bound, :func:`bind`), so callers
-    keep no caches: call it as ``fused(fn, *config)(*tensors)``."""
+    keep no caches: call it as ``fused(fn, *config)(*tensors)``. ``short``:
+    ``fn`` is a handful of ops (``Backend.fused``)."""
     backend = dispatch.active()
-    key = (backend, fn, config)
+    key = (backend, fn, config, short)
     kernel = _kernels.get(key)
     if kernel is None:
         body = bind(fn, backend)
@@ -91,7 +92,7 @@ def fused(fn, *config):
         def run(*tensors):
             return dispatch.run_on(backend, body, *tensors, *config)
 
-        kernel = _kernels[key] = backend.fused(run)
+        kernel = _kernels[key] = backend.fused(run, short)
     return kernel
 
 

@@ -157,7 +157,9 @@ def test_catalogue_classes_bind_what_they_are_given():
     """Every argument of a catalogue class reaches its loss, by position as by keyword."""
     loss = losses.SparseCategoricalCrossentropy(True, 3, "sum", 0)  # from_logits, ignore_class, reduction, axis
     assert (loss.from_logits, loss.ignore_class, loss.reduction, loss.axis) == (True, 3, "sum", 0)
-    loss = losses.BinaryFocalCrossentropy(True, 0.5, 1.0, True, 0.1, -1, "sum_over_batch_size", "focal", "float64", False, 64)
+    loss = losses.BinaryFocalCrossentropy(
+        True, 0.5, 1.0, True, 0.1, -1, "sum_over_batch_size", "focal", "float64", False, 64
+    )
     assert loss.get_config() == {
         "name": "focal",
         "reduction": "sum_over_batch_size",

