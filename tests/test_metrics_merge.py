@@ -4,6 +4,8 @@ metrics of another type or config is an error."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -11,6 +13,7 @@ from hypothesis import strategies as st
 
 import lossbridge
 from lossbridge import losses, metrics
+from tests.helpers import precision
 
 C = 4
 
@@ -174,6 +177,32 @@ def test_merge_is_exact_for_compensated_float32_state(backend):
         for _ in range(100):
             small.update_state(np.array([1.0], np.float32))
         big.merge_state([small])
-    # read in float64: 1e8 + 100 is no float32 (the state's value is hi + lo)
-    total = sum(float(backend.to_numpy(big.state[k])) for k in ("total", "total_compensation"))
+    # read in float64: 1e8 + 100 is no float32 (the state's value is hi + lo; a float64 sum has no lo)
+    total = sum(float(backend.to_numpy(big.state[k])) for k in ("total", "total_compensation") if k in big.state)
     assert total == 1e8 + 100
+
+
+def test_merged_float64_shards_are_within_the_documented_bound_of_fsum(backend):
+    """metrics/_state.py: a float64 sum adds plainly, and so does a merge, so
+    B updates and M merged shards err by at most (B + M) roundings of 2**-53
+    of the sum of magnitudes. One value per update keeps each batch's own sum
+    exact; magnitudes over 16 decades with both signs make rounding happen."""
+    rng = np.random.default_rng(19)
+    shards, updates = 40, 25
+    data = rng.choice([-1.0, 1.0], (shards, updates)) * 10.0 ** rng.uniform(-8, 8, (shards, updates))
+    with precision(backend, "float64"), lossbridge.use_backend(backend.name):
+        parts = []
+        for row in data:
+            part = metrics.Sum()
+            for value in row:
+                part.update_state(backend.convert_to_tensor(np.array([value])))
+            parts.append(part)
+        merged = parts[0]
+        merged.merge_state(parts[1:])
+        state = {k: float(backend.to_numpy(v)) for k, v in merged.state.items()}
+    assert set(state) == {"total"}  # float64: no compensation twin
+    exact = math.fsum(data.ravel().tolist())
+    bound = (data.size + shards) * 2.0**-53 * float(np.abs(data).sum())
+    assert abs(state["total"] - exact) <= bound
+    # the bound is tight enough to tell: float32 accumulation would miss it by ~1e8
+    assert bound < 1e-9 * float(np.abs(data).sum())

@@ -35,15 +35,11 @@ def test_every_builtin_metric_declares_each_state_entry(cls, options):
     assert set(metric.state_reductions().values()) <= {"sum", "min", "max", "concatenate"}
 
 
-def test_extremes_declares_each_reduction():
-    assert Extremes().state_reductions() == {
-        "smallest": "min",
-        "largest": "max",
-        "seen": "concatenate",
-        "ids": "concatenate",
-        "count": "sum",
-        "count_compensation": "sum",
-    }
+def test_extremes_declares_each_reduction(backend):
+    expected = {"smallest": "min", "largest": "max", "seen": "concatenate", "ids": "concatenate", "count": "sum"}
+    if backend.accumulator_dtype != "float64":  # a float32 sum's compensation twin (metrics/_state.py)
+        expected["count_compensation"] = "sum"
+    assert Extremes().state_reductions(backend) == expected
 
 
 def test_merge_follows_min_max_and_concatenate(backend):
@@ -121,4 +117,4 @@ def test_declared_entries_of_an_override_are_read():
         def initial_state(self, like):
             return {**sum_state(("total",), like=like), **declare(SUM, {"peak": np.zeros(())})}
 
-    assert Declared().state_reductions() == {"total": "sum", "total_compensation": "sum", "peak": "sum"}
+    assert Declared().state_reductions() == {"total": "sum", "peak": "sum"}  # NumPy's float64: no twin

@@ -258,11 +258,13 @@ def test_sample_weight_reaches_lossbridge_and_weighted_shards_merge_with_exact_o
 
 
 # ---------------------------------------------------------------- construction
-def test_every_builtin_state_reduces_by_sum_with_its_compensation_twin():
+def test_every_builtin_state_reduces_by_sum_and_torch_state_has_no_compensation_twin():
     reductions = reductions_of(lm.AUC(num_thresholds=5))
     counts = ("true_positives", "false_positives", "true_negatives", "false_negatives")
-    assert set(reductions) == {*counts, *(f"{c}_compensation" for c in counts)}
+    assert set(reductions) == set(counts)  # torch's float64 sums: no twins (metrics/_state.py)
     assert set(reductions.values()) == {"sum"}
+    wrapped = as_torchmetric(lm.AUC(num_thresholds=5))
+    assert {key: getattr(wrapped, key).dtype for key in counts} == dict.fromkeys(counts, torch.float64)
 
 
 def test_a_metric_merging_by_max_gets_max_and_an_unexpressible_merge_raises():
@@ -317,7 +319,7 @@ def test_declared_reductions_are_taken_as_declared_without_probing_the_merge():
         def merge(self, state, other):
             raise AssertionError("the declarations answer: merge must not be probed")
 
-    assert reductions_of(Spread()) == {"low": "min", "high": "max", "count": "sum", "count_compensation": "sum"}
+    assert reductions_of(Spread()) == {"low": "min", "high": "max", "count": "sum"}
     with pytest.raises(TypeError, match=r"Extremes declares state entry 'seen' combined by 'concatenate'"):
         reductions_of(Extremes())
 

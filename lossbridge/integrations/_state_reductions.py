@@ -22,37 +22,33 @@ REDUCTIONS = ("sum", "min", "max")
 
 def _probe_states(metric, rng):
     """Two random NumPy states of ``metric``'s empty-state layout: positive
-    integral values (exact in every dtype, so a sum, min or max reads exactly).
-    An integer compensation twin stays 0: it is a placeholder of an exact
-    integer state (``IoU`` before any weight), 0 in every state it can hold."""
+    integral values (exact in every dtype, so a sum, min or max reads exactly)."""
     empty = {k: np.asarray(v) for k, v in metric.stateless_initial_state(np.zeros((1, 1), "float32")).items()}
-    pair = []
-    for _ in range(2):
-        state = {}
-        for key, value in empty.items():
-            placeholder = key.endswith(COMPENSATION) and value.dtype.kind in "iub"
-            fill = np.zeros(value.shape) if placeholder else rng.integers(1, 1000, size=value.shape)
-            state[key] = fill.astype(value.dtype)
-        pair.append(state)
-    return pair
+    return [
+        {key: rng.integers(1, 1000, size=value.shape).astype(value.dtype) for key, value in empty.items()}
+        for _ in range(2)
+    ]
 
 
 def _read(state, key):
-    """The value an entry stands for: a compensated total reads with its twin."""
+    """The value an entry stands for: a compensated total reads with its twin
+    (a float64 total has none: ``lossbridge.metrics._state``)."""
     twin = key + COMPENSATION
     return state[key] + state[twin] if twin in state else state[key]
 
 
-def merge_reductions(metric, target, hint):
+def merge_reductions(metric, target, hint, backend=None):
     """``{state entry: "sum" | "min" | "max"}``: how ``metric`` combines each
     entry, as it declares (``Metric.state_reductions``), or for a user metric
     with its own ``merge`` and no declarations, as that merge does on two
     probe states (a compensation twin then takes its total's reduction, which
-    must be ``"sum"``). Raises ``TypeError`` naming the metric, the entry,
-    ``target`` (what the reductions are for) and ``hint`` (the caller's way
-    out) when an entry combines by none of these (a concatenation)."""
+    must be ``"sum"``). ``backend``: the lossbridge backend the state will
+    live on (its accumulator dtype decides which sums have twins). Raises
+    ``TypeError`` naming the metric, the entry, ``target`` (what the
+    reductions are for) and ``hint`` (the caller's way out) when an entry
+    combines by none of these (a concatenation)."""
     try:
-        declared = metric.state_reductions()
+        declared = metric.state_reductions(backend)
     except TypeError:  # merges its own way and declares nothing: read the merge
         return _probed_reductions(metric, target, hint)
     for key, how in declared.items():

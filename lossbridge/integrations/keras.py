@@ -174,6 +174,7 @@ class KerasMetric(keras.metrics.Metric):
             metric,
             "Keras variable aggregations",
             "Keras aggregates metric variables by sum (or not at all); write the metric's merge as sums",
+            backend=self._lb_backend,  # the storage's entries: float32 sums (JAX without x64) have twins
         )
         self._lb_aggregations = tuple((key, _AGGREGATIONS[how]) for key, how in reductions.items())
         self._lb_like_shape = _like_shape(like)

@@ -11,12 +11,13 @@ Each entry of the lossbridge state becomes one torchmetrics state
 how the metric declares the entry combines (:func:`reductions_of`:
 ``Metric.state_reductions``, ``sum``, ``min`` or ``max``); only for a user
 metric that overrides ``merge`` and declares nothing is it read from that merge,
-by merging two probe states. Every built-in lossbridge metric declares sums. A
-compensated running sum
-(``name`` and ``name_compensation``, read as their sum, see
+by merging two probe states. Every built-in lossbridge metric declares sums. On
+torch a running sum is one float64 entry (no compensation twin:
+``lossbridge.metrics._state``), summed across ranks with one rounding per
+rank, as one more update would. A compensated float32 running sum (``name``
+and ``name_compensation``, read as their sum, see
 ``lossbridge.metrics.base.read_sum``) reduces both entries by ``"sum"``:
-``sum(totals) + sum(compensations)`` is the read of the merged state, so
-summing the twins across ranks is exact up to one rounding. A metric whose
+``sum(totals) + sum(compensations)`` is the read of the merged state. A metric whose
 entries combine by none of these (a concatenation) raises ``TypeError`` naming
 it when it is wrapped (pass ``reductions=`` to state them yourself).
 
@@ -40,6 +41,7 @@ from __future__ import annotations
 import torch
 import torchmetrics
 
+from .. import backends
 from ..metrics.base import Metric
 from ._state_reductions import merge_reductions
 
@@ -51,8 +53,9 @@ def reductions_of(metric):
     entry, as it declares, or as its own ``merge`` does where it declares
     nothing (``lossbridge.integrations._state_reductions``); raises
     ``TypeError`` naming the metric and the entry when an entry combines by
-    none of these."""
-    return merge_reductions(metric, "torchmetrics reductions", _HINT)
+    none of these. The entries are those of a state of torch tensors (float64
+    sums, no compensation twins: ``lossbridge.metrics._state``)."""
+    return merge_reductions(metric, "torchmetrics reductions", _HINT, backend=backends.get("torch"))
 
 
 # ---------------------------------------------------------------- the wrapper

@@ -6,8 +6,8 @@ mixin :class:`KerasCompat` of ``Metric``; nothing else calls these):
   ``total``, ``count``, ``total_cm``, ``accumulator``, ...): read-only views of
   the state. Keras names each attribute after its state variable, and so do
   lossbridge's state entries; where Keras' attribute name differs, the class
-  maps it in ``Metric.state_aliases``. A compensated running sum reads as
-  ``sum + compensation`` (``base.read_sum``), in the accumulator dtype;
+  maps it in ``Metric.state_aliases``. A running sum reads as ``base.read_sum``
+  gives it (a float32 sum plus its compensation), in the accumulator dtype;
 * a wrapped function's options (``from_logits``, ``axis``, ...) as
   attributes, listed by ``dir()`` (``lossbridge.options.bound_option``);
 * a lossbridge metric that Keras wrapped as a metric *function*: Keras wraps
@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from .. import dispatch
 from ..options import UNBOUND, bound_option, with_bound_options
-from ._state import COMPENSATION, read_sum
+from ._state import read_sum
 
 #: the module of Keras 3's ``keras.metrics.MeanMetricWrapper``: the caller
 #: ``Metric.__call__`` looks for once Keras is loaded (reading the caller's
@@ -89,8 +89,8 @@ class KerasCompat:
     @property
     def variables(self):
         """The state's tensors in order, as Keras' ``metric.variables`` lists
-        its state variables (read-only: compensation terms included; before
-        any update, the empty state's)."""
+        its state variables (read-only: a float32 sum's compensation twin
+        included; before any update, the empty state's)."""
         return state_tensors(self)
 
     def __getattr__(self, name):
@@ -104,7 +104,7 @@ class KerasCompat:
         if value is not UNBOUND:
             return value
         key, state, backend = state_entry(self, name)
-        return dispatch.run_on(backend, read_sum, state, key) if key + COMPENSATION in state else state[key]
+        return dispatch.run_on(backend, read_sum, state, key)
 
     def __dir__(self):
         """With a wrapped function's options, which read as attributes."""

@@ -32,8 +32,9 @@ Under a compiler's trace (``shard_map``, ``pmap``, ``tf.function``) and for
 TF's per-replica values, shapes are the same on every replica by
 construction and the header is skipped: the reductions run as they are.
 
-Exactness. A compensated running sum and its compensation are both summed,
-so the synced read ``sum(totals) + sum(compensations)`` is the sum of the
+Exactness. A running sum is summed across replicas (a float32 one with its
+compensation, so the synced read ``sum(totals) + sum(compensations)``; a
+float64 one has none: ``_state``), which is the sum of the
 replicas' reads up to the rounding of the collective's additions: at most
 ``n - 1`` roundings of the accumulator dtype relative to ``sum(|totals|)`` for
 ``n`` replicas (1e-16 per replica in float64), on top of each replica's own
@@ -146,7 +147,7 @@ def sync_state(metric, backend, state, group):
     group = backend.replica_group(group)
     if group is None:
         return state
-    reductions = metric.state_reductions()
+    reductions = metric.state_reductions(backend)
     if state is not None:
         first = next(iter(state.values()))
         if not (backend.is_tensor(first) and backend.is_concrete(first)):

@@ -1,24 +1,49 @@
 """State entries of a metric: how they are made, added to, read and combined.
 
-Precision of state. Running sums are kept in ``K.accumulator_dtype``:
-float64 on NumPy, PyTorch and TensorFlow, and on JAX only when the user enabled
-``jax_enable_x64`` (float32 otherwise). Beside each sum ``name`` the state
-holds ``name_compensation`` and the value read back is ``name +
-name_compensation``. A float32 sum is *compensated* (Neumaier's variant of
-Kahan summation): the compensation holds the rounding error lost so far,
-which keeps a mean over 10^7 values accurate to about 1e-8 (plain float32
-drifts to ~1e-5) and a counter exact far past 2**24, where a plain float32
-counter stops counting. A float64 sum is added plainly (its compensation
-stays as it is, 0 unless a merge or a host count put something there): each
-batch enters as one increment already summed in the batch's precision, so
-after B batches a float64 total errs by at most ~B * 1.1e-16 of the sum of
-magnitudes, below any float32 input's own rounding for B < 10^9, and counts
-stay exact to 2**53. The compensated step costs 9-15 eager ops per entry and
+Layout of a running sum (the one rule; :func:`has_twin` applies it). A sum
+``name`` is kept in ``K.accumulator_dtype``: float64 on NumPy, PyTorch and
+TensorFlow, and on JAX only when the user enabled ``jax_enable_x64`` (float32
+otherwise, and on MLX). A float64 sum is the entry ``name`` alone, added
+plainly. A sum in any other dtype (float32) has a twin ``name_compensation``
+of its shape and dtype, and reads as ``name + name_compensation``. Readers go
+by the state: a sum reads with its twin when the state holds one
+(:func:`read_sum`), alone otherwise. So a running count costs 8 bytes
+either way (one float64, or a float32 and its twin).
+
+Why the float32 twin. A float32 sum is *compensated* (Neumaier's variant of
+Kahan summation): the twin holds the rounding error lost so far, which keeps
+a mean over 10^7 values accurate to about 1e-8 (plain float32 drifts to
+~1e-5) and a counter exact far past 2**24, where a plain float32 counter
+stops counting. The compensated step costs 9-15 eager ops per entry and
 update: with it, update + result on torch at 32 values took 69 us for Mean
 and ~290 us for macro F1, against 48 and ~185 us without (torchmetrics' Mean
-and F1: ~45 and ~150-220 us on the same, shared, machine). Use :func:`sum_state`,
-:func:`accumulate` and :func:`read_sum` for every summing metric;
-:func:`combine_states` combines compensated pairs correctly.
+and F1: ~45 and ~150-220 us on the same, shared, machine).
+
+Why float64 needs none. Each batch enters as one increment already summed in
+the batch's precision, so after B updates a plain float64 total errs by at
+most ~B * 1.1e-16 (B roundings of 2**-53) of the sum of magnitudes, below any
+float32 input's own rounding (6e-8) for B < 5 * 10^8, and integer counts stay
+exact to 2**53 = 9,007,199,254,740,992. Merging (:func:`combine_states`)
+adds two float64 sums plainly too: one rounding per merge, the same bound as
+one more update, so merging M shards errs by at most (B + M) * 1.1e-16 of the
+sum of magnitudes, B the updates of all shards together.
+
+Why float64 and not Keras' float32: twice Keras' bytes where Keras keeps a
+float32 count (4 bytes; ``Mean``: 16 bytes here against Keras' 8, ``AUC(200)``
+6,400 against 3,200). A float32 count stops at 2**24 = 16,777,216: adding 1
+to it gives 2**24 again. Keras 3 (TensorFlow and JAX backends) fed one batch
+of 2**24 values (one 4096 x 4096 mask) and then 8 batches of one value
+reports ``Mean.count`` and ``Precision.true_positives`` of 16,777,216, not
+16,777,224 (its ``Mean`` of 2**24 zeros and 8 ones: 4.768371582e-07, not
+4.768369308e-07); lossbridge's float64 counts are exact to 2**53, and its
+float32 fallback (JAX without x64) keeps the twin for the same reason.
+Where Keras' state is 8 bytes a count (``MeanIoU``'s int64 matrix on
+TensorFlow) lossbridge's is the same size.
+
+Use :func:`sum_state`, :func:`accumulate` and :func:`read_sum` for every
+summing metric. A metric's entries thus depend on the accumulator dtype of
+the backend its state lives on (the twins); ``Metric.state_reductions(backend)``
+lists them for that backend.
 
 How state combines. Every state entry declares, where ``initial_state``
 creates it, how two shards or replicas combine it: summed (``sum_state``;
@@ -77,17 +102,50 @@ def reduced_state(reduction, names, shape=(), dtype=None, like=None):
     return declare(reduction, {name: value for name in names})
 
 
-# ---------------------------------------------------------------- compensated sums
+# ---------------------------------------------------------------- running sums
+def has_twin(dtype):
+    """Whether a running sum of ``dtype`` keeps a compensation twin: every
+    dtype but float64 (module docstring, "Layout of a running sum")."""
+    return dtype != "float64"
+
+
+def sum_entries(name, value):
+    """The state entries of running sum ``name`` holding ``value`` (a tensor
+    in the sum's dtype): ``{name: value}``, with a zero twin where
+    :func:`has_twin` says so."""
+    if not has_twin(K.dtype(value)):
+        return {name: value}
+    return {name: value, name + COMPENSATION: K.zeros_like(value)}
+
+
+def conform_sums(state, keys):
+    """``state`` (moved from a backend of another accumulator dtype) in the
+    layout whose entries are ``keys``: a float twin ``keys`` has and
+    ``state`` lacks starts at 0 (a float64 sum brought to float32), and a twin
+    ``state`` has and ``keys`` lacks is folded into its sum (a float32 sum
+    brought to float64, where it is exact)."""
+    out = dict(state)
+    for key in keys:
+        name = key[: -len(COMPENSATION)]
+        if key.endswith(COMPENSATION) and key not in out and name in out and K.dtype(out[name]).startswith("float"):
+            out[key] = K.zeros_like(out[name])
+    for key in state:
+        name = key[: -len(COMPENSATION)]
+        if key.endswith(COMPENSATION) and key not in keys and name in keys:
+            out[name] = out[name] + K.cast(out.pop(key), K.dtype(out[name]))
+    return out
+
+
 def sum_state(names, shape=(), like=None):
-    """Zeroed running sums ``names`` (each with its compensation term) of
-    ``shape`` in the accumulator dtype, on the device of ``like``."""
+    """Zeroed running sums ``names`` of ``shape`` in the accumulator dtype, on
+    the device of ``like`` (with compensation twins where the accumulator is
+    not float64)."""
     state = {}
     for name in names:
         # a tensor each, never one shared: a compiler guards on inputs that
         # alias (torch.compile would compile a compiled update twice, once for
         # the fresh state and once for every later one)
-        state[name] = K.zeros(shape, K.accumulator_dtype, like=like)
-        state[name + COMPENSATION] = K.zeros(shape, K.accumulator_dtype, like=like)
+        state.update(sum_entries(name, K.zeros(shape, K.accumulator_dtype, like=like)))
     # a sum and its compensation are both added: the read (their sum) of the
     # combined state is the sum of the reads
     return declare(SUM, state)
@@ -112,8 +170,8 @@ def neumaier_add(total, compensation, value):
 def add_increments(step, state, increments):
     """``increments`` added to their running sums of ``state`` by the
     compensated ``step`` (:func:`neumaier_add` or :func:`compensated_add`, as
-    :func:`adder` picks). A float64 sum takes a plain addition and keeps its
-    compensation as it is (module docstring)."""
+    :func:`adder` picks). A float64 sum takes a plain addition (module
+    docstring); a twin some foreign state gave it is kept as it is."""
     out = dict(state)
     for name, value in increments.items():
         total = state[name]
@@ -123,7 +181,7 @@ def add_increments(step, state, increments):
                 value = K.cast(value, dtype)
         else:
             value = K.convert_to_tensor(value, dtype=dtype, like=total)
-        if dtype == "float64":
+        if not has_twin(dtype):
             out[name] = total + value
         else:
             out[name], out[name + COMPENSATION] = step(total, state[name + COMPENSATION], value)
@@ -183,18 +241,17 @@ def adder(backend, names):
     add_to = _ADDERS.get(key)
     if add_to is not None:
         return add_to
-    keys = tuple(k for name in names for k in (name, name + COMPENSATION))
     if backend.name in _FUSED_STEP:
-
-        def kernel(*flat):
-            state = dict(zip(keys, flat[: len(keys)], strict=True))
-            increments = dict(zip(names, flat[len(keys) :], strict=True))
-            out = dispatch.run_on(backend, add_increments, neumaier_add, state, increments)
-            return tuple(out[k] for k in keys)
-
-        kernel = backend.fused(kernel)
+        # one kernel per layout of the sums, read from the state itself: whether
+        # a twin exists follows the state's dtype (jax_enable_x64 when it was
+        # made), not the flag now, and tests toggle the flag between states
+        kernels = {}
 
         def add_to(state, increments):
+            keys = tuple(k for name in names for k in (name, name + COMPENSATION) if k in state)
+            kernel = kernels.get(keys)
+            if kernel is None:
+                kernel = kernels[keys] = _fused_kernel(backend, names, keys)
             out = dict(state)
             out.update(zip(keys, kernel(*(state[k] for k in keys), *(increments[n] for n in names)), strict=True))
             return out
@@ -211,9 +268,25 @@ def adder(backend, names):
     return add_to
 
 
+def _fused_kernel(backend, names, keys):
+    """:func:`add_increments` (Neumaier's step) on the entries ``keys`` (the
+    sums ``names`` and their twins, where the state has them) as one
+    ``backend.fused`` kernel of the state's and the increments' tensors."""
+
+    def kernel(*flat):
+        state = dict(zip(keys, flat[: len(keys)], strict=True))
+        increments = dict(zip(names, flat[len(keys) :], strict=True))
+        out = dispatch.run_on(backend, add_increments, neumaier_add, state, increments)
+        return tuple(out[k] for k in keys)
+
+    return backend.fused(kernel)
+
+
 def read_sum(state, name):
-    """The value of running sum ``name``: the sum plus its compensation."""
-    return state[name] + state[name + COMPENSATION]
+    """The value of running sum ``name``: the sum plus its compensation where
+    the state holds one (a float32 sum), the sum itself otherwise."""
+    twin = name + COMPENSATION
+    return state[name] + state[twin] if twin in state else state[name]
 
 
 def merge_sums(state, other):
@@ -226,7 +299,8 @@ def combine_states(state, other, reductions):
     """The state of the union of the data behind ``state`` and ``other`` (two
     states of one layout): each entry combined as ``reductions`` declares
     (an entry it lacks is summed): ``SUM`` adds (a compensated pair as such,
-    its rounding error kept), ``MIN`` / ``MAX`` elementwise, ``CONCATENATE``
+    its rounding error kept; a float64 sum plainly, one rounding, as one more
+    update would: module docstring), ``MIN`` / ``MAX`` elementwise, ``CONCATENATE``
     joins ``other``'s rows after ``state``'s. The one rule of ``merge``;
     ``_replicas`` applies it across replicas with the matching collectives."""
     out = {}

@@ -41,9 +41,10 @@ COUNT_NAMES = ("true_positives", "false_positives", "true_negatives", "false_neg
 # ---------------------------------------------------------------- state size
 #: bytes a metric's state may take unless raised (see :func:`set_state_limit`)
 DEFAULT_STATE_LIMIT = 2**30
-#: bytes of one running count at its largest: float64 plus its compensation
-#: (``lossbridge.metrics.base``); JAX without x64 keeps half that
-BYTES_PER_COUNT = 16
+#: bytes of one running count: a float64 sum, or a float32 sum and its
+#: compensation twin where the accumulator is float32 (the layout of
+#: ``lossbridge.metrics._state``); IoU's unweighted int64 count takes 8 too
+BYTES_PER_COUNT = 8
 #: bytes a kept Python float threshold costs (the float and the list's pointer)
 BYTES_PER_THRESHOLD = 32
 

@@ -58,12 +58,15 @@ from ._state import (  # noqa: F401 - where metrics and users import the state h
     adder,
     combine_states,
     compensated_add,
+    conform_sums,
     declarations,
     declare,
+    has_twin,
     merge_sums,
     neumaier_add,
     read_sum,
     reduced_state,
+    sum_entries,
     sum_state,
 )
 from ._sync import ReplicaSync
@@ -85,7 +88,8 @@ class Metric(KerasCompat, ReplicaSync):
 
     #: names of the positional inputs of ``update_state``, for dispatch and errors
     input_names: tuple[str, ...] = ("y_true", "y_pred")
-    #: {entry: reduction or None (undeclared)}, read once from ``initial_state`` (:meth:`state_reductions`)
+    #: accumulator dtype -> {entry: reduction or None (undeclared)}, read once per state layout from
+    #: ``initial_state`` (:meth:`state_reductions`): float32 sums have compensation twins, float64 ones none
     _reductions = None
     #: ``(backend, state)`` of all replicas while :meth:`sync` holds it; None: the local state rules
     _synced = None
@@ -166,19 +170,24 @@ class Metric(KerasCompat, ReplicaSync):
     def merge(self, state, other):
         """Combine two states, each entry as ``initial_state`` declares it
         (:func:`combine_states`; an undeclared entry is added)."""
-        return combine_states(state, other, self._declared())
+        return combine_states(state, other, self._declared(dispatch.active()))
 
     # ------------------------------------------------ how state combines
-    def _declared(self):
+    def _declared(self, backend=None):
         """``{entry: reduction or None}`` as ``initial_state`` declares them
-        (None: undeclared), read once from the empty state of this config.
-        ``{}`` when ``initial_state(None)`` cannot run (it needs data): then
-        every entry is added, as ``merge`` always did."""
-        found = self.__dict__.get("_reductions")
+        (None: undeclared), read once per accumulator dtype from the empty
+        state of this config on ``backend`` (default: the state's backend,
+        else the default one): the entries differ by the compensation twins
+        of float32 sums (``_state``). ``{}`` when ``initial_state(None)``
+        cannot run (it needs data): then every entry is added, as ``merge``
+        always did."""
+        backend = backend or self._backend or dispatch.default_backend()
+        cache = self.__dict__.setdefault("_reductions", {})
+        found = cache.get(backend.accumulator_dtype)
         if found is None:
             token = declarations.set({})
             try:
-                keys = tuple(dispatch.run_on(self._backend or dispatch.default_backend(), self.initial_state, None))
+                keys = tuple(dispatch.run_on(backend, self.initial_state, None))
                 recorded = declarations.get()
                 found = {key: recorded.get(key) for key in keys}
             except Exception as error:  # noqa: BLE001 - a user's initial_state that needs data; kept for sync's error
@@ -186,17 +195,20 @@ class Metric(KerasCompat, ReplicaSync):
                 self.__dict__["_reductions_error"] = error
             finally:
                 declarations.reset(token)
-            self.__dict__["_reductions"] = found
+            cache[backend.accumulator_dtype] = found
         return found
 
-    def state_reductions(self):
+    def state_reductions(self, backend=None):
         """``{state entry: "sum" | "min" | "max" | "concatenate"}``: how
         shards (``merge``) and replicas (``sync``) combine each entry, as
         ``initial_state`` declares it (``sum_state``, ``reduced_state``,
         ``declare``). An undeclared entry is summed, as the default ``merge``
         does; a metric that overrides ``merge`` must declare every entry
-        (TypeError otherwise: its combination cannot be guessed)."""
-        found = self._declared()
+        (TypeError otherwise: its combination cannot be guessed). The entries
+        are those of a state on ``backend`` (a lossbridge backend; default:
+        where the metric's state lives, else the default backend): a float32
+        accumulator adds compensation twins (``lossbridge.metrics._state``)."""
+        found = self._declared(backend)
         error = self.__dict__.get("_reductions_error")
         if not found and error is not None:
             raise TypeError(
@@ -267,6 +279,9 @@ class Metric(KerasCompat, ReplicaSync):
         inputs, sample_weight = values[:count], values[count]
         if held:
             state = dict(zip(keys, values[count + 1 :], strict=True))
+            if backend is not self._backend and self._declared(backend):
+                # another accumulator dtype has other compensation twins (_state: the layout)
+                state = dispatch.run_on(backend, conform_sums, state, tuple(self._declared(backend)))
         else:
             state = dispatch.run_on(backend, self.initial_state, inputs[-1])
         return backend, inputs, sample_weight, state
@@ -385,6 +400,8 @@ class Metric(KerasCompat, ReplicaSync):
             return
         declared = self._declared()
         for key, value in self._state.items():
+            if key not in state and key.endswith(COMPENSATION):  # a twin the other's dtype lacks (conform_sums)
+                continue
             mine, theirs = self._backend.shape(value), backend.shape(state[key])
             if declared.get(key) == CONCATENATE:  # rows are joined: only a row's shape must agree
                 mine, theirs = mine[1:], theirs[1:]
@@ -401,10 +418,14 @@ class Metric(KerasCompat, ReplicaSync):
         return config
 
     def _bring_state(self, state, backend):
-        """Another metric's ``state`` (on ``backend``) on this metric's backend."""
-        if backend is self._backend:
-            return state
-        return {k: self._backend.from_foreign(v, backend) for k, v in state.items()}
+        """Another metric's ``state`` (on ``backend``) on this metric's backend,
+        in the layout of this metric's state (the compensation twins differ
+        between accumulator dtypes: ``_state.conform_sums``)."""
+        if backend is not self._backend:
+            state = {k: self._backend.from_foreign(v, backend) for k, v in state.items()}
+        if set(state) != set(self._state):
+            state = dispatch.run_on(self._backend, conform_sums, state, tuple(self._state))
+        return state
 
     @property
     def state(self):

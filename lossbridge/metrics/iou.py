@@ -22,16 +22,17 @@ alike. Unlike Keras 3
 ``sample_weight`` values count as given.
 
 State. While no ``sample_weight`` has been given the counts are integers and
-kept exact as an int64 matrix (8 bytes a cell; Keras' int32 matrix has 4 and
-overflows past 2**31). The first weighted update turns the matrix into a
-compensated float64 running sum (``lossbridge.metrics.base``; 16 bytes a
-cell, exact integers up to 2**53), which later updates and merges keep. Where
-the accumulator is float32 (JAX without x64, so no int64) the state is the
-compensated float32 sum from the start (8 bytes a cell), exact far past 2**24.
-Both forms hold a ``total_confusion_matrix_compensation`` entry (a 0-d zero
-in the integer form), so readers of the state see one layout.
-``num_classes`` is checked against ``lossbridge.metrics.state_limit()``
-(16 bytes a cell, the weighted form) before anything is allocated.
+kept exact as an int64 matrix ``total_confusion_matrix`` (8 bytes a cell;
+Keras' int32 matrix has 4 and overflows past 2**31). The first weighted
+update turns it into a float64 running sum of the same name and shape
+(``lossbridge.metrics._state``: no twin; 8 bytes a cell, exact integers up to
+2**53), which later updates and merges keep: both forms are the one entry,
+only its dtype changes. Where the accumulator is float32 (JAX without x64, so
+no int64) the state is a compensated float32 sum from the start, the matrix
+and its ``total_confusion_matrix_compensation`` twin (8 bytes a cell), exact
+far past 2**24. ``num_classes`` is checked against
+``lossbridge.metrics.state_limit()`` (8 bytes a cell) before anything is
+allocated.
 """
 
 from __future__ import annotations
@@ -43,14 +44,13 @@ from ..inputs import check_real, class_ids
 from ..k import K, fused
 from ..options import dtype_name
 from ._thresholds import BYTES_PER_COUNT, add_counts, check_state_size
-from .base import COMPENSATION, SUM, Metric, declare, merge_sums, read_sum, sum_state
+from .base import SUM, Metric, declare, merge_sums, read_sum, sum_entries, sum_state
 
 EPSILON = 1e-7
 _MATRIX = "total_confusion_matrix"
 #: integer dtypes Keras accepts for its IoU matrix ("int" is int64 there)
 _INTEGER_DTYPES = {name: name for name in ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64")}
 _INTEGER_DTYPES["int"] = "int64"
-_TWIN = _MATRIX + COMPENSATION
 
 
 def _is_int(value):
@@ -123,8 +123,8 @@ class IoU(Metric):
         shape = (self.num_classes, self.num_classes)
         if K.accumulator_dtype != "float64":  # no int64 here (JAX without x64)
             return sum_state((_MATRIX,), shape, like=like)
-        # replicas add the integer matrix (and its 0-d placeholder twin) too
-        return declare(SUM, {_MATRIX: K.zeros(shape, "int64", like=like), _TWIN: K.zeros((), "int64", like=like)})
+        # replicas add the integer matrix too
+        return declare(SUM, {_MATRIX: K.zeros(shape, "int64", like=like)})
 
     def update(self, state, y_true, y_pred, sample_weight=None):
         labels, predicted = self._class_ids(y_true, y_pred)
@@ -231,11 +231,11 @@ def _counts_exactly(state):
 
 
 def _as_weighted(state):
-    """The state in the compensated float form (a no-op when it is already)."""
+    """The state in the weighted form, a running sum in the accumulator dtype
+    (a no-op when it is already)."""
     if not _counts_exactly(state):
         return state
-    matrix = K.cast(state[_MATRIX], K.accumulator_dtype)
-    return {_MATRIX: matrix, _TWIN: K.zeros_like(matrix)}
+    return sum_entries(_MATRIX, K.cast(state[_MATRIX], K.accumulator_dtype))
 
 
 def _counts_grid(labels, predicted, weight, classes, ignore):

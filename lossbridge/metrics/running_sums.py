@@ -130,14 +130,17 @@ class RunningSums(Metric, register=False):
 
 def _with_host(state, host):
     """``state`` as ``result()`` reads it with the pending host counts: each
-    added to its sum's compensation, so read as sum + (compensation +
-    pending), off from folding them in by at most one rounding of the
-    accumulator dtype, while the state itself stays exact."""
+    added to its sum's compensation where it has one (read as sum +
+    (compensation + pending)), to the sum itself where it has none (float64),
+    off from folding them in by at most one rounding of the accumulator dtype,
+    while the state itself stays exact."""
     view = dict(state)
     for name, count in host.items():
+        # a float32 sum's twin takes the count: added to the sum it could be lost below the sum's last bit
+        entry = name + COMPENSATION if name + COMPENSATION in view else name
         # a Python float takes the tensor's dtype on every backend, and is the
         # cheapest operand there (a converted one costs JAX ~20-40 us more)
-        view[name + COMPENSATION] = view[name + COMPENSATION] + float(count)
+        view[entry] = view[entry] + float(count)
     return view
 
 
