@@ -67,7 +67,7 @@ def test_state_bytes_and_peak_on_numpy():
     metric = lb_metrics.Sum()
     (values,) = MC.metric_inputs("values", "small")
     metric.update_state(values)
-    # Sum keeps one running total with its compensation term: two accumulator scalars
+    # Sum keeps one running total: a float64 scalar (a float32 one and its compensation twin on JAX without x64)
     assert L.state_bytes("lb", metric) == sum(np.asarray(v).nbytes for v in metric.variables) > 0
     peak, how = L.peak_bytes("numpy", lambda: np.ones(1000, np.float64))
     assert how == "tracemalloc" and peak >= 8000
