@@ -208,9 +208,10 @@ class IoU(Metric):
             targets = K.convert_to_tensor(self.target_class_ids, "int32", like=matrix)
             true_positives = K.take_along_axis(true_positives, targets, axis=0)
             union = K.take_along_axis(union, targets, axis=0)
-        present = union > 1e-9
-        iou = K.where(present, true_positives / (union + EPSILON), K.zeros_like(union))
-        return K.sum(iou) / (K.sum(K.cast(present, K.dtype(iou))) + EPSILON)
+        # as Keras: a class's IoU is tp / (union + eps) (0 where it never occurred, since then tp = 0 too);
+        # the mean runs over the classes whose union is above 1e-9
+        present = K.sum(K.cast(union > 1e-9, K.dtype(union)))
+        return K.sum(true_positives / (union + EPSILON)) / (present + EPSILON)
 
     def get_config(self):
         return {
