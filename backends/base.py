@@ -177,6 +177,13 @@ class Backend:
         tensor). Value checks such as label ranges run only then."""
         return True
 
+    def tracing_python(self):
+        """Whether a compiler is tracing the running Python code itself, by
+        its bytecode (torch.compile's Dynamo): Python-side caches must not be
+        filled then, since making their objects would break the graph. False
+        where tracing runs the Python as it is (jax.jit, tf.function, MLX)."""
+        return False
+
     def rows_first_when_compiled(self):
         """Whether a Loss object traced by this backend's compiler should
         reduce each sample's row-normalized terms (log_softmax, a norm) before

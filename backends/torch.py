@@ -106,6 +106,9 @@ class TorchBackend(Backend):
     def is_concrete(self, x):
         return not torch.compiler.is_compiling()
 
+    def tracing_python(self):
+        return torch.compiler.is_compiling()
+
     def rows_first_when_compiled(self):
         # Inductor makes CCE's log_softmax and its row sum one kernel (92% of
         # an H100's copy bandwidth, against 73% for one sum over all terms)

@@ -47,6 +47,8 @@ def bind(fn, backend):
     their globals at run time. Anything else (a user's loss) is returned as is
     and keeps reading the facade, which sees later edits of its module.
     Cached per function and backend, so callers keep no caches of their own.
+    While torch.compile traces the caller (``Backend.tracing_python``) a
+    function not yet bound is returned as is: binding would break the graph.
 
     What it is worth, measured against the same formula defined outside
     lossbridge (which reads the facade), Loss objects at 32x10: 0.7 of 6.4 us
@@ -58,6 +60,8 @@ def bind(fn, backend):
     bound = _bound.get((fn, backend))
     if bound is not None:
         return bound
+    if backend.tracing_python():  # binding makes a module, which would break torch.compile's graph
+        return fn
     source = fn.__globals__
     module_name = source.get("__name__", "")
     if source.get("K") is not K or not module_name.startswith("lossbridge."):
@@ -80,17 +84,17 @@ def fused(fn, *config, short=False):
     is a dispatch and a pass over memory; a tf.function graph on TensorFlow;
     ``fn`` itself on NumPy and PyTorch). ``config`` holds the hashable
     options the kernel is specialised on, constants to a compiler. Made once
-    per backend, function and config (and bound, :func:`bind`), so callers
-    keep no caches: call it as ``fused(fn, *config)(*tensors)``. ``short``:
-    ``fn`` is a handful of ops (``Backend.fused``)."""
+    per backend, function and config, so callers keep no caches: call it as
+    ``fused(fn, *config)(*tensors)``. ``short``: ``fn`` is a handful of ops
+    (``Backend.fused``)."""
     backend = dispatch.active()
     key = (backend, fn, config, short)
     kernel = _kernels.get(key)
     if kernel is None:
-        body = bind(fn, backend)
-
+        # fn reads K through the facade, not bound: torch.compile may trace the first call, and binding
+        # (a module made per backend) would break its graph there; a compiled kernel reads K once anyway
         def run(*tensors):
-            return dispatch.run_on(backend, body, *tensors, *config)
+            return dispatch.run_on(backend, fn, *tensors, *config)
 
         kernel = _kernels[key] = backend.fused(run, short)
     return kernel
