@@ -84,17 +84,21 @@ def fused(fn, *config, short=False):
     is a dispatch and a pass over memory; a tf.function graph on TensorFlow;
     ``fn`` itself on NumPy and PyTorch). ``config`` holds the hashable
     options the kernel is specialised on, constants to a compiler. Made once
-    per backend, function and config, so callers keep no caches: call it as
+    per backend, function and config (and bound, :func:`bind`), so callers
+    keep no caches (none while torch.compile traces: it sees ``fn`` whole,
+    and a lookup here would make it guard on every entry): call it as
     ``fused(fn, *config)(*tensors)``. ``short``: ``fn`` is a handful of ops
     (``Backend.fused``)."""
     backend = dispatch.active()
+    if backend.tracing_python():
+        return lambda *tensors: dispatch.run_on(backend, fn, *tensors, *config)
     key = (backend, fn, config, short)
     kernel = _kernels.get(key)
     if kernel is None:
-        # fn reads K through the facade, not bound: torch.compile may trace the first call, and binding
-        # (a module made per backend) would break its graph there; a compiled kernel reads K once anyway
+        body = bind(fn, backend)
+
         def run(*tensors):
-            return dispatch.run_on(backend, fn, *tensors, *config)
+            return dispatch.run_on(backend, body, *tensors, *config)
 
         kernel = _kernels[key] = backend.fused(run, short)
     return kernel
