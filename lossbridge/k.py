@@ -78,7 +78,7 @@ def bind(fn, backend):
 _kernels: dict[tuple[object, object, tuple, bool], object] = {}
 
 
-def fused(fn, *config, short=False):
+def fused(fn, *config, short=False, backend=None):
     """``fn(*tensors, *config)`` on the active backend as one kernel of its
     tensor arguments (``Backend.fused``: jax.jit on JAX, where each eager op
     is a dispatch and a pass over memory; a tf.function graph on TensorFlow;
@@ -88,8 +88,9 @@ def fused(fn, *config, short=False):
     keep no caches (none while torch.compile traces: it sees ``fn`` whole,
     and a lookup here would make it guard on every entry): call it as
     ``fused(fn, *config)(*tensors)``. ``short``: ``fn`` is a handful of ops
-    (``Backend.fused``)."""
-    backend = dispatch.active()
+    (``Backend.fused``). ``backend``: the backend to fuse for, where the
+    caller holds it and it may not be the active one (default: the active)."""
+    backend = backend or dispatch.active()
     if backend.tracing_python():
         return lambda *tensors: dispatch.run_on(backend, fn, *tensors, *config)
     key = (backend, fn, config, short)

@@ -63,7 +63,7 @@ from __future__ import annotations
 import contextvars
 
 from .. import dispatch
-from ..k import K, bind
+from ..k import K, bind, fused
 from ._replicas import CONCATENATE, MAX, MIN, REDUCTIONS, SUM, identity
 
 #: suffix of the state entry that holds a running sum's lost low-order part
@@ -242,16 +242,12 @@ def adder(backend, names):
     if add_to is not None:
         return add_to
     if backend.name in _FUSED_STEP:
-        # one kernel per layout of the sums, read from the state itself: whether
-        # a twin exists follows the state's dtype (jax_enable_x64 when it was
-        # made), not the flag now, and tests toggle the flag between states
-        kernels = {}
 
         def add_to(state, increments):
+            # the kernel follows the layout of the sums in the state itself: whether a twin exists
+            # follows the state's dtype (jax_enable_x64 when it was made), not the flag now
             keys = tuple(k for name in names for k in (name, name + COMPENSATION) if k in state)
-            kernel = kernels.get(keys)
-            if kernel is None:
-                kernel = kernels[keys] = _fused_kernel(backend, names, keys)
+            kernel = fused(_add_flat, names, keys, backend=backend)
             out = dict(state)
             out.update(zip(keys, kernel(*(state[k] for k in keys), *(increments[n] for n in names)), strict=True))
             return out
@@ -268,18 +264,16 @@ def adder(backend, names):
     return add_to
 
 
-def _fused_kernel(backend, names, keys):
-    """:func:`add_increments` (Neumaier's step) on the entries ``keys`` (the
-    sums ``names`` and their twins, where the state has them) as one
-    ``backend.fused`` kernel of the state's and the increments' tensors."""
-
-    def kernel(*flat):
-        state = dict(zip(keys, flat[: len(keys)], strict=True))
-        increments = dict(zip(names, flat[len(keys) :], strict=True))
-        out = dispatch.run_on(backend, add_increments, neumaier_add, state, increments)
-        return tuple(out[k] for k in keys)
-
-    return backend.fused(kernel)
+def _add_flat(*arguments):
+    """:func:`add_increments` (Neumaier's step) over flat tensors, as one
+    fused kernel takes them: the state's entries ``keys`` (the sums ``names``
+    and their twins, where the state has them), then the increments of
+    ``names``; ``names`` and ``keys`` are the last two arguments."""
+    *flat, names, keys = arguments
+    state = dict(zip(keys, flat[: len(keys)], strict=True))
+    increments = dict(zip(names, flat[len(keys) :], strict=True))
+    out = add_increments(neumaier_add, state, increments)
+    return tuple(out[k] for k in keys)
 
 
 def read_sum(state, name):
