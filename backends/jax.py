@@ -396,14 +396,13 @@ class JaxBackend(Backend):
         )
 
     def all_reduce(self, tensors, reduction, group):
-        reduce = {"sum": jax.lax.psum, "min": jax.lax.pmin, "max": jax.lax.pmax}[reduction]
         if group is _PROCESSES:
-            return _across_processes(lambda xs: reduce(xs, "processes"), tensors, stacked=False)
-        return list(reduce(list(tensors), group))  # one collective over the whole list
+            return _across_processes(reduction, tensors)
+        return list(_REDUCTIONS[reduction](list(tensors), group))  # one collective over the whole list
 
     def all_gather(self, tensors, group):
         if group is _PROCESSES:
-            return _across_processes(lambda xs: jax.lax.all_gather(xs, "processes"), tensors, stacked=True)
+            return _across_processes("gather", tensors)
         return list(jax.lax.all_gather(list(tensors), group))
 
     def devices(self):
@@ -427,31 +426,45 @@ def _device(x):
 _PROCESSES = "lossbridge: jax.distributed processes"
 
 
-def _across_processes(collective, tensors, stacked):
-    """``collective`` (a function of a list of per-process values, run under
-    ``shard_map`` over the axis ``"processes"``) across the processes of
-    jax.distributed, on a mesh of one device per process: each process's
-    tensors become its shard of global arrays, so the values move between
-    devices, never through the host. The result is this process's replica."""
-    from jax.sharding import Mesh, NamedSharding, PartitionSpec
+_REDUCTIONS = {"sum": jax.lax.psum, "min": jax.lax.pmin, "max": jax.lax.pmax}
 
+
+def _across_processes(kind, tensors):
+    """The collective ``kind`` ("sum", "min", "max" or "gather") of
+    ``tensors`` across the processes of jax.distributed, on a mesh of one
+    device per process: each process's tensors become its shard of global
+    arrays, so the values move between devices, never through the host. The
+    result is this process's replica."""
     count = jax.process_count()
-    devices = [next(d for d in jax.devices() if d.process_index == p) for p in range(count)]
-    mesh = Mesh(np.array(devices), ("processes",))
+    devices = tuple(next(d for d in jax.devices() if d.process_index == p) for p in range(count))
+    run, sharded = _process_collective(kind, devices)
     mine = devices[jax.process_index()]
-    sharded = NamedSharding(mesh, PartitionSpec("processes"))
     arrays = [
         jax.make_array_from_single_device_arrays((count, *x.shape), sharded, [jax.device_put(x[None], mine)])
         for x in tensors
     ]
+    results = [x.addressable_data(0) for x in run(arrays)]
+    return results if kind == "gather" else [x[0] for x in results]
+
+
+@functools.cache
+def _process_collective(kind, devices):
+    """``(jitted collective, input sharding)`` of ``kind`` over ``devices``,
+    made once: a function made afresh per sync would be traced and compiled
+    afresh at every sync (~0.1 s each on a CPU), where this one compiles once
+    per layout of the state and is reused."""
+    from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+    mesh = Mesh(np.array(devices), ("processes",))
 
     def body(blocks):
-        out = collective([block[0] for block in blocks])
-        return out if stacked else [x[None] for x in out]
+        values = [block[0] for block in blocks]
+        if kind == "gather":
+            return jax.lax.all_gather(values, "processes")
+        return [x[None] for x in _REDUCTIONS[kind](values, "processes")]
 
     # the collectives' results are the same on every process (out_specs P()); JAX cannot infer that of all_gather
     run = jax.jit(
         jax.shard_map(body, mesh=mesh, in_specs=PartitionSpec("processes"), out_specs=PartitionSpec(), check_vma=False)
     )
-    results = [x.addressable_data(0) for x in run(arrays)]
-    return results if stacked else [x[0] for x in results]
+    return run, NamedSharding(mesh, PartitionSpec("processes"))

@@ -539,13 +539,23 @@ def run_jax_processes(rank, world, port):
     jax.config.update("jax_enable_x64", True)
     jax.distributed.initialize(f"127.0.0.1:{port}", num_processes=world, process_id=rank, initialization_timeout=60)
     import jax.numpy as jnp
+    from lossbridge.backends import jax as adapter
 
     check = Checker()
+    syncs = 0
     # the one-batch reference on NumPy: eager JAX compiles every op for every new shape
     for label, name, metric, expected, _, _ in my_shards(rank, world, jnp.asarray, np.asarray):
         metric.sync()
+        syncs += 1
         check.against(f"jax process {rank} {label} {name}", metric.result(), expected)
-    check.report()
+    # the collectives are made once per kind and compiled once per layout of the state, not once per sync
+    collectives = adapter._process_collective.cache_info().currsize
+    devices = tuple(next(d for d in jax.devices() if d.process_index == p) for p in range(world))
+    kinds = ("sum", "min", "max", "gather")
+    compiled = sum(adapter._process_collective(kind, devices)[0]._cache_size() for kind in kinds)
+    check("collective functions made (at most one per kind)", 0 < collectives <= len(kinds), True)
+    check(f"compiled collectives fewer than a third of {syncs} syncs", compiled < syncs / 3, True)
+    check.report(syncs=syncs, compiled_collectives=compiled)
     jax.distributed.shutdown()
 
 
