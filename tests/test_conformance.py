@@ -22,7 +22,7 @@ from lossbridge.cli import main as cli_main
 from lossbridge.testing import ConformanceError, _op_cases, check_backend, conformance
 from tests.helpers import precision
 
-pytestmark = pytest.mark.slow  # spawns processes or runs whole catalogues: scheduled first (conftest.py)
+pytestmark = pytest.mark.slow(seconds=55)  # runs whole catalogues: scheduled early (conftest.py)
 
 
 def _assert_conforms(result):

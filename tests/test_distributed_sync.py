@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.slow  # spawns processes: scheduled first (conftest.py)
+pytestmark = pytest.mark.slow(seconds=75)  # spawns processes: scheduled early (conftest.py)
 
 ROOT = Path(__file__).resolve().parent.parent
 #: seconds a whole spawned group may take (the workers' own watchdog is shorter)

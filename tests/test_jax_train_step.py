@@ -20,7 +20,7 @@ optax = pytest.importorskip("optax")
 
 from lossbridge import losses, metrics  # noqa: E402
 
-pytestmark = pytest.mark.slow  # spawns processes or runs whole catalogues: scheduled first (conftest.py)
+pytestmark = pytest.mark.slow(seconds=20)  # spawns processes or runs whole catalogues: scheduled early (conftest.py)
 
 DOC = pathlib.Path(__file__).resolve().parents[1] / "docs" / "jax.md"
 RTOL = 1e-6  # float32 state, jitted vs eager (same ops, XLA may fuse them differently)

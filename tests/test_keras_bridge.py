@@ -27,7 +27,7 @@ from tests import keras_bridge_worker as worker
 
 pytestmark = [
     pytest.mark.skipif(importlib.util.find_spec("keras") is None, reason="keras is not installed"),
-    pytest.mark.slow,
+    pytest.mark.slow(seconds=105),  # three framework processes: scheduled first (conftest.py)
 ]
 
 BACKENDS = [name for name in ("jax", "torch", "tensorflow") if importlib.util.find_spec(name) is not None]

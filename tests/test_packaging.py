@@ -26,7 +26,7 @@ import pytest
 
 from lossbridge import backends
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow(seconds=20)  # builds and installs: scheduled early (conftest.py)
 
 ROOT = Path(__file__).resolve().parents[1]
 PLUGIN = Path(__file__).resolve().parent / "data" / "plugin_backend"

@@ -36,7 +36,7 @@ from lossbridge import backends as registry
 from lossbridge.testing import cases, catalogue, check_parity
 from lossbridge.testing import strategies as lbst
 
-pytestmark = pytest.mark.slow  # the whole catalogue on every backend (~2 min): scheduled first (conftest.py)
+pytestmark = pytest.mark.slow(seconds=120)  # the whole catalogue on every backend: scheduled first (conftest.py)
 
 ENTRIES = catalogue.entries()
 FUNCTIONS = [(e, c) for e in ENTRIES if e.family == "loss" and not isinstance(e.obj, type) for c in e.cases]

@@ -23,7 +23,7 @@ import pytest
 import lossbridge
 from lossbridge import backends, dispatch, losses
 
-pytestmark = pytest.mark.slow  # spawns processes or runs whole catalogues: scheduled first (conftest.py)
+pytestmark = pytest.mark.slow(seconds=7)  # spawns processes: scheduled early (conftest.py)
 
 ROOT = Path(__file__).resolve().parents[1]
 PLUGIN = ROOT / "examples" / "plugin"

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.slow  # spawns processes or runs whole catalogues: scheduled first (conftest.py)
+pytestmark = pytest.mark.slow(seconds=35)  # spawns processes: scheduled early (conftest.py)
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"

@@ -45,7 +45,7 @@ def default_run(tmp_path_factory):
     return done, report.read_json(path)
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=55)  # the file: the whole catalogue in subprocesses, scheduled early (conftest.py)
 def test_default_table_covers_every_backend_and_entry(default_run):
     from lossbridge import backends, report
 
