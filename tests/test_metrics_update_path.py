@@ -268,3 +268,46 @@ def test_host_counts_fold_in_exact_parts(count, dtype):
     assert all(float(np.dtype(dtype).type(p)) == p for p in parts)  # each exact in dtype
     assert sum(int(p) for p in parts) == count
     assert len(parts) <= 2
+
+
+def _xlogy(a, b):
+    return np.where(a == 0, 0.0, a * np.log(np.where(a == 0, 1.0, b)))
+
+
+#: (metric, its float64 NumPy per-sample formula of (batch, features) inputs)
+ONE_PASS = {
+    "mse": (metrics.MeanSquaredError, lambda t, p: np.mean((t - p) ** 2, axis=-1)),
+    "mape": (metrics.MeanAbsolutePercentageError, lambda t, p: 100 * np.mean(np.abs((t - p) / np.abs(t)), axis=-1)),
+    "kld": (metrics.KLDivergence, lambda t, p: np.sum(_xlogy(t, t / p), axis=-1)),
+    "cce": (metrics.CategoricalCrossentropy, lambda t, p: -np.sum(t * np.log(p / p.sum(-1, keepdims=True)), axis=-1)),
+}
+
+
+@pytest.mark.parametrize("case", sorted(ONE_PASS))
+def test_a_loss_mean_sums_all_terms_of_an_unweighted_batch_in_one_pass(backend, case, monkeypatch):
+    """A loss metric's unweighted (batch, features) update sums the loss's
+    terms in one reduction (no per-sample values: that route is made to
+    raise here), and reads the float64 formula's mean to float32 rounding;
+    a weighted update, and (batch, steps, features) inputs, keep the
+    per-sample route with the same values."""
+    from lossbridge.losses.definition import PerSample
+
+    make, formula = ONE_PASS[case]
+    rng = np.random.default_rng(7)
+    batches = [rng.uniform(0.1, 1.0, size=(6, 4)).astype(np.float32) for _ in range(6)]
+    pairs = [(batches[i], batches[i + 1]) for i in range(0, 6, 2)]
+    expected = np.mean(np.concatenate([formula(t.astype(np.float64), p.astype(np.float64)) for t, p in pairs]))
+    metric = make()
+    with monkeypatch.context() as patched:
+        patched.setattr(PerSample, "__call__", lambda *args: pytest.fail("per-sample values made"))
+        for t, p in pairs:
+            metric.update_state(backend.convert_to_tensor(t), backend.convert_to_tensor(p))
+    np.testing.assert_allclose(float(backend.to_numpy(metric.result())), expected, rtol=2e-6)
+    weighted = make()
+    for t, p in pairs:
+        weighted.update_state(backend.convert_to_tensor(t), backend.convert_to_tensor(p), sample_weight=np.ones(6))
+    np.testing.assert_allclose(float(backend.to_numpy(weighted.result())), expected, rtol=2e-6)
+    steps = make()
+    for t, p in pairs:
+        steps.update_state(backend.convert_to_tensor(t.reshape(3, 2, 4)), backend.convert_to_tensor(p.reshape(3, 2, 4)))
+    np.testing.assert_allclose(float(backend.to_numpy(steps.result())), expected, rtol=2e-6)

@@ -38,6 +38,7 @@ from ..k import bind
 from ..options import OptionChecks
 
 _NAMES = ("y_true", "y_pred")
+_FULL_FLOATS = FLOAT_DTYPES - HALF_DTYPES  # what a batch may be summed in without overflow
 
 
 class PerSample:
@@ -184,6 +185,23 @@ class LossDefinition:
             out = self.per_sample(backend, out, self.axis_of(args, kwargs) if args or kwargs else self._axis)
         return out if half is None else backend.cast(out, half)
 
+    def total(self, backend, y_true, y_pred, args=(), kwargs=None):
+        """The sum over the batch of the per-sample values of prepared
+        ``(batch, features)`` float32 or float64 inputs, as one reduction of
+        all terms (:meth:`PerSample.total`) instead of a reduction per
+        sample and one over them: the sum a mean metric adds per batch
+        (a per-sample mean over a short row costs torch about a full pass of
+        its own). None where that one pass does not give it: no declared
+        ``per_sample``, other ranks or dtypes, a loss axis other than the
+        last, an empty batch (``backend`` active)."""
+        if self.per_sample is None or len(backend.shape(y_pred)) != 2 or backend.dtype(y_pred) not in _FULL_FLOATS:
+            return None
+        axis = self.axis_of(args, kwargs) if args or kwargs else self._axis
+        if axis not in (-1, 1):
+            return None
+        terms = self.terms(backend, y_true, y_pred, args, kwargs)
+        return self.per_sample.total(backend, terms, axis, "sum")
+
 
 def prepare_call(backend, definition, y_true, y_pred):
     """The inputs of a function call: float predictions, dense labels in
@@ -250,8 +268,19 @@ def loss_function(
             out = backend.cast(out, "bfloat16")
         return out
 
+    def total(y_true, y_pred, *args, **kwargs):
+        """The loss's per-sample values summed over the batch in one pass over
+        the terms (:meth:`LossDefinition.total`), or None where that pass
+        does not apply (the caller then sums the values of a call)."""
+        if checks is not None and (args or kwargs):
+            args, kwargs = (), checks(args, kwargs)
+        backend, y_true, y_pred = dispatch.resolve_pair(_NAMES, y_true, y_pred)
+        y_true, y_pred = prepare_call(backend, definition, y_true, y_pred)
+        return dispatch.run_on(backend, definition.total, backend, y_true, y_pred, args, kwargs)
+
     loss.definition = definition
     loss.raw = lambda y_true, y_pred, *args, **kwargs: values(dispatch.active(), y_true, y_pred, args, kwargs)
+    loss.total = total
     return loss
 
 

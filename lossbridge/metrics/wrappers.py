@@ -32,6 +32,7 @@ class MeanMetricWrapper(Mean):
 
     input_names = ("y_true", "y_pred")
     examples = (("regression", {"fn": "mean_squared_error"}, "fn=mse"),)
+    _one_pass = False  # whether fn is a loss that declares its terms (set in __init__)
 
     def __init__(self, fn, name=None, dtype=None, **kwargs):
         Metric.__init__(self, name=name, dtype=dtype)
@@ -45,6 +46,8 @@ class MeanMetricWrapper(Mean):
         checks = getattr(getattr(fn, "definition", None), "checks", None)  # a loss's declared checks, run once here
         self._fn = fn
         self._fn_kwargs = kwargs if checks is None else checks((), kwargs)
+        # a loss that declares its terms sums a batch in one pass over them (``increments``)
+        self._one_pass = getattr(getattr(fn, "definition", None), "per_sample", None) is not None
 
     @property
     def fn(self):
@@ -56,6 +59,14 @@ class MeanMetricWrapper(Mean):
 
     def increments(self, y_true, y_pred, sample_weight=None):
         # ``update`` is then derived from this (RunningSums.__init_subclass__)
+        if sample_weight is None:
+            # unweighted, a loss with declared terms sums all its terms in one pass: (batch, features) inputs
+            # give one value per sample, so that sum is the batch's total and the count its static batch size
+            rows = K.shape(y_pred)[0] if self._one_pass and K.shape(y_pred) else None
+            if type(rows) is int:
+                total = self._fn.total(y_true, y_pred, **self._fn_kwargs)
+                if total is not None:
+                    return {"total": total, "count": rows}
         return Mean.increments(self, self.values(y_true, y_pred), sample_weight=sample_weight)
 
     def get_config(self):
