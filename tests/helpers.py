@@ -77,6 +77,14 @@ with_compiler = on(*sorted(COMPILERS))
 beyond_numpy = not_on("numpy")
 
 
+def holds_float64(name):
+    """Whether backend ``name`` holds float64 tensors as they are (JAX only
+    with ``jax_enable_x64``, which this run does not turn on)."""
+    from lossbridge import backends
+
+    return backends.get(name).accumulator_dtype == "float64"
+
+
 #: a ``compiled`` parameter runs eagerly only on torch: torch.compile's cold
 #: start costs seconds on CPU, and the compile-option tests cover it
 eager_only_on_torch = pytest.mark.exists_if(lambda params: not (params["compiled"] and params["backend"] == "torch"))

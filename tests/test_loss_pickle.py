@@ -17,7 +17,7 @@ from lossbridge import K, losses
 from .helpers import to_backend, to_numpy
 
 
-@lossbridge.register_loss("test_pickle_scaled_mse", override=True)
+@lossbridge.register_loss("test_pickle_scaled_mse", override=True, examples="regression")  # the parity suite checks it
 def scaled_mse(y_true, y_pred, scale=2.0):
     """scale * mean((y_true - y_pred)**2) over the last axis."""
     return scale * K.mean(K.square(y_true - y_pred), axis=-1)

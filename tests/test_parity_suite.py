@@ -95,7 +95,12 @@ def _check(entry, case, inputs, dtype, names, **options):
 
 
 # ------------------------------------------------------------------ what is skipped
-@pytest.mark.parametrize("entry", UNKNOWN, ids=[f"{e.family}:{e.name}" for e in UNKNOWN])
+# every catalogue entry has a recipe today: the one placeholder parameter is deselected, not run
+@pytest.mark.parametrize(
+    "entry",
+    [pytest.param(e, id=f"{e.family}:{e.name}") for e in UNKNOWN]
+    or [pytest.param(None, id="none", marks=pytest.mark.exists_if(lambda p: False))],
+)
 def test_entries_without_a_recipe_are_skipped(entry):
     pytest.skip(entry.skip_reason)
 

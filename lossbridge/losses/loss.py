@@ -256,6 +256,9 @@ class LossFunctionWrapper(Loss):
 
     #: the loss function a subclass binds for good (``function=``), or None
     function = None
+    #: the parity suite's and the report's input recipe where no function is bound: the class with
+    #: ``fn=mean_squared_error`` (a bound function's own ``examples`` serve its subclass)
+    examples = (("regression", {"fn": "mean_squared_error"}, "fn=mse"),)
 
     def __init_subclass__(cls, function=None, **kwargs):
         super().__init_subclass__(**kwargs)

@@ -64,7 +64,10 @@ def cases_for(name: str, family: str | None = None) -> list[Case]:
 def _loss_examples(name):
     loss = LOSSES.find(name, LOSSES.classes)
     if isinstance(loss, type):
-        loss = getattr(loss, "function", None)
+        if getattr(loss, "function", None) is None:  # a class that takes its function (LossFunctionWrapper)
+            examples = getattr(loss, "examples", ())
+            return (examples,) if isinstance(examples, str) else tuple(examples)
+        loss = loss.function
     return getattr(getattr(loss, "definition", None), "examples", ())
 
 
