@@ -235,3 +235,24 @@ def test_wrapper_compiled(backend):
     m = metrics.MeanMetricWrapper(losses.mean_squared_error)
     expected = ref_mean([((np.mean((t.astype(np.float64) - p) ** 2, -1),), w) for (t, p), w in batches])
     np.testing.assert_allclose(compiled_value(backend, m, batches), expected, **F64_TOL)
+
+
+@pytest.mark.parametrize("shape", [(6, 4), (5, 3, 2)], ids=["rows", "steps"])
+def test_unweighted_values_of_a_static_shape_reduce_in_one_pass(backend, shape, monkeypatch):
+    """Mean of unweighted (batch, ...) values of a static shape: the per-sample
+    means sum to the sum of all values over the row length, so one reduction
+    gives the batch total (``samplewise`` is made to fail here); the value is
+    Keras' mean of per-sample means, against float64 NumPy."""
+    from lossbridge.metrics import reduction
+
+    rng = np.random.default_rng(3)
+    batches = [rng.normal(3.0, 2.0, size=shape).astype(np.float32) for _ in range(3)]
+    metric = metrics.Mean()
+    with monkeypatch.context() as patched:
+        patched.setattr(reduction, "samplewise", lambda *args: pytest.fail("per-sample values made"))
+        for batch in batches:
+            metric.update_state(backend.convert_to_tensor(batch))
+    per_sample = [b.astype(np.float64).reshape(shape[0], -1).mean(axis=1) for b in batches]
+    np.testing.assert_allclose(float(backend.to_numpy(metric.result())), np.mean(np.concatenate(per_sample)), rtol=2e-6)
+    state = metric.state  # the count: samples, not values (a float32 sum's compensation twin included)
+    assert sum(float(backend.to_numpy(v)) for k, v in state.items() if k.startswith("count")) == 3 * shape[0]
