@@ -15,6 +15,8 @@ INT_DTYPES = ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "u
 #: every dtype name an adapter may map (an adapter keeps those its library has)
 DTYPE_NAMES = ("float16", "bfloat16", "float32", "float64", *INT_DTYPES, "complex64", "complex128", "bool")
 HALF_DTYPES = frozenset({"float16", "bfloat16"})
+#: the float dtypes a batch is summed in as it is (half precision sums overflow: they are cast first)
+FULL_FLOAT_DTYPES = FLOAT_DTYPES - HALF_DTYPES
 #: the largest finite value of each float dtype
 FLOAT_MAX = {
     "float16": 65504.0,

@@ -32,13 +32,12 @@ import math
 import numpy as np
 
 from .. import dispatch
-from ..backends.base import FLOAT_DTYPES, HALF_DTYPES
+from ..backends.base import FLOAT_DTYPES, FULL_FLOAT_DTYPES, HALF_DTYPES
 from ..inputs import align_pair, cast_real, check_real, class_ids
 from ..k import bind
 from ..options import OptionChecks
 
 _NAMES = ("y_true", "y_pred")
-_FULL_FLOATS = FLOAT_DTYPES - HALF_DTYPES  # what a batch may be summed in without overflow
 
 
 class PerSample:
@@ -194,7 +193,7 @@ class LossDefinition:
         its own). None where that one pass does not give it: no declared
         ``per_sample``, other ranks or dtypes, a loss axis other than the
         last, an empty batch (``backend`` active)."""
-        if self.per_sample is None or len(backend.shape(y_pred)) != 2 or backend.dtype(y_pred) not in _FULL_FLOATS:
+        if self.per_sample is None or len(backend.shape(y_pred)) != 2 or backend.dtype(y_pred) not in FULL_FLOAT_DTYPES:
             return None
         axis = self.axis_of(args, kwargs) if args or kwargs else self._axis
         if axis not in (-1, 1):

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 
+from ..backends.base import FULL_FLOAT_DTYPES
 from ..inputs import check_weight_shape, squeeze_or_expand
 from ..k import K
 from ..weights import divide_no_nan
@@ -63,15 +64,12 @@ def batch_size(values):
     return K.sum(K.ones_like(values))
 
 
-_FULL_FLOATS = frozenset({"float32", "float64"})
-
-
 def batch_float(x):
     """``x`` as the floats one batch is reduced in: float32 and float64 as
     they are (a float32 batch sum errs by ~1e-7 of that batch, and only its
     scalar enters the compensated running sum), everything else (bool, int,
     half precision, whose sums overflow) in the accumulator dtype."""
-    return x if K.dtype(x) in _FULL_FLOATS else K.cast(x, K.accumulator_dtype)
+    return x if K.dtype(x) in FULL_FLOAT_DTYPES else K.cast(x, K.accumulator_dtype)
 
 
 class Sum(RunningSums):
