@@ -19,7 +19,10 @@ COUNTING_REDUCTIONS = ("sum_over_batch_size", "mean")
 def divide_no_nan(backend, numerator, denominator):
     """``numerator / denominator``, and 0 where the denominator is 0 (a
     metric that saw no data reads 0, as in Keras), with finite gradients
-    there: the division never sees the zero."""
+    there: the division never sees the zero. A Python-number denominator
+    (an exact count, ``RunningSums.host_readable``) divides directly."""
+    if type(denominator) is float:
+        return numerator / denominator if denominator else backend.zeros_like(numerator)
     # the tensor first in each where: a Python number there costs TensorFlow an
     # isinstance check against a Protocol (~17 us)
     nonzero = denominator != 0

@@ -160,7 +160,7 @@ def test_host_counts_are_exact_and_survive_reads_merges_and_resets(backend):
     for _ in range(5):
         m.update_state(x)
     assert float(backend.to_numpy(m.result())) == pytest.approx(30 / (2.0**24 + 15), rel=1e-6)
-    state = m.state  # reading the state folds the host count into it
+    state = m.state  # the state read includes the host count
     count = _read(backend, state, "count")
     assert count == 2.0**24 + 15
     m.update_state(x)
@@ -175,6 +175,55 @@ def test_host_counts_are_exact_and_survive_reads_merges_and_resets(backend):
     m.update_state(x)
     assert float(backend.to_numpy(m.result())) == 2.0
     assert _read(backend, m.state, "count") == 3
+
+
+def test_a_count_known_on_the_host_is_read_without_a_zero_safe_division(backend, monkeypatch):
+    """While Mean's count tensor is still the zero it started from, ``result()``
+    divides by the exact host count (no ``where``: made to raise here), to the
+    same bits as the stateless result of the same batches; a weighted update
+    puts a count into the tensor and the zero-safe division is back."""
+    batches = [((_f32(37, loc=3.0),), None), ((_f32(5, 2, loc=-1.0),), None), ((np.zeros((0,), np.float32),), None)]
+    m = _stateful(backend, metrics.Mean(), batches)
+    assert _read(backend, m.state, "count") == 42  # a read of the state includes the count, and keeps the zeros
+    with monkeypatch.context() as patch:
+        patch.setattr(backend, "where", _raises)
+        fast = m.result()
+    values = [np.asarray(v[0], np.float64) for v, _ in batches]
+    values = [v if v.ndim == 1 else v.mean(-1) for v in values]  # Keras: per-sample means first
+    expected = np.concatenate(values).sum() / 42
+    assert float(backend.to_numpy(fast)) == pytest.approx(expected, rel=1e-6)
+    pure = metrics.Mean().stateless_result(_stateless(backend, metrics.Mean(), batches))
+    assert np.asarray(backend.to_numpy(fast)).tobytes() == np.asarray(backend.to_numpy(pure)).tobytes()
+
+    weight = np.array([0.5, 1.5, 0.0], np.float32)
+    m.update_state(backend.convert_to_tensor(np.array([4.0, 2.0, 9.0], np.float32)), sample_weight=weight)
+    m.update_state(backend.convert_to_tensor(np.array([1.0, 1.0], np.float32)))
+    expected = (np.concatenate(values).sum() + 2.0 + 3.0 + 2.0) / (42 + 2.0 + 2)
+    assert float(backend.to_numpy(m.result())) == pytest.approx(expected, rel=1e-6)
+
+    empty = metrics.Mean()  # only an empty batch: a count of 0 on the host reads 0, as Keras' division does
+    empty.update_state(backend.convert_to_tensor(np.zeros((0,), np.float32)))
+    with monkeypatch.context() as patch:
+        patch.setattr(backend, "where", _raises)
+        assert float(backend.to_numpy(empty.result())) == 0.0
+    assert "_zeros" not in m.__getstate__()  # tensor identities mean nothing in a copy
+
+
+def test_reading_an_exact_host_count_rounds_as_folding_it_in(backend):
+    """A count past 2**24 reads as the same accumulator-dtype number whether
+    ``result()`` takes it from the host or from the state it is folded into."""
+    m = metrics.Mean()
+    m.update_state(backend.convert_to_tensor(np.array([5.0, 6.0, 7.0], np.float32)))
+    m._host["count"] = 2**24 + 3  # as after ~5.6 million such batches
+    from_host = m.result()
+    m.merge_state([metrics.Mean()])  # merging folds the count into the state's tensors
+    assert m._host is None
+    folded = m.result()
+    assert np.asarray(backend.to_numpy(from_host)).tobytes() == np.asarray(backend.to_numpy(folded)).tobytes()
+
+
+def _raises(*args, **kwargs):
+    raise AssertionError("a zero-safe division ran where the count was known on the host")
 
 
 def test_host_counts_follow_a_change_of_backend(backend):
@@ -256,6 +305,14 @@ def test_divide_no_nan(backend, numerator, denominator, expected):
         for x in (numerator, denominator)
     )
     out = weights.divide_no_nan(backend, n, d)
+    np.testing.assert_array_equal(np.asarray(backend.to_numpy(out), np.float64), expected)
+
+
+@pytest.mark.parametrize(("denominator", "expected"), [(4.0, [0.75, 0.0, -0.5, np.inf]), (0.0, [0.0, 0.0, 0.0, 0.0])])
+def test_divide_no_nan_by_a_host_number(backend, denominator, expected):
+    n = backend.convert_to_tensor(np.array([3.0, 0.0, -2.0, np.inf], np.float32))
+    out = weights.divide_no_nan(backend, n, denominator)
+    assert backend.dtype(out) == "float32"
     np.testing.assert_array_equal(np.asarray(backend.to_numpy(out), np.float64), expected)
 
 

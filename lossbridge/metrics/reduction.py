@@ -106,6 +106,7 @@ class Mean(RunningSums):
     examples = "values"
     input_names = ("values",)
     sums = ("total", "count")
+    host_readable = ("count",)  # compute divides by it (divide_no_nan takes a Python number)
 
     def __init__(self, name="mean", dtype=None):
         super().__init__(name=name, dtype=dtype)

@@ -8,7 +8,11 @@ and that error does not grow with the number of batches), and only those
 scalars take the step of :func:`~lossbridge.metrics.base.accumulate` (its
 ``adder``; compensated for float32 sums). An increment known on the
 host (the batch size of a static shape) is summed as an exact Python int and
-folded into the state tensors only when they are read.
+folded into the state tensors only when states combine (merge, sync); a read
+of ``state`` folds it into a copy. While a count's tensors are still the zeros
+the state started from, ``result()`` divides by the exact int itself
+(``host_readable``): for ``Mean`` one framework op instead of a zero-safe
+division's five.
 """
 
 from __future__ import annotations
@@ -60,15 +64,23 @@ class RunningSums(Metric, register=False):
     then ``accumulate(state, **increments(...))``, pure and traceable; the
     stateful API takes a faster route to the same state: tensor increments
     go through :func:`~lossbridge.metrics.base.adder` and int increments are summed on the host,
-    exactly, and folded into the state tensors only when the state is read
-    (``state``, ``merge_state``). ``result()`` reads them without folding.
+    exactly, and folded into the state tensors only when states combine
+    (``merge_state``, ``sync``; ``state`` shows them folded into a copy).
+    ``result()`` reads them without folding.
 
     A subclass that overrides ``update`` with its own code gets the generic
     stateful path through that ``update`` (:func:`takes_fast_route`).
     """
 
     sums: tuple[str, ...] = ()
+    #: sums ``compute`` may read as a Python number: while such a sum's tensors
+    #: are still the zeros its state started from, its whole value is the
+    #: exact count summed on the host, and ``result()`` hands ``compute`` that
+    #: number (``Mean``'s count: one division by it, where a zero-safe division
+    #: of tensors costs ~5 framework ops)
+    host_readable: tuple[str, ...] = ()
     _host = None  # sum name -> Python int not yet in the state tensors
+    _zeros = None  # the state as it started (entry -> tensor): a sum still holding these tensors is 0
     #: ``compile = "auto"`` keeps running sums eager: compiled, Mean's update
     #: ran 0.4-0.9x its eager route at 2^10-2^20 values on torch and
     #: TensorFlow, and on JAX 1.1-1.2x up to 2^16 but 0.7-0.8x from 2^18
@@ -111,6 +123,31 @@ class RunningSums(Metric, register=False):
                 host[name] = host.get(name, 0) + value
         return state
 
+    def _bring(self, inputs, sample_weight):
+        started = self._state is None
+        brought = super()._bring(inputs, sample_weight)
+        if started:
+            # kept by identity: every update makes new tensors, so a sum whose tensors are these is still 0
+            self._zeros = dict(brought[3])
+        return brought
+
+    def __getstate__(self):
+        attributes = super().__getstate__()
+        attributes.pop("_zeros", None)  # identities do not survive a copy
+        return attributes
+
+    @property
+    def state(self):
+        """The current state dict, the host counts included (read as they
+        would be folded in: into a copy, so the held state keeps the zeros
+        that let ``result()`` divide by an exact count; merging and syncing
+        fold them into the held state itself)."""
+        with self._lock:
+            host = self._host
+            if not host or self._state is None or self._synced is not None:
+                return Metric.state.fget(self)
+            return _lifecycle.realized(self._backend, dispatch.run_on(self._backend, _fold_host, self._state, host))
+
     def _settle(self):
         host = self._host
         if host and self._state is not None:
@@ -119,23 +156,36 @@ class RunningSums(Metric, register=False):
             self._state = _lifecycle.realized(self._backend, folded)
 
     def _forget(self):
-        self._host = None
+        self._host = self._zeros = None
 
     def _result_state(self):
         host = self._host
         if not host:
             return self._state
-        return dispatch.run_on(self._backend, _with_host, self._state, host)
+        state, zeros = self._state, self._zeros or {}
+        exact = {}
+        for name in self.host_readable:
+            twin = name + COMPENSATION
+            if name in host and state[name] is zeros.get(name) and state.get(twin) is zeros.get(twin):
+                exact[name] = host[name]
+        return dispatch.run_on(self._backend, _with_host, state, host, exact)
 
 
-def _with_host(state, host):
-    """``state`` as ``result()`` reads it with the pending host counts: each
-    added to its sum's compensation where it has one (read as sum +
-    (compensation + pending)), to the sum itself where it has none (float64),
-    off from folding them in by at most one rounding of the accumulator dtype,
-    while the state itself stays exact."""
+def _with_host(state, host, exact):
+    """``state`` as ``result()`` reads it with the pending host counts. A sum
+    named in ``exact`` (its tensors still zero) reads as the Python float of
+    its count, exactly what folding it in gives (the same rounding to the
+    accumulator dtype), with no compensation twin. Any other count is added
+    to its sum's compensation where it has one (read as sum + (compensation
+    + pending)), to the sum itself where it has none (float64), off from
+    folding it in by at most one rounding of the accumulator dtype, while
+    the state itself stays exact."""
     view = dict(state)
     for name, count in host.items():
+        if name in exact:
+            view.pop(name + COMPENSATION, None)
+            view[name] = float(count)
+            continue
         # a float32 sum's twin takes the count: added to the sum it could be lost below the sum's last bit
         entry = name + COMPENSATION if name + COMPENSATION in view else name
         # a Python float takes the tensor's dtype on every backend, and is the
