@@ -88,3 +88,22 @@ def holds_float64(name):
 #: a ``compiled`` parameter runs eagerly only on torch: torch.compile's cold
 #: start costs seconds on CPU, and the compile-option tests cover it
 eager_only_on_torch = pytest.mark.exists_if(lambda params: not (params["compiled"] and params["backend"] == "torch"))
+
+
+def patch_module_global(monkeypatch, module, name, value, backend):
+    """``monkeypatch.setattr(module, name, value)`` where ``module``'s
+    functions run on ``backend`` too: ``lossbridge.k.bind`` runs them against
+    a copy of the module's globals per backend, which a patch of the module
+    alone does not reach. The copy is made first, so that the patch is undone
+    in it as well."""
+    import types
+
+    from lossbridge import k
+
+    source = vars(module)
+    function = next(v for v in source.values() if isinstance(v, types.FunctionType) and v.__globals__ is source)
+    k.bind(function, backend)
+    monkeypatch.setattr(module, name, value)
+    for (source_id, _), namespace in k._namespaces.items():
+        if source_id == id(source):
+            monkeypatch.setitem(namespace, name, value)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from lossbridge import K, losses, metrics
-from tests.helpers import holds_float64, on
+from tests.helpers import holds_float64, on, patch_module_global
 from tests.metric_support import F64_TOL, KERAS_TOL, compiled_value, eager_value, keras_metrics, keras_value
 
 RNG = np.random.default_rng(11)
@@ -239,20 +239,28 @@ def test_wrapper_compiled(backend):
 
 @pytest.mark.parametrize("shape", [(6, 4), (5, 3, 2)], ids=["rows", "steps"])
 def test_unweighted_values_of_a_static_shape_reduce_in_one_pass(backend, shape, monkeypatch):
-    """Mean of unweighted (batch, ...) values of a static shape: the per-sample
-    means sum to the sum of all values over the row length, so one reduction
-    gives the batch total (``samplewise`` is made to fail here); the value is
-    Keras' mean of per-sample means, against float64 NumPy."""
+    """Mean and Sum of unweighted (batch, ...) values of a static shape: the
+    per-sample means sum to the sum of all values over the row length (and
+    per-sample sums to the sum of all values), so one reduction gives the
+    batch total (``samplewise`` is made to fail here); the values are Keras'
+    mean of per-sample means and sum of all values, against float64 NumPy."""
     from lossbridge.metrics import reduction
 
     rng = np.random.default_rng(3)
     batches = [rng.normal(3.0, 2.0, size=shape).astype(np.float32) for _ in range(3)]
-    metric = metrics.Mean()
+    mean, total = metrics.Mean(), metrics.Sum()
     with monkeypatch.context() as patched:
-        patched.setattr(reduction, "samplewise", lambda *args: pytest.fail("per-sample values made"))
+        patch_module_global(patched, reduction, "samplewise", _no_per_sample_values, backend)
         for batch in batches:
-            metric.update_state(backend.convert_to_tensor(batch))
+            mean.update_state(backend.convert_to_tensor(batch))
+            total.update_state(backend.convert_to_tensor(batch))
     per_sample = [b.astype(np.float64).reshape(shape[0], -1).mean(axis=1) for b in batches]
-    np.testing.assert_allclose(float(backend.to_numpy(metric.result())), np.mean(np.concatenate(per_sample)), rtol=2e-6)
-    state = metric.state  # the count: samples, not values (a float32 sum's compensation twin included)
+    np.testing.assert_allclose(float(backend.to_numpy(mean.result())), np.mean(np.concatenate(per_sample)), rtol=2e-6)
+    all_values = np.concatenate([b.astype(np.float64).ravel() for b in batches])
+    np.testing.assert_allclose(float(backend.to_numpy(total.result())), all_values.sum(), rtol=2e-6)
+    state = mean.state  # the count: samples, not values (a float32 sum's compensation twin included)
     assert sum(float(backend.to_numpy(v)) for k, v in state.items() if k.startswith("count")) == 3 * shape[0]
+
+
+def _no_per_sample_values(*args, **kwargs):
+    pytest.fail("per-sample values made")

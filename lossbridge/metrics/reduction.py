@@ -87,7 +87,9 @@ class Sum(RunningSums):
         super().__init__(name=name, dtype=dtype)
 
     def increments(self, values, sample_weight=None):
-        values, _ = samplewise(batch_float(values), sample_weight, K.sum)
+        values = batch_float(values)
+        if sample_weight is not None:  # unweighted, the sum of per-sample sums is one reduction of all values
+            values, _ = samplewise(values, sample_weight, K.sum)
         return {"total": K.sum(values)}
 
     def compute(self, state):
