@@ -52,6 +52,9 @@ def _batches(make_pair):
 CASES = {
     "MeanIoU": ("MeanIoU", {"num_classes": C}, _batches(lambda: (_ids(), _ids()))),
     "IoU-targets": ("IoU", {"num_classes": C, "target_class_ids": [1, 3]}, _batches(lambda: (_ids(), _ids()))),
+    # consecutive ids are read as a slice, others (unsorted, repeated) taken one by one
+    "IoU-consecutive": ("IoU", {"num_classes": C, "target_class_ids": [1, 2]}, _batches(lambda: (_ids(), _ids()))),
+    "IoU-unsorted": ("IoU", {"num_classes": C, "target_class_ids": [2, 1, 1]}, _batches(lambda: (_ids(), _ids()))),
     "MeanIoU-ignore-255": (
         "MeanIoU",
         {"num_classes": C, "ignore_class": 255},

@@ -45,7 +45,7 @@ import sys
 import types
 
 from .. import compiling, dispatch
-from ..k import K
+from ..k import K, bind
 from ..options import dtype_name
 from . import _keras_api, _lifecycle
 from ._keras_api import KerasCompat
@@ -309,7 +309,9 @@ class Metric(KerasCompat, ReplicaSync):
         stateless API runs it under compilers), and concrete inputs a compiled
         function closes over, or NumPy ones, still give a traced state. One
         check per update."""
-        state = dispatch.run_on(backend, self.update, state, *inputs, sample_weight=sample_weight)
+        # bound (``k.bind``): the K operations of a lossbridge metric's update read the adapter directly
+        update = bind(type(self).update, backend)
+        state = dispatch.run_on(backend, update, self, state, *inputs, sample_weight=sample_weight)
         return _lifecycle.keep(self, backend, state)
 
     def _settle(self):
@@ -341,7 +343,8 @@ class Metric(KerasCompat, ReplicaSync):
             return dispatch.run_on(self._backend, self._cast_result, self._result_state())
 
     def _cast_result(self, state):
-        return K.cast(self.compute(state), self.dtype)
+        backend = dispatch.active()
+        return backend.cast(bind(type(self).compute, backend)(self, state), self.dtype)
 
     def _empty_result(self, anchor):
         """The result of a metric that saw nothing, on ``anchor``'s device.

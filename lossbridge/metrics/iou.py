@@ -204,8 +204,13 @@ class IoU(Metric):
         classes = self.num_classes
         true_positives = K.reshape(matrix, (-1,))[:: classes + 1]
         union = K.sum(matrix, axis=0) + K.sum(matrix, axis=1) - true_positives
-        if self.target_class_ids != list(range(classes)):
-            targets = K.convert_to_tensor(self.target_class_ids, "int32", like=matrix)
+        targets = self.target_class_ids
+        first, end = targets[0], targets[-1] + 1
+        if targets == list(range(first, end)):  # consecutive ids (all classes too): a slice, no gather
+            if end - first < classes:
+                true_positives, union = true_positives[first:end], union[first:end]
+        else:
+            targets = K.convert_to_tensor(targets, "int32", like=matrix)
             true_positives = K.take_along_axis(true_positives, targets, axis=0)
             union = K.take_along_axis(union, targets, axis=0)
         # as Keras: a class's IoU is tp / (union + eps) (0 where it never occurred, since then tp = 0 too);
