@@ -171,6 +171,22 @@ def test_clipped_values_match_the_clipped_formula(backend):
 
 
 # ---------------------------------------------------------------- zeros and NaN
+def test_small_msle_terms_keep_float32_precision(backend):
+    """MSLE's ``log(x + 1)`` of a small ``x`` in float32: ``1 + x`` rounds
+    (``1 + 1e-4`` is 1.00010001659 in float32, an error of ~1e-4 of the log),
+    so the loss is taken as ``log1p(x)`` and stays within float32 rounding of
+    the float64 formula."""
+    y_true = np.array([[0.0, 1e-4, 3e-6, 0.5]], np.float32)
+    y_pred = np.array([[1e-4, 0.0, 2e-6, 0.5 + 1e-5]], np.float32)
+
+    def log1p_clipped(v):
+        return np.log1p(np.maximum(v.astype(np.float64), 1e-7))
+
+    expected = np.mean((log1p_clipped(y_pred) - log1p_clipped(y_true)) ** 2, axis=-1)
+    out = losses.mean_squared_logarithmic_error(to_backend(backend, y_true), to_backend(backend, y_pred))
+    np.testing.assert_allclose(to_numpy(backend, out), expected, rtol=1e-5)
+
+
 def test_zero_inputs(backend):
     zeros = to_backend(backend, np.zeros((2, 4, 4, 1), np.float32))
     for loss, expected in (
