@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from lossbridge import losses, metrics
 
-from .helpers import to_backend, to_numpy
+from .helpers import holds_float64, to_backend, to_numpy
 
 RNG = np.random.default_rng(7)
 P = np.array([[0.7, 0.2, 0.1], [0.1, 0.8, 0.1], [0.2, 0.2, 0.6]], np.float32)
@@ -248,11 +248,24 @@ def test_integral_float_labels_work_and_fractional_ones_raise(backend):
         to_backend(backend, np.array([0.0, 2.0, 1.0], np.float32)), to_backend(backend, P)
     )
     np.testing.assert_allclose(to_numpy(backend, got), expected, rtol=1e-6)
-    for bad in (1.5, np.nan):
+    for bad in (1.5, np.nan, np.inf, -np.inf):
         with pytest.raises(ValueError, match="not an integer"):
             losses.sparse_categorical_crossentropy(
                 to_backend(backend, np.array([0.0, bad, 1.0], np.float32)), to_backend(backend, P)
             )
+
+
+@pytest.mark.exists_if(lambda p: p["dtype"] != "float64" or holds_float64(p["backend"]))
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float64"])
+def test_class_ids_in_other_float_dtypes_are_checked_too(backend, dtype):
+    expected = -np.log(P.astype(np.float64)[np.arange(3), [0, 2, 1]])
+    labels = to_backend(backend, np.array([0.0, 2.0, 1.0], np.float32), dtype=dtype)
+    got = losses.sparse_categorical_crossentropy(labels, to_backend(backend, P))
+    np.testing.assert_allclose(to_numpy(backend, got), expected, rtol=1e-6)
+    with pytest.raises(ValueError, match=r"class id 2\.5, which is not an integer"):
+        losses.sparse_categorical_crossentropy(
+            to_backend(backend, np.array([0.0, 2.5, 1.0], np.float32), dtype=dtype), to_backend(backend, P)
+        )
 
 
 def test_bce_from_logits_at_infinite_logits_is_the_exact_limit(backend):
