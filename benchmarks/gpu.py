@@ -3,6 +3,7 @@
     python -m benchmarks.gpu                 # torch CUDA and JAX GPU, whichever exist
     python -m benchmarks.gpu --json out.json
     python -m benchmarks.gpu --allow-cpu --log2 16   # exercise the code paths on a CPU
+    python -m benchmarks.gpu --metrics       # metric updates instead (benchmarks/gpu_metrics.py)
 
 On 2^26 float32 elements per input, MSE, BCE from logits and CCE from logits
 are timed compiled (``torch.compile`` / ``jax.jit``) in four forms: the
@@ -76,6 +77,28 @@ def _time(fn, sync, repeats, inner=10):
     return statistics.median(times), min(times)
 
 
+def device_kit(framework):
+    """``(device name, put, compile, sync, copy)`` for the framework's first
+    device: ``put`` moves a NumPy array there, ``sync`` waits for a result,
+    ``copy`` is the one-read-one-write reference of the bandwidth floor."""
+    if framework == "torch":
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+
+        def sync(x):
+            if device == "cuda":
+                torch.cuda.synchronize()
+            return x
+
+        name = torch.cuda.get_device_name() if device == "cuda" else "cpu"
+        return name, lambda a: torch.as_tensor(a, device=device), torch.compile, sync, lambda x: x.clone()
+    import jax
+    import jax.numpy as jnp
+
+    return str(jax.devices()[0]), jnp.asarray, jax.jit, lambda x: x.block_until_ready(), jax.jit(jnp.copy)
+
+
 def run_framework(framework, log2, repeats, classes=CLASSES):
     """Child side: time every case and variant on this framework's device."""
     import numpy as np
@@ -86,35 +109,7 @@ def run_framework(framework, log2, repeats, classes=CLASSES):
 
     n = 1 << log2
     rng = np.random.default_rng(0)
-    if framework == "torch":
-        import torch
-
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-        put = lambda a: torch.as_tensor(a, device=device)  # noqa: E731
-        compile_ = torch.compile
-
-        def sync(x):
-            if device == "cuda":
-                torch.cuda.synchronize()
-            return x
-
-        def copy(x):
-            return x.clone()
-
-        device_name = torch.cuda.get_device_name() if device == "cuda" else "cpu"
-    else:
-        import jax
-        import jax.numpy as jnp
-
-        device = jax.devices()[0].platform
-        put = jnp.asarray
-        compile_ = jax.jit
-
-        def sync(x):
-            return x.block_until_ready()
-
-        copy = jax.jit(jnp.copy)
-        device_name = str(jax.devices()[0])
+    device_name, put, compile_, sync, copy = device_kit(framework)
     loss_classes = {
         "mse": lb.MeanSquaredError,
         "bce_logits": lb.BinaryCrossentropy,
@@ -176,20 +171,21 @@ def _measure(fn, inputs, sync, repeats, floor_bytes, copy_bandwidth):
 def table(results):
     lines = []
     for res in results:
+        what = "metric updates" if res.get("suite") == "metrics" else f"({res.get('classes', CLASSES)} per row)"
         lines.append(
-            f"{res['framework']} on {res['device']}: {res['elements']} elements per input "
-            f"({res.get('classes', CLASSES)} per row), "
+            f"{res['framework']} on {res['device']}: {res['elements']} elements per input {what}, "
             f"copy bandwidth {res['copy_bandwidth_GBps']:.0f} GB/s"
         )
-        lines.append(f"  {'loss':12s} {'variant':11s} {'ms':>8s} {'GB/s':>8s} {'of copy':>8s} {'cold s':>7s}")
+        lines.append(f"  {'case':12s} {'variant':11s} {'ms':>8s} {'GB/s':>8s} {'of copy':>8s} {'cold s':>7s}")
         for case, rows in res["cases"].items():
             for name, row in rows.items():
                 if "error" in row:
                     lines.append(f"  {case:12s} {name:11s} error: {row['error'][:80]}")
                     continue
+                agrees = {True: "", False: "  VALUE DIFFERS from lossbridge eager"}.get(row.get("agrees"), "")
                 lines.append(
                     f"  {case:12s} {name:11s} {row['median_s'] * 1e3:8.3f} {row['achieved_GBps']:8.1f} "
-                    f"{row['fraction_of_copy']:8.2f} {row['first_call_s']:7.2f}"
+                    f"{row['fraction_of_copy']:8.2f} {row['first_call_s']:7.2f}{agrees}"
                 )
                 lines += [f"  {'':12s} {'':11s} warning: {message[:100]}" for message in row.get("warnings", ())]
     return "\n".join(lines)
@@ -202,10 +198,16 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--classes", type=int, default=CLASSES, help=f"row length (default {CLASSES})")
     parser.add_argument("--allow-cpu", action="store_true", help="run on the CPU when there is no GPU (a dry run)")
+    parser.add_argument("--metrics", action="store_true", help="metric updates (benchmarks/gpu_metrics.py)")
     parser.add_argument("--json", help="write the results here (default benchmarks/results/gpu-<date>.json)")
     args = parser.parse_args(argv)
     if args.framework:
-        run_framework(args.framework, args.log2, args.repeats, args.classes)
+        if args.metrics:
+            from .gpu_metrics import run_metrics
+
+            print(json.dumps(run_metrics(args.framework, args.log2, args.repeats)))
+        else:
+            run_framework(args.framework, args.log2, args.repeats, args.classes)
         return 0
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env = dict(os.environ, XLA_PYTHON_CLIENT_PREALLOCATE="false", TF_CPP_MIN_LOG_LEVEL="2")
@@ -230,6 +232,7 @@ def main(argv=None):
             str(args.repeats),
             "--classes",
             str(args.classes),
+            *(["--metrics"] if args.metrics else []),
         ]
         proc = subprocess.run(cmd, env=env, cwd=root, capture_output=True, text=True)
         if proc.returncode:
@@ -242,7 +245,8 @@ def main(argv=None):
         print("no GPU benchmark ran (needs torch with CUDA or jax with a GPU; --allow-cpu for a dry run)")
         return 0
     print(table(results))
-    path = args.json or os.path.join(root, "benchmarks", "results", f"gpu-{time.strftime('%Y%m%d-%H%M%S')}.json")
+    kind = "gpu-metrics" if args.metrics else "gpu"
+    path = args.json or os.path.join(root, "benchmarks", "results", f"{kind}-{time.strftime('%Y%m%d-%H%M%S')}.json")
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "w") as handle:
         json.dump({"results": results, "skipped": skipped}, handle, indent=1)

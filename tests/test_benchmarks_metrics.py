@@ -91,3 +91,23 @@ def test_mapping_table_names_every_case():
     table = metric_report.mapping_markdown()
     for case in MC.METRICS:
         assert f"`{case.id}`" in table
+
+
+@pytest.mark.parametrize("framework", ["torch", "jax"])
+def test_gpu_metric_benchmark_runs_and_its_variants_agree(framework):
+    """``python -m benchmarks.gpu --metrics`` on this machine's CPU at 2^10
+    elements (its dry run): every case times every variant (torchmetrics' on
+    torch) and each one's value after one update equals lossbridge's."""
+    pytest.importorskip(framework)
+    from benchmarks import gpu_metrics
+
+    result = gpu_metrics.run_metrics(framework, log2=10, repeats=1, compiled=False)
+    assert result["suite"] == "metrics" and result["elements"] == 1024
+    expected = {"lb", "tm"} if framework == "torch" else {"lb"}
+    for case in gpu_metrics.CASES:
+        rows = result["cases"][case]
+        assert set(rows) == expected, case
+        for name, row in rows.items():
+            assert "error" not in row, (case, name, row)
+            assert row["agrees"], (case, name, row["value"])
+            assert row["fraction_of_copy"] > 0
