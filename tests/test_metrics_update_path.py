@@ -10,6 +10,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import lossbridge
 from lossbridge import K, dispatch, metrics, weights
@@ -220,6 +222,54 @@ def test_reading_an_exact_host_count_rounds_as_folding_it_in(backend):
     assert m._host is None
     folded = m.result()
     assert np.asarray(backend.to_numpy(from_host)).tobytes() == np.asarray(backend.to_numpy(folded)).tobytes()
+
+
+#: what a Mean's user may do between two results; fixed shapes, so JAX compiles each op once
+_STEPS = st.lists(
+    st.tuples(
+        st.sampled_from(["rows", "values", "weighted", "empty", "read state", "merge", "reset"]),
+        st.floats(-50, 50, width=32),
+    ),
+    min_size=1,
+    max_size=8,
+)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(steps=_STEPS)
+def test_any_sequence_of_updates_reads_merges_and_resets_gives_keras_mean(backend, steps):
+    """Whichever route ``result()`` takes (the exact host count while the
+    count tensor is untouched, the zero-safe division once a weight, a merge
+    or a fold put a count there), it reads Keras' weighted mean of per-sample
+    means, against a float64 model of every step."""
+    metric, total, count = metrics.Mean(), 0.0, 0.0
+    for kind, value in steps:
+        rows = (value + np.arange(12, dtype=np.float32).reshape(4, 3)).astype(np.float32)
+        if kind == "rows":
+            metric.update_state(backend.convert_to_tensor(rows))
+            total, count = total + rows.astype(np.float64).mean(-1).sum(), count + 4
+        elif kind == "values":
+            metric.update_state(backend.convert_to_tensor(rows[:, 0]))
+            total, count = total + rows[:, 0].astype(np.float64).sum(), count + 4
+        elif kind == "weighted":
+            weight = np.array([0.5, 0.0, 2.0, 1.0], np.float32)
+            metric.update_state(backend.convert_to_tensor(rows[:, 0]), sample_weight=weight)
+            total, count = total + (rows[:, 0].astype(np.float64) * weight).sum(), count + weight.sum()
+        elif kind == "empty":
+            metric.update_state(backend.convert_to_tensor(np.zeros((0,), np.float32)))
+        elif kind == "read state":
+            metric.state  # noqa: B018 - a read, which must change nothing
+        elif kind == "merge":
+            other = metrics.Mean()
+            other.update_state(backend.convert_to_tensor(rows[:2, 1]))
+            metric.merge_state([other])
+            total, count = total + rows[:2, 1].astype(np.float64).sum(), count + 2
+        else:
+            metric.reset_state()
+            total, count = 0.0, 0.0
+        expected = total / count if count else 0.0
+        got = float(backend.to_numpy(metric.result()))
+        assert got == pytest.approx(expected, rel=1e-5, abs=1e-5 * (1 + abs(expected))), (kind, steps)
 
 
 def _raises(*args, **kwargs):
