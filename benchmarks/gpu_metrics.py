@@ -81,6 +81,7 @@ def run_metrics(framework, log2, repeats, compiled=True):
     as one JSON-able dict (``benchmarks.gpu`` prints it)."""
     import numpy as np
 
+    from . import metric_libs as L
     from .frameworks import installed
     from .gpu import _copy_time, _measure, device_kit
 
@@ -98,45 +99,38 @@ def run_metrics(framework, log2, repeats, compiled=True):
     }
     for case in CASES:
         y_true, y_pred = (put(a) for a in inputs(case, n, rng))
-        makers = _makers(case, y_true, y_pred, compiled, framework == "torch" and installed("torchmetrics"))
-        reference = _value(makers["lb"]()())  # one update of a fresh metric
+        variants = _variants(case, y_true, y_pred, compiled, framework == "torch" and installed("torchmetrics"))
+        call, feed = variants["lb"]()
+        reference = float(L.to_numpy(call(feed)))  # one update of a fresh metric
         rows = {}
-        for name, make in makers.items():
-            rows[name] = _measure(make(), (), sync, repeats, 2 * 4 * n, copy_bandwidth)
+        for name, make in variants.items():
+            call, feed = make()
+            rows[name] = _measure(call, (feed,), sync, repeats, 2 * 4 * n, copy_bandwidth)
             if "error" not in rows[name]:
-                value = _value(make()())
+                fresh, feed = make()
+                value = float(L.to_numpy(fresh(feed)))
                 rows[name].update(value=value, agrees=bool(np.isclose(value, reference, rtol=1e-4, atol=1e-6)))
         result["cases"][case] = rows
     return result
 
 
-def _makers(case, y_true, y_pred, compiled, with_torchmetrics):
-    """Variant name -> a function making a fresh metric's ``update + result`` call."""
-    makers = {"lb": lambda: _lossbridge_call(lossbridge_metric(case), y_true, y_pred)}
+def _variants(case, y_true, y_pred, compiled, with_torchmetrics):
+    """Variant name -> a function making a fresh metric's call and its inputs:
+    ``(call, inputs)``, ``call(inputs)`` being one update and one result
+    (``benchmarks.metric_libs``' call shapes)."""
+    from . import metric_libs as L
+
+    variants = {"lb": lambda: (L.update_and_result(lossbridge_metric(case)), (y_true, y_pred))}
     if compiled:
-        makers["lb_compile"] = lambda: _lossbridge_call(lossbridge_metric(case, compiled=True), y_true, y_pred)
+        variants["lb_compile"] = lambda: (
+            L.update_and_result(lossbridge_metric(case, compiled=True)),
+            (y_true, y_pred),
+        )
     if with_torchmetrics:
-        makers["tm"] = lambda: _torchmetrics_call(*torchmetrics_call(case, y_true, y_pred))
-    return makers
 
+        def tm():
+            metric, preds, target = torchmetrics_call(case, y_true, y_pred)
+            return L.update_and_compute(metric), (preds, target)
 
-def _lossbridge_call(metric, y_true, y_pred):
-    def call():
-        metric.update_state(y_true, y_pred)
-        return metric.result()
-
-    return call
-
-
-def _torchmetrics_call(metric, preds, target):
-    def call():
-        metric.update(preds, target)
-        return metric.compute()
-
-    return call
-
-
-def _value(result):
-    import numpy as np
-
-    return float(np.asarray(result.cpu() if hasattr(result, "cpu") else result, np.float64))
+        variants["tm"] = tm
+    return variants
