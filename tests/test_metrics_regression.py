@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from lossbridge import metrics
-from tests.helpers import on
+from tests.helpers import on, precision
 from tests.metric_support import F64_TOL, KERAS_TOL, compiled_value, eager_value, keras_value
 
 RNG = np.random.default_rng(5)
@@ -286,6 +286,29 @@ def test_r2_edge_columns_follow_keras(backend):
     theirs = keras_value(lambda km: km.R2Score(class_aggregation=None), batches)
     np.testing.assert_allclose(ours, theirs, **KERAS_TOL)
     assert ours[0] == 0.0
+
+
+def test_r2_of_float32_data_far_from_zero_does_not_cancel(backend):
+    """Columns whose mean dwarfs their spread (1e4 +- 0.5 and -3e3 +- 0.2,
+    float32) in three unweighted batches. ``sum(y**2) - sum(y)**2 / n`` in
+    float32 (Keras' state) keeps nothing of SS_tot here: Keras 3 scores these
+    columns 0.99996 and 1.0012 against 0.911 and 0.754. lossbridge's sums
+    are float64, whose cancellation costs u * (mean / spread)**2 ~ 1e-16 *
+    4e8 of SS_tot. Reference: float64 NumPy from the definition on the same
+    float32 values. (JAX holds float64 only with x64 on; its float32 state
+    cancels, docs/keras-differences.md.)"""
+    rng = np.random.default_rng(11)
+    batches = []
+    for rows in (4000, 2500, 1):
+        y = np.stack([1e4 + 0.5 * rng.normal(size=rows), -3e3 + 0.2 * rng.normal(size=rows)], axis=1)
+        y = y.astype(np.float32)
+        p = (y + np.array([0.15, 0.1]) * rng.normal(size=y.shape)).astype(np.float32)
+        batches.append(((y, p), None))
+    expected = ref_r2(batches, None)
+    assert 0.5 < expected.min() and expected.max() < 0.95  # informative: neither 0 nor 1
+    with precision(backend, "float64"):
+        ours = eager_value(backend, metrics.R2Score(class_aggregation=None), batches)
+    np.testing.assert_allclose(ours, expected, rtol=0, atol=1e-6)
 
 
 def test_r2_adjusted_falls_back_with_a_warning(backend):
