@@ -9,8 +9,8 @@ import warnings
 import numpy as np
 import pytest
 
-from lossbridge import metrics
-from tests.helpers import on, precision
+from lossbridge import LossbridgeWarning, metrics
+from tests.helpers import holds_float64, on, precision, to_backend, to_numpy
 from tests.metric_support import F64_TOL, KERAS_TOL, compiled_value, eager_value, keras_value
 
 RNG = np.random.default_rng(5)
@@ -297,6 +297,15 @@ def test_r2_of_float32_data_far_from_zero_does_not_cancel(backend):
     4e8 of SS_tot. Reference: float64 NumPy from the definition on the same
     float32 values. (JAX holds float64 only with x64 on; its float32 state
     cancels, docs/keras-differences.md.)"""
+    batches = _far_from_zero_batches()
+    expected = ref_r2(batches, None)
+    assert 0.5 < expected.min() and expected.max() < 0.95  # informative: neither 0 nor 1
+    with precision(backend, "float64"):
+        ours = eager_value(backend, metrics.R2Score(class_aggregation=None), batches)
+    np.testing.assert_allclose(ours, expected, rtol=0, atol=1e-6)
+
+
+def _far_from_zero_batches():
     rng = np.random.default_rng(11)
     batches = []
     for rows in (4000, 2500, 1):
@@ -304,11 +313,31 @@ def test_r2_of_float32_data_far_from_zero_does_not_cancel(backend):
         y = y.astype(np.float32)
         p = (y + np.array([0.15, 0.1]) * rng.normal(size=y.shape)).astype(np.float32)
         batches.append(((y, p), None))
-    expected = ref_r2(batches, None)
-    assert 0.5 < expected.min() and expected.max() < 0.95  # informative: neither 0 nor 1
-    with precision(backend, "float64"):
-        ours = eager_value(backend, metrics.R2Score(class_aggregation=None), batches)
-    np.testing.assert_allclose(ours, expected, rtol=0, atol=1e-6)
+    return batches
+
+
+@pytest.mark.exists_if(lambda params: not holds_float64(params["backend"]))  # JAX without x64 here
+def test_r2_of_a_float32_state_warns_where_it_cancels(backend):
+    """Where the backend holds only float32, R2Score's compensated float32
+    sums still cancel in ``sum(y**2) - sum(y)**2 / n`` on the data above:
+    JAX without x64 scores it 1.0063 and 1.0143 where the R2 is 0.911 and
+    0.754. ``result()`` says so instead of passing it silently. Targets
+    near 0 and a constant column (SS_tot exactly 0, Keras' rule) do not
+    warn: lossbridge's warnings are errors in this run."""
+    far = metrics.R2Score(class_aggregation=None)
+    for (y, p), _ in _far_from_zero_batches():
+        far.update_state(to_backend(backend, y), to_backend(backend, p))
+    with pytest.warns(LossbridgeWarning, match="cancels in this float32 state"):
+        far.result()
+    rng = np.random.default_rng(3)
+    near = np.stack([rng.normal(size=64), np.full(64, 2.0)], axis=1).astype(np.float32)
+    ordinary = metrics.R2Score(class_aggregation=None)
+    ordinary.update_state(to_backend(backend, near), to_backend(backend, near + np.float32(0.1)))
+    scores = to_numpy(backend, ordinary.result())
+    column = near[:, :1]
+    expected = ref_r2([((column, column + np.float32(0.1)), None)], None)  # the constant column has no R2
+    np.testing.assert_allclose(scores[0], expected[0], rtol=1e-5)
+    assert scores[1] == 0.0  # constant column with errors: Keras scores it 0
 
 
 def test_r2_adjusted_falls_back_with_a_warning(backend):

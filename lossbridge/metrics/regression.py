@@ -138,6 +138,10 @@ class R2Score(Metric):
     y_pred)**2)``, ``sum(w)``, and ``num_samples`` (every entry, as Keras
     counts it). ``SS_tot = sum(y**2) - sum(y)**2 / sum(w)``. A column with
     ``SS_tot = 0`` scores 0 (NaN if its residual is 0 too), as in Keras.
+    The sums are float64; where the backend holds only float32 (JAX without
+    x64, MLX on a GPU), ``result()`` warns when ``SS_tot`` cancels (targets
+    whose mean dwarfs their spread) instead of returning a wrong score
+    silently.
 
     Args:
         class_aggregation: None (one score per output), ``"uniform_average"``
@@ -197,7 +201,17 @@ class R2Score(Metric):
 
     def compute(self, state):
         # one fused kernel (lossbridge.k.fused): on JAX its ~20 eager ops were most of a small update + result
-        score = fused(_r2_score, self.class_aggregation)(state)
+        if K.dtype(state["squared_sum"]) != "float32":
+            score = fused(_r2_score, self.class_aggregation)(state)
+        else:  # JAX without x64, MLX on a GPU: float32 sums (compensated pairs), whose SS_tot can cancel
+            score, cancels = fused(_r2_score_and_cancellation, self.class_aggregation)(state)
+            warn_if_concrete(
+                cancels,
+                "R2Score: sum(y**2) - sum(y)**2 / n cancels in this float32 state (JAX without jax_enable_x64, "
+                "MLX on a GPU): the targets' mean dwarfs their spread, and SS_tot keeps fewer than 3 significant "
+                "digits, so the score is off. On JAX, jax.config.update('jax_enable_x64', True) gives float64 "
+                "state; or subtract a constant near the targets' mean from y_true and y_pred before updating.",
+            )
         return self._adjusted(score, read_sum(state, "num_samples"))
 
     def _adjusted(self, score, n):
@@ -222,12 +236,18 @@ class R2Score(Metric):
         }
 
 
-def _r2_score(state, class_aggregation):
-    """The score of an R2Score state, aggregated over the outputs."""
+def _total_sum_of_squares(state):
+    """``(SS_tot, empty)`` per output: ``sum(y**2) - sum(y) * mean(y)``, and
+    where no weight was seen yet."""
     total_sum, count = read_sum(state, "sum"), read_sum(state, "count")
     empty = count == 0
     mean = total_sum / K.where(empty, K.ones_like(count), count)
-    total = read_sum(state, "squared_sum") - total_sum * mean
+    return read_sum(state, "squared_sum") - total_sum * mean, empty
+
+
+def _r2_score(state, class_aggregation):
+    """The score of an R2Score state, aggregated over the outputs."""
+    total, empty = _total_sum_of_squares(state)
     residual = read_sum(state, "residual")
     scores = K.where(empty, K.zeros_like(total), _r2_per_output(residual, total))
     if class_aggregation == "uniform_average":
@@ -235,6 +255,21 @@ def _r2_score(state, class_aggregation):
     if class_aggregation == "variance_weighted_average":
         return K.sum(total * scores) / K.sum(total)
     return scores
+
+
+#: SS_tot = sum(y**2) - sum(y)**2 / n errs by about float32's epsilon (2**-23) times sum(y**2);
+#: below this fraction of sum(y**2), that is more than 1e-3 of SS_tot
+_FLOAT32_CANCELLED = 1e3 * 2.0**-23
+
+
+def _r2_score_and_cancellation(state, class_aggregation):
+    """``_r2_score``, and whether some seen output's ``SS_tot`` is below the
+    fraction of its ``sum(y**2)`` that a float32 state resolves (0-d bool).
+    An ``SS_tot`` of exactly 0 is a constant column, which Keras' rule
+    scores, not a loss."""
+    total, empty = _total_sum_of_squares(state)
+    lost = K.logical_and(total != 0, total < _FLOAT32_CANCELLED * read_sum(state, "squared_sum"))
+    return _r2_score(state, class_aggregation), K.any(K.logical_and(K.logical_not(empty), lost))
 
 
 def _r2_per_output(residual, total):
