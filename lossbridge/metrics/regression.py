@@ -247,7 +247,12 @@ def _total_sum_of_squares(state):
 
 def _r2_score(state, class_aggregation):
     """The score of an R2Score state, aggregated over the outputs."""
-    total, empty = _total_sum_of_squares(state)
+    return _aggregated_score(state, *_total_sum_of_squares(state), class_aggregation)
+
+
+def _aggregated_score(state, total, empty, class_aggregation):
+    """The per-output scores of ``SS_tot`` (``total``) and the state's
+    residual, aggregated over the outputs."""
     residual = read_sum(state, "residual")
     scores = K.where(empty, K.zeros_like(total), _r2_per_output(residual, total))
     if class_aggregation == "uniform_average":
@@ -269,7 +274,8 @@ def _r2_score_and_cancellation(state, class_aggregation):
     scores, not a loss."""
     total, empty = _total_sum_of_squares(state)
     lost = K.logical_and(total != 0, total < _FLOAT32_CANCELLED * read_sum(state, "squared_sum"))
-    return _r2_score(state, class_aggregation), K.any(K.logical_and(K.logical_not(empty), lost))
+    score = _aggregated_score(state, total, empty, class_aggregation)
+    return score, K.any(K.logical_and(K.logical_not(empty), lost))
 
 
 def _r2_per_output(residual, total):
