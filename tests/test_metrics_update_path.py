@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 import lossbridge
 from lossbridge import K, dispatch, metrics, weights
 from lossbridge.metrics import base, running_sums
-from tests.helpers import holds_float64, on
+from tests.helpers import beyond_numpy, holds_float64, on
 
 RNG = np.random.default_rng(23)
 
@@ -323,12 +323,23 @@ class _DoubledWrapper(metrics.MeanMetricWrapper):
         return metrics.Mean.update(self, state, 2.0 * self.values(y_true, y_pred), sample_weight=sample_weight)
 
 
+class _HalvedMse(metrics.MeanSquaredError):
+    """A loss metric whose subclass rewrites the increments of the one-pass route."""
+
+    def increments(self, y_true, y_pred, sample_weight=None):
+        found = super().increments(y_true, y_pred, sample_weight=sample_weight)
+        return {**found, "total": found["total"] * 0.5}
+
+
 def test_subclass_overriding_increments_takes_effect_on_both_paths(backend):
-    batches = [((np.array([1.0, 3.0], np.float32),), None), ((np.array([5.0], np.float32),), None)]
+    # three batches: the third runs through the plan the second left (beyond NumPy)
+    batches = [((np.array([1.0, 3.0], np.float32),), None), ((np.array([5.0], np.float32),), None)] * 2
     eager = _stateful(backend, _PlusOneMean(), batches)
     assert float(backend.to_numpy(eager.result())) == 4.0
     pure = _stateless(backend, _PlusOneMean(), batches)
     assert float(backend.to_numpy(_PlusOneMean().stateless_result(pure))) == 4.0
+    pairs = [((np.zeros((2, 2), np.float32), np.full((2, 2), 2.0, np.float32)), None)] * 3
+    assert float(backend.to_numpy(_stateful(backend, _HalvedMse(), pairs).result())) == 2.0  # (2**2) / 2
 
 
 def test_subclass_with_its_own_update_keeps_it(backend):
@@ -377,6 +388,98 @@ def test_host_counts_fold_in_exact_parts(count, dtype):
     assert all(float(np.dtype(dtype).type(p)) == p for p in parts)  # each exact in dtype
     assert sum(int(p) for p in parts) == count
     assert len(parts) <= 2
+
+
+#: (label, how it is passed, whether a plan made by a plain (8, 5) update of the same framework runs it)
+_PLAN_STEPS = [
+    ("plain", "tensor", True),
+    ("plain", "tensor", True),
+    ("weighted", "tensor", False),  # a weight: the general route
+    ("plain", "numpy", False),  # NumPy data is converted to the state's framework first
+    ("steps", "tensor", None),  # (8, 2, 5): the loss's one pass does not apply; Mean's increments take it
+    ("empty", "tensor", None),  # (0, 5): no one-pass total (0 rows), the general route gives 0 and counts 0
+    ("plain", "tensor", True),
+    ("forced", "tensor", False),  # a forced backend (use_backend) always resolves
+    ("plain", "tensor", True),
+]
+
+
+def _plan_batch(kind, rng):
+    shape = {"steps": (8, 2, 5), "empty": (0, 5)}.get(kind, (8, 5))
+    return _f32(*shape, loc=3.0), _f32(*shape, loc=3.0) + rng.normal(size=shape).astype(np.float32)
+
+
+@beyond_numpy
+@pytest.mark.parametrize("make", [metrics.MeanSquaredError, metrics.RootMeanSquaredError, metrics.Mean])
+def test_a_planned_update_reaches_the_general_routes_state_and_steps_aside(backend, make, monkeypatch):
+    """After a plain update (no weight, the state's framework), the next
+    ones with inputs of the same types skip the general route (counted
+    here), and reach the state the pure update reaches, bit for bit; a
+    weight, NumPy data, a forced backend take the general route, and inputs
+    the plan's increments do not take (3-D, empty) fall back to it."""
+    rng = np.random.default_rng(5)
+    general = []
+    fold_in = base.Metric._fold_in
+    monkeypatch.setattr(base.Metric, "_fold_in", lambda self, *args: general.append(1) or fold_in(self, *args))
+    metric, batches, squares, counts = make(), [], [], []
+    for step, (kind, passed, planned) in enumerate(_PLAN_STEPS):
+        y_true, y_pred = _plan_batch(kind, rng)
+        inputs = (y_pred,) if make is metrics.Mean else (y_true, y_pred)
+        weight = rng.uniform(0.5, 2.0, 8).astype(np.float32) if kind == "weighted" else None
+        batches.append((inputs, weight))
+        converted = [x if passed == "numpy" else backend.convert_to_tensor(x) for x in inputs]
+        before = len(general)
+        if kind == "forced":
+            with lossbridge.use_backend(backend.name):
+                metric.update_state(*converted)
+        else:
+            metric.update_state(*converted, sample_weight=weight)
+        if planned is not None and step:
+            assert (len(general) == before) is planned, (step, kind, passed)
+        # the float64 reference: per-sample values (means over the last axes), weighted
+        values = y_pred.astype(np.float64) if make is metrics.Mean else (y_pred.astype(np.float64) - y_true) ** 2
+        per_sample = values.reshape(values.shape[0], -1).mean(axis=1) if values.size else np.zeros(0)
+        w = np.ones(len(per_sample)) if weight is None else weight.astype(np.float64)
+        squares.append(np.sum(per_sample * w))
+        counts.append(np.sum(w))
+    pure = _stateless(backend, make(), batches)
+    got, want = _state_numpy(backend, metric.state), _state_numpy(backend, pure)
+    assert set(got) == set(want)
+    for key in want:
+        assert got[key] == want[key], key  # exact: the same increments and compensated steps
+    expected = math.fsum(squares) / math.fsum(counts)
+    expected = math.sqrt(expected) if make is metrics.RootMeanSquaredError else expected
+    np.testing.assert_allclose(float(backend.to_numpy(metric.result())), expected, rtol=2e-6)
+
+
+@beyond_numpy
+def test_a_planned_metric_copies_pickles_and_resets_without_its_plan(backend):
+    """The plan holds functions bound to a backend: a copy or an unpickled
+    metric starts without one, makes its own at its next update, and both
+    continue from the state they carried; after a reset the plan keeps
+    serving the next plain updates."""
+    import copy
+    import pickle
+
+    rng = np.random.default_rng(9)
+    pairs = [_plan_batch("plain", rng) for _ in range(6)]
+    tensors = [tuple(backend.convert_to_tensor(x) for x in pair) for pair in pairs]
+    metric = metrics.MeanSquaredError()
+    for pair in tensors[:3]:
+        metric.update_state(*pair)
+    copies = [copy.deepcopy(metric), pickle.loads(pickle.dumps(metric))]
+    for other in copies:
+        assert other._plan is None
+    expected = np.mean([np.mean((p.astype(np.float64) - t) ** 2) for t, p in pairs])
+    for other in (metric, *copies):
+        for pair in tensors[3:]:
+            other.update_state(*(backend.convert_to_tensor(backend.to_numpy(x)) for x in pair))
+        np.testing.assert_allclose(float(backend.to_numpy(other.result())), expected, rtol=2e-6)
+    metric.reset_state()
+    for pair in tensors[:2]:
+        metric.update_state(*pair)
+    first_two = np.mean([np.mean((p.astype(np.float64) - t) ** 2) for t, p in pairs[:2]])
+    np.testing.assert_allclose(float(backend.to_numpy(metric.result())), first_two, rtol=2e-6)
 
 
 def _xlogy(a, b):

@@ -13,6 +13,17 @@ of ``state`` folds it into a copy. While a count's tensors are still the zeros
 the state started from, ``result()`` divides by the exact int itself
 (``host_readable``): for ``Mean`` one framework op instead of a zero-safe
 division's five.
+
+A plain update (no weight, every input a tensor of the state's framework)
+leaves a plan behind (:class:`_Plan`): the backend, the inputs' types and the
+increments function bound to that backend. The next update with inputs of
+those types runs it directly, past the dispatch and the generic metric layers.
+At 32x10, update + result, the same process with and without plans: torch
+1.04-1.18x as fast (MSE, MAE, MAPE, RMSE, MSLE, Mean), JAX 0.99-1.15x,
+TensorFlow 0.97-1.05x (its own dispatch dominates). Anything the plan does
+not cover (a weight, another framework, a forced backend, ``compile``, inputs
+the planned function does not take) goes the general way, to the same state
+bit for bit.
 """
 
 from __future__ import annotations
@@ -21,7 +32,7 @@ import types
 
 import numpy as np
 
-from .. import dispatch
+from .. import compiling, dispatch
 from ..k import K, bind
 from . import _lifecycle
 from .base import COMPENSATION, Metric, accumulate, adder, sum_state
@@ -54,6 +65,29 @@ def takes_fast_route(cls):
     return getattr(cls.update, "derives_from_increments", False)
 
 
+class _Plan:
+    """What a plain update of one metric found, kept for the next: the
+    ``backend`` holding the state, the exact ``types`` of the inputs (each
+    one that backend's tensor type, so the next inputs of those types need
+    no dispatch), and ``increments(*inputs)``, bound to the backend, giving
+    the batch's increments or None where it does not apply to those inputs
+    (then the update goes the general way)."""
+
+    __slots__ = ("backend", "increments", "types")
+
+    def __init__(self, backend, types, increments):
+        self.backend, self.types, self.increments = backend, types, increments
+
+    def fits(self, inputs):
+        types = self.types
+        if len(inputs) != len(types):
+            return False
+        for x, kind in zip(inputs, types, strict=True):
+            if type(x) is not kind:
+                return False
+        return True
+
+
 class RunningSums(Metric, register=False):
     """A metric whose state is scalar compensated running sums ``sums``, each
     advanced by one increment per batch.
@@ -81,6 +115,7 @@ class RunningSums(Metric, register=False):
     host_readable: tuple[str, ...] = ()
     _host = None  # sum name -> Python int not yet in the state tensors
     _zeros = None  # the state as it started (entry -> tensor): a sum still holding these tensors is 0
+    _plan = None  # the _Plan of the last plain update (module docstring)
     #: ``compile = "auto"`` keeps running sums eager: compiled, Mean's update
     #: ran 0.4-0.9x its eager route at 2^10-2^20 values on torch and
     #: TensorFlow, and on JAX 1.1-1.2x up to 2^16 but 0.7-0.8x from 2^18
@@ -98,12 +133,67 @@ class RunningSums(Metric, register=False):
     def update(self, state, *inputs, sample_weight=None):
         return accumulate(state, **self.increments(*inputs, sample_weight=sample_weight))
 
+    def planned_increments(self, backend):
+        """``increments(*inputs)`` for a :class:`_Plan` of unweighted updates
+        on ``backend``: the batch's increments, or None where the general
+        update must run (nothing changed yet). The default is
+        :meth:`increments` itself, bound; a subclass may return a shorter
+        route to the same increments, or None: no plan."""
+        increments = bind(type(self).increments, backend)
+        return lambda *batch: increments(self, *batch)
+
+    def update_state(self, *inputs, sample_weight=None):
+        """As :meth:`Metric.update_state`; inputs that fit the plan of an
+        earlier plain update take it (module docstring)."""
+        plan = self._plan
+        if (
+            plan is not None
+            and sample_weight is None
+            and plan.fits(inputs)
+            and compiling.off(self._compile)
+            and dispatch.forced() is None
+        ):
+            with self._lock:
+                if plan.backend is self._backend and self._state is not None:
+                    self._synced = None
+                    if self._advance_planned(plan, inputs):
+                        return
+        super().update_state(*inputs, sample_weight=sample_weight)
+
+    def _advance_planned(self, plan, inputs):
+        """One update by ``plan`` (the lock held); False where its increments
+        do not apply to ``inputs``, and nothing changed."""
+        backend = plan.backend
+        stop = backend.stop_gradient
+        increments = dispatch.run_on(backend, plan.increments, *[stop(x) for x in inputs])
+        if increments is None:
+            return False
+        self._state = self._add(backend, self._state, increments)
+        return True
+
+    def _fold_in(self, inputs, sample_weight):
+        super()._fold_in(inputs, sample_weight)
+        if sample_weight is not None or not takes_fast_route(type(self)):
+            return
+        plan, backend = self._plan, self._backend
+        if plan is not None and plan.backend is backend and plan.fits(inputs):
+            return
+        # planned only for tensors of the state's framework, concrete (a traced update raised above)
+        if all(dispatch.owner(x) is backend for x in inputs):
+            increments = self.planned_increments(backend)
+            self._plan = None if increments is None else _Plan(backend, tuple(type(x) for x in inputs), increments)
+
     def _step(self, backend, state, inputs, sample_weight):
         if not takes_fast_route(type(self)):
             return super()._step(backend, state, inputs, sample_weight)
         increments = dispatch.run_on(
             backend, bind(type(self).increments, backend), self, *inputs, sample_weight=sample_weight
         )
+        return self._add(backend, state, increments)
+
+    def _add(self, backend, state, increments):
+        """``state`` with one batch's ``increments`` added: tensors to the
+        state tensors, Python ints to the host counts."""
         tensors, counts = {}, None
         for name, value in increments.items():
             if type(value) is int:
@@ -134,6 +224,7 @@ class RunningSums(Metric, register=False):
     def __getstate__(self):
         attributes = super().__getstate__()
         attributes.pop("_zeros", None)  # identities do not survive a copy
+        attributes.pop("_plan", None)  # bound functions; the copy makes its own at its first update
         return attributes
 
     @property

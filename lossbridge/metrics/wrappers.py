@@ -13,6 +13,7 @@ from __future__ import annotations
 from .. import dispatch
 from .. import losses as _losses
 from ..k import K
+from ..losses.definition import prepare_call
 from ..weights import apply_mask
 from .base import Metric
 from .reduction import Mean
@@ -68,6 +69,25 @@ class MeanMetricWrapper(Mean):
                 if total is not None:
                     return {"total": total, "count": rows}
         return Mean.increments(self, self.values(y_true, y_pred), sample_weight=sample_weight)
+
+    def planned_increments(self, backend):
+        if not self._one_pass or type(self).increments is not MeanMetricWrapper.increments:
+            return Mean.planned_increments(self, backend)  # a subclass's own increments: run them
+        # the one-pass sum of ``increments`` without the function layer's dispatch (the plan's inputs are
+        # already tensors of ``backend``): the same preparation, then the same reduction
+        definition, options = self._fn.definition, self._fn_kwargs
+
+        def one_pass(y_true, y_pred):
+            y_true, y_pred = prepare_call(backend, definition, y_true, y_pred)
+            shape = backend.shape(y_pred)
+            rows = shape[0] if shape else None
+            if type(rows) is int:
+                total = definition.total(backend, y_true, y_pred, (), options)
+                if total is not None:
+                    return {"total": total, "count": rows}
+            return None
+
+        return one_pass
 
     def get_config(self):
         fn = function_name(self._fn) or self._fn
