@@ -9,6 +9,7 @@ No timing is asserted: benchmarks measure, tests do not.
 from __future__ import annotations
 
 import importlib.util
+import json
 
 import numpy as np
 import pytest
@@ -111,3 +112,35 @@ def test_gpu_metric_benchmark_runs_and_its_variants_agree(framework):
             assert "error" not in row, (case, name, row)
             assert row["agrees"], (case, name, row["value"])
             assert row["fraction_of_copy"] > 0
+
+
+@not_on("mlx")
+def test_running_sum_plan_benchmark_times_and_its_variants_agree(backend, tmp_path, capsys):
+    """``python -m benchmarks.running_sum_plan`` on one backend, one sample:
+    every case times the planned and the general route (and torchmetrics on
+    torch), and every variant's value equals a float64 NumPy formula of the
+    benchmark's batch (each variant sees that one batch, again and again)."""
+    from benchmarks import running_sum_plan
+
+    out = tmp_path / "plan.json"
+    assert running_sum_plan.main(["--backend", backend.name, "--samples", "1", "--json", str(out)]) == 0
+    rows = {row["case"]: row for row in json.loads(out.read_text())["rows"]}
+    assert set(rows) == set(running_sum_plan.CASES)
+    rng = np.random.default_rng(0)  # the benchmark's batch
+    t, p = (rng.uniform(0.1, 1.0, (32, 10)).astype(np.float32).astype(np.float64) for _ in range(2))
+    expected = {
+        "mean": p.mean(),
+        "mse": np.mean((t - p) ** 2),
+        "mae": np.mean(np.abs(t - p)),
+        "mape": 100 * np.mean(np.abs((t - p) / t)),
+        "msle": np.mean((np.log1p(p) - np.log1p(t)) ** 2),
+        "rmse": np.sqrt(np.mean((t - p) ** 2)),
+        "bce": -np.mean(t * np.log(p) + (1 - t) * np.log(1 - p)),
+    }
+    for case, row in rows.items():
+        timed = (
+            {"plan", "none", "tm"} if backend.name == "torch" and running_sum_plan.CASES[case][1] else {"plan", "none"}
+        )
+        assert {k[:-3] for k in row if k.endswith("_us")} == timed, case
+        for name, value in row["values"].items():
+            np.testing.assert_allclose(value, expected[case], rtol=2e-5, err_msg=f"{case} {name}")
