@@ -390,14 +390,14 @@ def test_host_counts_fold_in_exact_parts(count, dtype):
     assert len(parts) <= 2
 
 
-#: (label, how it is passed, whether a plan made by a plain (8, 5) update of the same framework runs it)
+#: (label, how it is passed, whether the plan made by the first plain (8, 5) update runs it)
 _PLAN_STEPS = [
     ("plain", "tensor", True),
     ("plain", "tensor", True),
     ("weighted", "tensor", False),  # a weight: the general route
     ("plain", "numpy", False),  # NumPy data is converted to the state's framework first
-    ("steps", "tensor", None),  # (8, 2, 5): the loss's one pass does not apply; Mean's increments take it
-    ("empty", "tensor", None),  # (0, 5): no one-pass total (0 rows), the general route gives 0 and counts 0
+    ("steps", "tensor", True),  # (8, 2, 5): no one pass over the loss's terms; per-sample values, in the plan
+    ("empty", "tensor", True),  # (0, 5): no one-pass total (0 rows); adds 0 and counts 0, in the plan
     ("plain", "tensor", True),
     ("forced", "tensor", False),  # a forced backend (use_backend) always resolves
     ("plain", "tensor", True),
@@ -414,9 +414,9 @@ def _plan_batch(kind, rng):
 def test_a_planned_update_reaches_the_general_routes_state_and_steps_aside(backend, make, monkeypatch):
     """After a plain update (no weight, the state's framework), the next
     ones with inputs of the same types skip the general route (counted
-    here), and reach the state the pure update reaches, bit for bit; a
-    weight, NumPy data, a forced backend take the general route, and inputs
-    the plan's increments do not take (3-D, empty) fall back to it."""
+    here), other shapes included, and reach the state the pure update
+    reaches, bit for bit; a weight, NumPy data, a forced backend take the
+    general route."""
     rng = np.random.default_rng(5)
     general = []
     fold_in = base.Metric._fold_in
@@ -434,7 +434,7 @@ def test_a_planned_update_reaches_the_general_routes_state_and_steps_aside(backe
                 metric.update_state(*converted)
         else:
             metric.update_state(*converted, sample_weight=weight)
-        if planned is not None and step:
+        if step:
             assert (len(general) == before) is planned, (step, kind, passed)
         # the float64 reference: per-sample values (means over the last axes), weighted
         values = y_pred.astype(np.float64) if make is metrics.Mean else (y_pred.astype(np.float64) - y_true) ** 2

@@ -60,34 +60,27 @@ class MeanMetricWrapper(Mean):
 
     def increments(self, y_true, y_pred, sample_weight=None):
         # ``update`` is then derived from this (RunningSums.__init_subclass__)
-        if sample_weight is None:
-            # unweighted, a loss with declared terms sums all its terms in one pass: (batch, features) inputs
-            # give one value per sample, so that sum is the batch's total and the count its static batch size
-            rows = K.shape(y_pred)[0] if self._one_pass and K.shape(y_pred) else None
-            if type(rows) is int:
-                total = self._fn.total(y_true, y_pred, **self._fn_kwargs)
-                if total is not None:
-                    return {"total": total, "count": rows}
+        if sample_weight is None and self._one_pass:
+            found = self._one_pass_sums(dispatch.active(), y_true, y_pred)
+            if found is not None:
+                return found
         return Mean.increments(self, self.values(y_true, y_pred), sample_weight=sample_weight)
 
-    def planned_increments(self, backend):
-        if not self._one_pass or type(self).increments is not MeanMetricWrapper.increments:
-            return Mean.planned_increments(self, backend)  # a subclass's own increments: run them
-        # the one-pass sum of ``increments`` without the function layer's dispatch (the plan's inputs are
-        # already tensors of ``backend``): the same preparation, then the same reduction
-        definition, options = self._fn.definition, self._fn_kwargs
-
-        def one_pass(y_true, y_pred):
-            y_true, y_pred = prepare_call(backend, definition, y_true, y_pred)
-            shape = backend.shape(y_pred)
-            rows = shape[0] if shape else None
-            if type(rows) is int:
-                total = definition.total(backend, y_true, y_pred, (), options)
-                if total is not None:
-                    return {"total": total, "count": rows}
+    def _one_pass_sums(self, backend, y_true, y_pred):
+        """An unweighted batch's increments from one pass over the loss's
+        terms, or None where that pass does not apply: ``(batch, features)``
+        inputs give one value per sample, so the sum of all terms is the
+        batch's total, and the count its static batch size. The inputs are
+        already on ``backend`` (the metric resolved them): the loss's own
+        preparation and reduction run without its function layer's dispatch."""
+        definition = self._fn.definition
+        y_true, y_pred = prepare_call(backend, definition, y_true, y_pred)
+        shape = backend.shape(y_pred)
+        rows = shape[0] if shape else None
+        if type(rows) is not int:
             return None
-
-        return one_pass
+        total = definition.total(backend, y_true, y_pred, (), self._fn_kwargs)
+        return None if total is None else {"total": total, "count": rows}
 
     def get_config(self):
         fn = function_name(self._fn) or self._fn
