@@ -267,19 +267,8 @@ def loss_function(
             out = backend.cast(out, "bfloat16")
         return out
 
-    def total(y_true, y_pred, *args, **kwargs):
-        """The loss's per-sample values summed over the batch in one pass over
-        the terms (:meth:`LossDefinition.total`), or None where that pass
-        does not apply (the caller then sums the values of a call)."""
-        if checks is not None and (args or kwargs):
-            args, kwargs = (), checks(args, kwargs)
-        backend, y_true, y_pred = dispatch.resolve_pair(_NAMES, y_true, y_pred)
-        y_true, y_pred = prepare_call(backend, definition, y_true, y_pred)
-        return dispatch.run_on(backend, definition.total, backend, y_true, y_pred, args, kwargs)
-
     loss.definition = definition
     loss.raw = lambda y_true, y_pred, *args, **kwargs: values(dispatch.active(), y_true, y_pred, args, kwargs)
-    loss.total = total
     return loss
 
 
