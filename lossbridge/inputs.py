@@ -161,7 +161,9 @@ def _first_non_integral(values):
 def class_ids(backend, labels, argument="y_true"):
     """Integer class ids as int32 (int64 for wide unsigned ids) from any
     integer, bool or integral float tensor; a fractional or non-finite float
-    id raises a ValueError where the values can be read."""
+    id raises a ValueError where the values can be read. Integer ids keep
+    their width (int64 stays int64); a float id beyond +-2**30 becomes +-2**30,
+    out of range still, where the cast would overflow."""
     dtype = backend.dtype(labels)
     if dtype in _INDEX_DTYPES:
         return labels
@@ -173,6 +175,10 @@ def class_ids(backend, labels, argument="y_true"):
                 f"`{argument}` holds class id {bad!r}, which is not an integer ({dispatch.describe(labels)}). "
                 "Accepted: integer class ids, in an integer dtype or as integral floats such as 1.0."
             )
+    if dtype in FLOAT_DTYPES and dtype != "float16":  # float16 ends at 65504
+        # a float id past int32 would overflow the cast (undefined: INT_MIN, or a wrap into range where it
+        # is traced and unchecked); +-2**30 is exact in these floats and beyond any class count
+        labels = backend.clip(labels, -(2.0**30), 2.0**30)
     # wide unsigned ids need int64 where the backend has it (JAX only with x64,
     # which its float64 accumulator shows)
     wide = dtype in _WIDE_UNSIGNED and backend.accumulator_dtype == "float64"

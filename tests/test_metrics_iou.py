@@ -14,8 +14,17 @@ from hypothesis import strategies as st
 
 import lossbridge
 from lossbridge import metrics
-from tests.helpers import on
-from tests.metric_support import F64_TOL, KERAS_TOL, compiled_value, eager_value, fed_value, keras_metrics, keras_value
+from tests.helpers import on, precision
+from tests.metric_support import (
+    F64_TOL,
+    KERAS_TOL,
+    compiled_value,
+    eager_value,
+    fed_value,
+    keras_metrics,
+    keras_value,
+    tensors,
+)
 
 RNG = np.random.default_rng(23)
 C = 4
@@ -149,6 +158,35 @@ def test_out_of_range_ids_are_dropped_as_keras_does_eager_and_traced(backend):
     if backend.name in ("jax", "tensorflow", "mlx"):
         value = compiled_value(backend, metrics.MeanIoU(num_classes=C), batches)
         np.testing.assert_allclose(value, expected, **KERAS_TOL)
+
+
+# ids a cast to int32 would wrap into [0, C) (2**32 + 1 -> 1) or overflow (3e9 as a float)
+WIDE_IDS = {
+    "int64": [2**32 + 1, 2**33 + 2, -(2**40), 2**31 + 1, 2**32],
+    "float64": [3e9, 2.0**32 + 1, -1e20, 1e300, 2.0**32 + 2],
+    "float32": [3e9, 2.0**33, -1e20, 1e30, 2.0**32],
+}
+
+
+@pytest.mark.parametrize("dtype", sorted(WIDE_IDS))
+def test_ids_past_int32_are_left_out_not_wrapped_eager_and_traced(backend, dtype):
+    """Out-of-range ids are left out of the matrix (as Keras 3 on TensorFlow
+    does; its JAX and torch backends wrap 2**32 + 1 to class 1), however
+    wide: a wide id must be clipped before it is narrowed."""
+    labels, predicted = RNG.integers(0, C, 40), RNG.integers(0, C, 40)
+    labels, predicted = labels.astype(dtype), predicted.astype(dtype)
+    labels[:5] = WIDE_IDS[dtype]
+    predicted[[5, 6]] = WIDE_IDS[dtype][:2]
+    kept = slice(7, None)  # every pixel before has an out-of-range id on one side
+    expected = ref_mean_iou(ref_confusion(labels[kept].astype(int), predicted[kept].astype(int), C))
+    batches = [((labels, predicted), None)]
+    with precision(backend, dtype):  # JAX holds int64 and float64 with x64 only
+        inputs = tensors(backend, [labels, predicted])
+        assert backend.dtype(inputs[0]) == dtype
+        np.testing.assert_allclose(eager_value(backend, metrics.MeanIoU(num_classes=C), batches), expected, **F64_TOL)
+        if backend.name in ("jax", "tensorflow", "mlx"):  # traced: no value checks, the clip alone
+            value = compiled_value(backend, metrics.MeanIoU(num_classes=C), batches)
+            np.testing.assert_allclose(value, expected, **F64_TOL)
 
 
 # ---------------------------------------------------------------- NumPy float64 reference

@@ -17,7 +17,9 @@ occurred at all (a class never seen nor predicted is left out, as in Keras).
 A pixel whose label or prediction is out of range (negative, or
 ``>= num_classes``: void labels such as 255) or whose label is
 ``ignore_class`` is left out of the matrix, as Keras 3 does, eager or traced
-alike. Unlike Keras 3
+alike, however wide the id: an int64 label of 2**32 + 1 is out of range here
+and on Keras' TensorFlow backend (its JAX and torch backends narrow it to
+int32 first, which wraps it to class 1). Unlike Keras 3
 (integer state by default, which truncates float weights) fractional
 ``sample_weight`` values count as given.
 
@@ -163,13 +165,15 @@ class IoU(Metric):
         return K.argmax(x, axis=self.axis)
 
     def _class_ids(self, y_true, y_pred):
-        """Both inputs as flat int32 class ids (``inputs.class_ids``: any
-        integer dtype, bool or integral floats; a fractional id raises)."""
+        """Both inputs as flat integer class ids (``inputs.class_ids``: any
+        integer dtype, bool or integral floats; a fractional id raises),
+        each in its own width: an int64 id is not narrowed here, where
+        2**32 + 1 would wrap to class 1 (:func:`_counts_grid` clips first)."""
         y_true, y_pred = (
             self._ids(y_true, self.sparse_y_true, "y_true"),
             self._ids(y_pred, self.sparse_y_pred, "y_pred"),
         )
-        return K.reshape(K.cast(y_true, "int32"), (-1,)), K.reshape(K.cast(y_pred, "int32"), (-1,))
+        return K.reshape(y_true, (-1,)), K.reshape(y_pred, (-1,))
 
     def _confusion_matrix(self, labels, predicted, sample_weight):
         """This batch's ``(C, C)`` matrix (see :func:`_counts_grid`); pixels
@@ -251,10 +255,13 @@ def _counts_grid(labels, predicted, weight, classes, ignore):
     on an extra last row, and the interior is the matrix (Keras drops exactly
     those pixels). Unweighted pixels are counted as int32 (exact)."""
     width = classes + 2
-    rows = K.clip(labels, -1, classes)
+    # clipped in the ids' own dtypes, then brought to one (a narrowing cast now keeps every value)
+    rows, columns = K.clip(labels, -1, classes), K.clip(predicted, -1, classes)
+    if K.dtype(rows) != K.dtype(columns):
+        rows, columns = K.cast(rows, "int32"), K.cast(columns, "int32")
     if ignore is not None:
         rows = K.where(labels == ignore, K.zeros_like(rows) + (classes + 1), rows)
-    ids = rows * width + K.clip(predicted, -1, classes) + (width + 1)
+    ids = rows * width + columns + (width + 1)
     grid = K.reshape(K.segment_sum(weight, ids, (classes + 3) * width), (classes + 3, width))
     return grid[1 : classes + 1, 1 : classes + 1]
 
