@@ -131,7 +131,8 @@ class Backend:
         "non-negative ints, max(minlength, largest id + 1) long"
     )
     segment_sum = primitive(
-        "segment_sum(data, segment_ids, num_segments): flat sums per id (counts of ids when data is None)"
+        "segment_sum(data, segment_ids, num_segments): flat sums per id (integer counts of ids when data is None, "
+        "int32 or int64 as the framework counts)"
     )
     matmul = primitive("matmul(x, y): the matrix product over the last two axes")
 

@@ -289,10 +289,10 @@ class NumpyBackend(Backend):
 
     def segment_sum(self, data, segment_ids, num_segments):
         # bincount is NumPy's one-pass scatter-add (np.add.at is ~10x slower);
-        # data None counts the ids (int32), faster than adding ones
+        # data None counts the ids (bincount's own intp), faster than adding ones
         ids = np.asarray(segment_ids).ravel()
         if data is None:
-            return np.bincount(ids, minlength=num_segments).astype(np.int32)
+            return np.bincount(ids, minlength=num_segments)
         data = np.asarray(data)
         return np.bincount(ids, data.ravel(), num_segments).astype(data.dtype, copy=False)
 

@@ -305,11 +305,12 @@ class TorchBackend(Backend):
     def segment_sum(self, data, segment_ids, num_segments):
         # index_add keeps a fixed output shape (torch.bincount's depends on the
         # values, a graph break under torch.compile) and takes int32 indices;
-        # eager counting (data None) uses bincount, about twice as fast
+        # eager counting (data None) uses bincount, about twice as fast, and
+        # keeps its int64 counts (the callers' states are int64 or float64)
         ids = segment_ids.reshape(-1)
         if data is None:
             if not torch.compiler.is_compiling():
-                return torch.bincount(ids, minlength=num_segments).to(torch.int32)
+                return torch.bincount(ids, minlength=num_segments)
             data = torch.ones_like(ids, dtype=torch.int32)
         out = torch.zeros(num_segments, dtype=data.dtype, device=data.device)
         return out.index_add(0, ids, data.reshape(-1))

@@ -107,6 +107,23 @@ CASES = {
         _batches(lambda: (_one_hot(_ids()), _scores())),
     ),
     "OneHotMeanIoU": ("OneHotMeanIoU", {"num_classes": C}, _batches(lambda: (_one_hot(_ids()), _scores()))),
+    # scores for more classes than num_classes: an argmax past C is left out (the general route); fewer:
+    # every argmax is in range (the route without a border)
+    "OneHotMeanIoU-wider-scores": (
+        "OneHotMeanIoU",
+        {"num_classes": C},
+        _batches(lambda: (_one_hot(_ids()), RNG.random((*SHAPE, C + 2)).astype(np.float32))),
+    ),
+    "OneHotIoU-narrower-scores": (
+        "OneHotIoU",
+        {"num_classes": C, "target_class_ids": [0, 1, 3]},
+        _batches(lambda: (_one_hot(_ids()), RNG.random((*SHAPE, C - 1)).astype(np.float32))),
+    ),
+    "OneHotMeanIoU-ignore-1": (
+        "OneHotMeanIoU",
+        {"num_classes": C, "ignore_class": 1},
+        _batches(lambda: (_one_hot(_ids()), _scores())),
+    ),
     "OneHotMeanIoU-sparse-pred": (
         "OneHotMeanIoU",
         {"num_classes": C, "sparse_y_pred": True},

@@ -129,8 +129,8 @@ class IoU(Metric):
         return declare(SUM, {_MATRIX: K.zeros(shape, "int64", like=like)})
 
     def update(self, state, y_true, y_pred, sample_weight=None):
-        labels, predicted = self._class_ids(y_true, y_pred)
-        counts = self._confusion_matrix(labels, predicted, sample_weight)
+        labels, predicted, in_range = self._class_ids(y_true, y_pred)
+        counts = self._confusion_matrix(labels, predicted, sample_weight, in_range)
         if _counts_exactly(state):
             if sample_weight is None:
                 return {**state, _MATRIX: state[_MATRIX] + K.cast(counts, "int64")}
@@ -159,25 +159,30 @@ class IoU(Metric):
         super().merge_state(metrics)
 
     def _ids(self, x, sparse, argument):
+        """Flat class ids, and whether each is in ``[0, num_classes)`` by
+        construction: the argmax over at most ``num_classes`` scores."""
         if sparse:
-            return class_ids(K, x, argument)
+            return K.reshape(class_ids(K, x, argument), (-1,)), False
         check_real(K, x, argument)
-        return K.argmax(x, axis=self.axis)
+        ids = K.argmax(x, axis=self.axis)
+        return K.reshape(ids, (-1,)), K.shape(x)[self.axis] is not None and K.shape(x)[self.axis] <= self.num_classes
 
     def _class_ids(self, y_true, y_pred):
         """Both inputs as flat integer class ids (``inputs.class_ids``: any
         integer dtype, bool or integral floats; a fractional id raises),
         each in its own width: an int64 id is not narrowed here, where
-        2**32 + 1 would wrap to class 1 (:func:`_counts_grid` clips first)."""
-        y_true, y_pred = (
+        2**32 + 1 would wrap to class 1 (:func:`_counts_grid` clips first);
+        and whether both are in range by construction."""
+        (labels, labels_in_range), (predicted, predicted_in_range) = (
             self._ids(y_true, self.sparse_y_true, "y_true"),
             self._ids(y_pred, self.sparse_y_pred, "y_pred"),
         )
-        return K.reshape(y_true, (-1,)), K.reshape(y_pred, (-1,))
+        return labels, predicted, labels_in_range and predicted_in_range
 
-    def _confusion_matrix(self, labels, predicted, sample_weight):
+    def _confusion_matrix(self, labels, predicted, sample_weight, in_range=False):
         """This batch's ``(C, C)`` matrix (see :func:`_counts_grid`); pixels
-        with an out-of-range id on either side are left out, as in Keras."""
+        with an out-of-range id on either side are left out, as in Keras.
+        ``in_range``: every id is known to be in ``[0, C)``."""
         size, classes = K.shape(labels)[0], self.num_classes
         if K.shape(predicted)[0] != size:
             raise ValueError(
@@ -188,7 +193,7 @@ class IoU(Metric):
         if sample_weight is not None:
             weight = self._flat_weights(K.cast(sample_weight, K.accumulator_dtype), size)
         # one fused kernel (jax.jit, a tf.function graph), whose eager ops would each cost a pass over the pixels
-        return fused(_counts_grid, classes, self.ignore_class)(labels, predicted, weight)
+        return fused(_counts_grid, classes, self.ignore_class, in_range)(labels, predicted, weight)
 
     def _flat_weights(self, weight, size):
         """Keras: flatten, then broadcast to one weight per pixel."""
@@ -248,12 +253,16 @@ def _as_weighted(state):
     return sum_entries(_MATRIX, K.cast(state[_MATRIX], K.accumulator_dtype))
 
 
-def _counts_grid(labels, predicted, weight, classes, ignore):
+def _counts_grid(labels, predicted, weight, classes, ignore, in_range):
     """The ``(C, C)`` matrix of one batch from one segment_sum over a
     ``(C + 3, C + 2)`` grid: ids are clipped to ``[-1, C]`` and shifted by one,
     so out-of-range labels and predictions land on the border, ignored labels
     on an extra last row, and the interior is the matrix (Keras drops exactly
-    those pixels). Unweighted pixels are counted as int32 (exact)."""
+    those pixels). Unweighted pixels are counted as integers (exact). Ids
+    known to be in range (argmaxes: the one-hot IoUs) need no border: one
+    segment_sum over the ``C x C`` matrix itself (five eager ops fewer)."""
+    if in_range and ignore is None:
+        return K.reshape(K.segment_sum(weight, labels * classes + predicted, classes * classes), (classes, classes))
     width = classes + 2
     # clipped in the ids' own dtypes, then brought to one (a narrowing cast now keeps every value)
     rows, columns = K.clip(labels, -1, classes), K.clip(predicted, -1, classes)
