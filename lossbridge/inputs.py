@@ -144,18 +144,25 @@ def cast_real(backend, x, dtype, argument):
     return backend.cast(x, dtype)
 
 
+#: float ids are clipped to +-ID_BOUND before their cast to an integer, where one could overflow: exact in
+#: float32, bfloat16 and float64, and beyond any class count
+ID_BOUND = 2.0**30
+
+
 def _first_non_integral(values):
     """The first entry of the float array ``values`` that is not a finite
-    integer, as a Python float, or None. Read in float32 or float64 as the
-    array is (rounding to an integer is exact in either), half precision in
-    float32: three passes when every id is integral, where a float64 copy and
-    a mask took seven (10^6 float32 labels: 2.2 -> 0.9 ms)."""
+    integer, as a Python float, or None; and whether every entry is within
+    ``ID_BOUND``. Read in float32 or float64 as the array is (rounding to an
+    integer is exact in either), half precision in float32: three passes when
+    every id is integral and small, where a float64 copy and a mask took seven
+    (10^6 float32 labels: 2.2 -> 0.9 ms)."""
     if values.dtype not in (np.float32, np.float64):
         values = values.astype(np.float32)  # exact for float16 and ml_dtypes' bfloat16
     rounded = np.round(values)
-    if (rounded == values).all() and np.isfinite(rounded).all():  # NaN fails the first test, +-inf the second
-        return None
-    return float(values[~np.isfinite(values) | (rounded != values)].flat[0])
+    if (rounded == values).all() and (np.abs(rounded) <= ID_BOUND).all():  # NaN fails both tests, +-inf the second
+        return None, True
+    bad = values[~np.isfinite(values) | (rounded != values)]
+    return (float(bad.flat[0]) if bad.size else None), False
 
 
 def class_ids(backend, labels, argument="y_true"):
@@ -168,17 +175,20 @@ def class_ids(backend, labels, argument="y_true"):
     if dtype in _INDEX_DTYPES:
         return labels
     check_real(backend, labels, argument)
-    if dtype in FLOAT_DTYPES and backend.is_concrete(labels):
-        bad = _first_non_integral(backend.to_numpy(labels))
-        if bad is not None:
-            raise ValueError(
-                f"`{argument}` holds class id {bad!r}, which is not an integer ({dispatch.describe(labels)}). "
-                "Accepted: integer class ids, in an integer dtype or as integral floats such as 1.0."
-            )
-    if dtype in FLOAT_DTYPES and dtype != "float16":  # float16 ends at 65504
-        # a float id past int32 would overflow the cast (undefined: INT_MIN, or a wrap into range where it
-        # is traced and unchecked); +-2**30 is exact in these floats and beyond any class count
-        labels = backend.clip(labels, -(2.0**30), 2.0**30)
+    if dtype in FLOAT_DTYPES:
+        small = dtype == "float16"  # it ends at 65504
+        if backend.is_concrete(labels):
+            bad, within = _first_non_integral(backend.to_numpy(labels))
+            if bad is not None:
+                raise ValueError(
+                    f"`{argument}` holds class id {bad!r}, which is not an integer ({dispatch.describe(labels)}). "
+                    "Accepted: integer class ids, in an integer dtype or as integral floats such as 1.0."
+                )
+            small = small or within
+        if not small:
+            # a float id past int32 would overflow the cast (undefined: INT_MIN, or a wrap into range where
+            # it is traced and unchecked): clipped, it stays out of range
+            labels = backend.clip(labels, -ID_BOUND, ID_BOUND)
     # wide unsigned ids need int64 where the backend has it (JAX only with x64,
     # which its float64 accumulator shows)
     wide = dtype in _WIDE_UNSIGNED and backend.accumulator_dtype == "float64"
