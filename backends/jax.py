@@ -77,6 +77,25 @@ def _name(dtype):
     return name
 
 
+def _check_fits_without_x64(x, dtype):
+    """Without x64, JAX narrows a NumPy int64 (uint64) array to int32 (uint32)
+    by wrapping its values, silently: a label of 2**32 + 1 becomes class 1.
+    Such an array whose values do not fit raises instead (a float target
+    converts on the host and keeps them)."""
+    if jax.config.jax_enable_x64 or (dtype is not None and np.dtype(dtype).kind == "f") or not x.size:
+        return
+    narrow = np.dtype(np.int32 if x.dtype.kind == "i" else np.uint32)
+    info = np.iinfo(narrow)
+    low, high = x.min(), x.max()
+    if low < info.min or high > info.max:
+        value = high if high > info.max else low
+        raise ValueError(
+            f"a NumPy {x.dtype} array of shape {x.shape} holding {int(value)} cannot become a JAX array: without "
+            f"jax_enable_x64 JAX keeps {narrow.name} and would wrap it to {int(np.asarray(value).astype(narrow))}. "
+            f"Accepted: values within {narrow.name}, or 64-bit JAX (jax.config.update('jax_enable_x64', True))."
+        )
+
+
 # concrete arrays, checked by type identity (isinstance(x, jax.Array) goes
 # through an ABC check); tracers take the general paths
 _ARRAY_TYPES = frozenset({type(jnp.zeros(()))})
@@ -97,6 +116,8 @@ class JaxBackend(Backend):
         return isinstance(x, jax.Array)
 
     def convert_to_tensor(self, x, dtype=None, like=None):
+        if isinstance(x, (np.ndarray, np.generic)) and x.dtype.kind in "iu" and x.dtype.itemsize == 8:
+            _check_fits_without_x64(x, dtype)
         out = jnp.asarray(x, dtype=dtype)
         device = _device(like)
         return out if device is None else jax.device_put(out, device)
@@ -110,7 +131,7 @@ class JaxBackend(Backend):
     def cast(self, x, dtype):
         if type(x) in _ARRAY_TYPES and x.dtype == dtype:
             return x  # astype would return x too, after ~4 us of dispatch
-        return (x if isinstance(x, jax.Array) else jnp.asarray(x)).astype(dtype)
+        return (x if isinstance(x, jax.Array) else self.convert_to_tensor(x)).astype(dtype)
 
     def dtype(self, x):
         if type(x) in _ARRAY_TYPES:

@@ -307,10 +307,17 @@ def resolve(names, values):
         if source is target:
             out.append(value)
         elif source is None:
-            out.append(target.convert_to_tensor(to_numpy_weak(value, name), like=lead))
+            out.append(_convert_weak(target, value, name, lead))
         else:
             out.append(target.from_foreign(value, source))
     return target, out
+
+
+def _convert_weak(target, value, name, lead):
+    try:
+        return target.convert_to_tensor(to_numpy_weak(value, name), like=lead)
+    except ValueError as error:  # values the target cannot hold (wide ints on JAX without x64): name the input
+        raise ValueError(f"`{name}`: {error}") from None
 
 
 _UNSEEN = object()

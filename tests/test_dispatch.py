@@ -435,3 +435,36 @@ def test_numpy_results_are_arrays_never_numpy_scalars():
     assert seen > 150  # the whole catalogue ran, not an empty loop
     assert losses.MeanSquaredError()(Y_TRUE, Y_PRED).shape == ()
     np.testing.assert_allclose(losses.MeanSquaredError()(Y_TRUE, Y_PRED), np.mean(MSE), rtol=1e-6)
+
+
+# ---------------------------------------------------------------- wide integers
+def test_wide_numpy_ids_are_kept_or_refused_never_wrapped_into_range(backend):
+    """JAX without x64 narrows a NumPy int64 (uint64) array to 32 bits by
+    wrapping it (2**32 + 1 becomes 1, silently); the other backends hold 64
+    bits. A label of 2**32 + 1 beside the backend's predictions is kept, out
+    of range (the accuracy refuses it, MeanIoU leaves its pixel out), or
+    refused where it is converted, naming the input; never counted as 1."""
+    from lossbridge import metrics
+
+    scores = to_backend(backend, np.array([[0.1, 0.8, 0.1], [0.9, 0.05, 0.05]], np.float32))
+    predicted_ids = to_backend(backend, np.array([2, 0], np.int32))
+    narrows = backend.name == "jax" and backend.accumulator_dtype != "float64"
+    for dtype in (np.int64, np.uint64):
+        labels = np.array([2**32 + 1, 0], dtype)
+        if narrows:
+            refused = r"`y_true`: a NumPy u?int64 array of shape \(2,\) holding 4294967297 .* wrap it to 1"
+            with pytest.raises(ValueError, match=refused):
+                metrics.SparseCategoricalAccuracy()(labels, scores)
+            with pytest.raises(ValueError, match=refused):
+                losses.sparse_categorical_crossentropy(labels, scores)
+            with pytest.raises(ValueError, match=refused):
+                metrics.MeanIoU(num_classes=3)(labels, predicted_ids)
+            continue
+        with pytest.raises(ValueError, match="outside"):
+            metrics.SparseCategoricalAccuracy()(labels, scores)
+        # only the pixel (0, 0) counts: IoU 1 for class 0, the only class present (wrapped: 1/3)
+        value = float(to_numpy(backend, metrics.MeanIoU(num_classes=3)(labels, predicted_ids)))
+        assert value == pytest.approx(1.0, abs=1e-6)
+    # a float target converts on the host and keeps the value
+    wide = backend.convert_to_tensor(np.array([2**40, 0], np.int64), dtype="float32")
+    np.testing.assert_array_equal(to_numpy(backend, wide), [2.0**40, 0.0])
