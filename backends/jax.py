@@ -131,7 +131,9 @@ class JaxBackend(Backend):
     def cast(self, x, dtype):
         if type(x) in _ARRAY_TYPES and x.dtype == dtype:
             return x  # astype would return x too, after ~4 us of dispatch
-        return (x if isinstance(x, jax.Array) else self.convert_to_tensor(x)).astype(dtype)
+        if not isinstance(x, jax.Array):  # host data converts to dtype on the host (wide ints to floats intact)
+            return self.convert_to_tensor(x, dtype)
+        return x.astype(dtype)
 
     def dtype(self, x):
         if type(x) in _ARRAY_TYPES:

@@ -149,7 +149,7 @@ def cast_real(backend, x, dtype, argument):
 ID_BOUND = 2.0**30
 
 
-def _first_non_integral(values):
+def _inspect_float_ids(values):
     """The first entry of the float array ``values`` that is not a finite
     integer, as a Python float, or None; and whether every entry is within
     ``ID_BOUND``. Read in float32 or float64 as the array is (rounding to an
@@ -178,7 +178,7 @@ def class_ids(backend, labels, argument="y_true"):
     if dtype in FLOAT_DTYPES:
         small = dtype == "float16"  # it ends at 65504
         if backend.is_concrete(labels):
-            bad, within = _first_non_integral(backend.to_numpy(labels))
+            bad, within = _inspect_float_ids(backend.to_numpy(labels))
             if bad is not None:
                 raise ValueError(
                     f"`{argument}` holds class id {bad!r}, which is not an integer ({dispatch.describe(labels)}). "
