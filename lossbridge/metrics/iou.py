@@ -164,8 +164,9 @@ class IoU(Metric):
         if sparse:
             return K.reshape(class_ids(K, x, argument), (-1,)), False
         check_real(K, x, argument)
-        ids = K.argmax(x, axis=self.axis)
-        return K.reshape(ids, (-1,)), K.shape(x)[self.axis] is not None and K.shape(x)[self.axis] <= self.num_classes
+        ids = K.argmax(x, axis=self.axis)  # first: its error names a bad axis
+        scored = K.shape(x)[self.axis]  # classes scored; None where traced without a static shape
+        return K.reshape(ids, (-1,)), scored is not None and scored <= self.num_classes
 
     def _class_ids(self, y_true, y_pred):
         """Both inputs as flat integer class ids (``inputs.class_ids``: any
