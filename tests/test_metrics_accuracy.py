@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, example, given, settings
 
 from lossbridge import metrics
 from tests.helpers import on
-from tests.metric_support import F64_TOL, KERAS_TOL, compiled_value, eager_value, keras_value
+from tests.metric_support import F64_TOL, KERAS_TOL, compiled_value, eager_value, id_arrays, jax_would_wrap, keras_value
 
 RNG = np.random.default_rng(3)
 B, C = 8, 5
@@ -211,6 +212,33 @@ def test_labels_out_of_range_are_rejected(backend, labels):
     for metric in (metrics.SparseCategoricalAccuracy(), metrics.SparseTopKCategoricalAccuracy(k=2)):
         with pytest.raises(ValueError, match=r"`y_true` holds class id .*outside \[0, 5\)"):
             metric.update_state(y_true, scores)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(labels=id_arrays(B, C))
+@example(labels=np.array([2**32 + 1] + [0] * (B - 1), np.int64))  # int32 or JAX's narrowing wraps it to 1
+def test_ids_of_any_dtype_and_value_score_or_are_refused(backend, labels):
+    """Property: sparse labels of any integer or float dtype score as NumPy
+    scores them when all are in [0, C); one out of range in any way raises,
+    never wraps into a class (JAX without x64 refuses a 64-bit NumPy array it
+    cannot hold)."""
+    scores = np.random.default_rng(len(labels)).random((B, C)).astype(np.float32)
+    exact = labels.astype(np.float64)  # exact below 2**53
+    y_true = labels if jax_would_wrap(backend, labels) else backend.convert_to_tensor(labels)
+    y_pred = backend.convert_to_tensor(scores)
+    for metric, hits in (
+        (metrics.SparseCategoricalAccuracy(), lambda ids: ids == scores.argmax(-1)),
+        (metrics.SparseTopKCategoricalAccuracy(k=2), lambda ids: np.argsort(-scores, -1)[:, :2] == ids[:, None]),
+    ):
+        if ((exact < 0) | (exact >= C)).any():
+            with pytest.raises(ValueError, match=r"`y_true`.*(outside \[0, 5\)|cannot become a JAX array)"):
+                metric.update_state(y_true, y_pred)
+            continue
+        metric.update_state(y_true, y_pred)
+        expected = np.mean(np.reshape(hits(exact.astype(int)), (B, -1)).any(-1))
+        np.testing.assert_allclose(
+            float(np.asarray(backend.to_numpy(metric.result()), np.float64)), expected, **F64_TOL
+        )
 
 
 def test_mismatched_shapes_are_rejected(backend):
