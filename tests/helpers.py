@@ -107,3 +107,41 @@ def patch_module_global(monkeypatch, module, name, value, backend):
     for (source_id, _), namespace in k._namespaces.items():
         if source_id == id(source):
             monkeypatch.setitem(namespace, name, value)
+
+
+# ---------------------------------------------------------------- class ids of every dtype and value
+#: every dtype a sparse class id arrives in
+ID_DTYPES = ("int8", "uint8", "int16", "uint16", "int32", "uint32", "int64", "uint64", "float32", "float64")
+
+
+def out_of_range_ids(classes):
+    """Ids outside ``[0, classes)`` in every way one can be: negative, a void
+    255, past int32 and uint32 (where a narrowing cast wraps 2**32 + 1 to 1)."""
+    return (-(2**40), -(2**31) - 1, -(2**31), -3, -1, classes, 255, 2**31 - 1, 2**31, 2**32, 2**32 + 1, 2**33 + 2)
+
+
+def id_arrays(size, classes):
+    """Hypothesis strategy: a NumPy array of ``size`` class ids in a drawn
+    dtype of ``ID_DTYPES``, each in range or out of it as that dtype allows."""
+    from hypothesis import strategies as st
+
+    @st.composite
+    def draw_ids(draw):
+        dtype = draw(st.sampled_from(ID_DTYPES))
+        limits = np.iinfo(dtype) if np.dtype(dtype).kind in "iu" else None
+        edges = [v for v in out_of_range_ids(classes) if limits is None or limits.min <= v <= limits.max]
+        ids = st.one_of(st.integers(0, classes - 1), st.sampled_from(edges))
+        return np.array(draw(st.lists(ids, min_size=size, max_size=size)), dtype)
+
+    return draw_ids()
+
+
+def jax_would_wrap(backend, array):
+    """Whether ``array`` is a 64-bit integer NumPy array with values beyond
+    32 bits and ``backend`` is JAX without x64 (which refuses it)."""
+    if backend.name != "jax" or backend.accumulator_dtype == "float64" or array.dtype.itemsize != 8:
+        return False
+    if array.dtype.kind not in "iu" or not array.size:
+        return False
+    narrow = np.iinfo(np.int32 if array.dtype.kind == "i" else np.uint32)
+    return bool(array.min() < narrow.min or array.max() > narrow.max)

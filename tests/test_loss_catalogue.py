@@ -8,10 +8,11 @@ import inspect
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, example, given, settings
 
 from lossbridge import losses
 from tests import reference as ref
-from tests.helpers import not_on, precision, to_backend, to_numpy, with_autograd
+from tests.helpers import id_arrays, jax_would_wrap, not_on, precision, to_backend, to_numpy, with_autograd
 from tests.reference import F32, KERAS, keras_losses
 
 SPARSE_KINDS = ("sparse_probs", "sparse_logits", "ctc", "embeddings")
@@ -414,6 +415,27 @@ def test_bad_options_name_the_argument(make, argument):
 def test_labels_out_of_range(backend, call):
     with pytest.raises(ValueError, match=r"`y_true` holds .*outside \[0, \d\)"):
         call(backend)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(labels=id_arrays(6, 5))
+@example(labels=np.array([2**32 + 1, 0, 1, 2, 3, 4], np.int64))  # int32 or JAX's narrowing wraps it to 1
+def test_sparse_crossentropy_takes_ids_of_any_dtype_or_refuses_them(backend, labels):
+    """Property: labels of any integer or float dtype, all in [0, 5), give
+    -log softmax at the label (float64 NumPy); one out of range in any way
+    raises, never wraps into a class (JAX without x64 refuses a 64-bit NumPy
+    array it cannot hold)."""
+    logits = np.random.default_rng(5).normal(size=(6, 5)).astype(np.float32)
+    exact = labels.astype(np.float64)  # exact below 2**53
+    y_true = labels if jax_would_wrap(backend, labels) else to_backend(backend, labels)
+    if ((exact < 0) | (exact >= 5)).any():
+        with pytest.raises(ValueError, match=r"`y_true`.*(outside \[0, 5\)|cannot become a JAX array)"):
+            losses.sparse_categorical_crossentropy(y_true, to_backend(backend, logits), from_logits=True)
+        return
+    value = losses.sparse_categorical_crossentropy(y_true, to_backend(backend, logits), from_logits=True)
+    wide = logits.astype(np.float64)
+    log_softmax = wide - np.log(np.exp(wide).sum(-1, keepdims=True))
+    np.testing.assert_allclose(to_numpy(backend, value), -log_softmax[np.arange(6), exact.astype(int)], **F32)
 
 
 def test_incompatible_shapes_name_both_inputs(backend):

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 
 from lossbridge import metrics
-from tests.helpers import on
-from tests.metric_support import F64_TOL, KERAS_TOL, compiled_value, eager_value, id_arrays, jax_would_wrap, keras_value
+from tests.helpers import id_arrays, jax_would_wrap, on
+from tests.metric_support import F64_TOL, KERAS_TOL, compiled_value, eager_value, keras_value
 
 RNG = np.random.default_rng(3)
 B, C = 8, 5

@@ -14,15 +14,13 @@ from hypothesis import strategies as st
 
 import lossbridge
 from lossbridge import metrics
-from tests.helpers import on, precision
+from tests.helpers import id_arrays, jax_would_wrap, on, precision
 from tests.metric_support import (
     F64_TOL,
     KERAS_TOL,
     compiled_value,
     eager_value,
     fed_value,
-    id_arrays,
-    jax_would_wrap,
     keras_metrics,
     keras_value,
     tensors,
