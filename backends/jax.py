@@ -128,6 +128,13 @@ class JaxBackend(Backend):
     def from_dlpack(self, x):
         return jnp.from_dlpack(x)
 
+    def from_foreign(self, x, source):
+        # without x64, DLPack narrows a 64-bit int tensor by wrapping it, as jnp.asarray does
+        # (2**32 + 1 becomes 1): such a tensor goes through NumPy, where its range is checked
+        if not jax.config.jax_enable_x64 and source.dtype(x) in ("int64", "uint64"):
+            return self.convert_to_tensor(source.to_numpy(x))
+        return super().from_foreign(x, source)
+
     def cast(self, x, dtype):
         if type(x) in _ARRAY_TYPES and x.dtype == dtype:
             return x  # astype would return x too, after ~4 us of dispatch

@@ -304,18 +304,16 @@ def resolve(names, values):
             out.append(None)
             continue
         source = owner(value, name)
-        if source is target:
-            out.append(value)
-        elif source is None:
-            out.append(_convert_weak(target, value, name, lead))
-        else:
-            out.append(target.from_foreign(value, source))
+        out.append(value if source is target else _bring(target, source, value, name, lead))
     return target, out
 
 
-def _convert_weak(target, value, name, lead):
+def _bring(target, source, value, name, lead):
+    """``value`` (weak where ``source`` is None) as a tensor of ``target``."""
     try:
-        return target.convert_to_tensor(to_numpy_weak(value, name), like=lead)
+        if source is None:
+            return target.convert_to_tensor(to_numpy_weak(value, name), like=lead)
+        return target.from_foreign(value, source)
     except ValueError as error:  # values the target cannot hold (wide ints on JAX without x64): name the input
         raise ValueError(f"`{name}`: {error}") from None
 

@@ -472,3 +472,22 @@ def test_wide_numpy_ids_are_kept_or_refused_never_wrapped_into_range(backend):
         conversions.append(backend.cast(wide, "float32"))
     for converted in conversions:
         np.testing.assert_array_equal(to_numpy(backend, converted), [2.0**40, 0.0])
+
+
+@pytest.mark.exists_if(lambda params: params["backend"] not in ("numpy", "jax") and "jax" in backends.installed())
+def test_wide_foreign_ints_brought_to_jax_without_x64_are_refused_not_wrapped(backend):
+    """Under ``use_backend("jax")`` another framework's int64 tensor comes
+    over DLPack, which without x64 wraps 2**32 + 1 to 1 as jnp.asarray does:
+    such a tensor is refused, naming the input; ids that fit come over."""
+    from lossbridge import metrics
+
+    jax_backend = backends.get("jax")
+    if jax_backend.accumulator_dtype == "float64":
+        pytest.skip("this run has jax_enable_x64 on: JAX holds int64")
+    predicted = to_backend(backend, np.array([2, 0], np.int64))
+    with lossbridge.use_backend("jax"):
+        with pytest.raises(ValueError, match=r"`y_true`: .* holding 4294967297 .* wrap it to 1"):
+            metrics.MeanIoU(num_classes=3)(to_backend(backend, np.array([2**32 + 1, 0], np.int64)), predicted)
+        # both pixels count: class 2 predicted for class 1 (IoU 0), class 0 right (IoU 1): mean 1/3, by hand
+        value = metrics.MeanIoU(num_classes=3)(to_backend(backend, np.array([1, 0], np.int64)), predicted)
+    assert float(to_numpy(jax_backend, value)) == pytest.approx(1 / 3, abs=1e-6)
