@@ -9,6 +9,8 @@ runs unchanged on every framework.
 
 from __future__ import annotations
 
+import math
+
 FLOAT_DTYPES = frozenset({"float16", "bfloat16", "float32", "float64"})
 #: integer dtype names, signed then unsigned
 INT_DTYPES = ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64")
@@ -272,15 +274,30 @@ class Backend:
     def pick_along_axis(self, x, indices, axis):
         """One entry of ``x`` per position along ``axis``, at ``indices`` (the
         shape of ``x`` without ``axis``, as is the result): the pick of a
-        sparse cross-entropy. An index outside ``[0, x.shape[axis])`` raises
-        IndexError rather than wrap, clamp or read out of bounds; here by
-        reading the indices on the host (skipped while a compiler traces),
-        in adapters whose gather checks on the device by that gather."""
-        if self.is_concrete(indices) and 0 not in self.shape(indices):
-            values, size = self.to_numpy(indices), self.shape(x)[axis]
-            if values.min() < 0 or values.max() >= size:
-                raise IndexError(f"index out of range [0, {size})")
-        return self.squeeze(self.take_along_axis(x, self.expand_dims(indices, axis), axis), axis)
+        sparse cross-entropy. An index outside ``[0, x.shape[axis])`` never
+        wraps, clamps or reads out of bounds: it raises IndexError where the
+        indices can be read (here on the host; adapters whose gather checks
+        on the device by that gather), and while a compiler traces, where
+        nothing can raise, its pick is NaN (a float ``x``). Frameworks' own
+        traced gathers differ there (JAX wraps -1 to the last class and
+        narrows an int64 2**32 + 1 to 1), so the range is tested in the
+        indices' own dtype before the gather sees them."""
+        size = self.shape(x)[axis]
+        if self.is_concrete(indices):
+            if 0 not in self.shape(indices):
+                values = self.to_numpy(indices)
+                if values.min() < 0 or values.max() >= size:
+                    raise IndexError(f"index out of range [0, {size})")
+            return self.squeeze(self.take_along_axis(x, self.expand_dims(indices, axis), axis), axis)
+        inside = self.logical_and(indices >= 0, indices < size)
+        safe = self.where(inside, indices, self.zeros_like(indices))
+        picked = self.squeeze(self.take_along_axis(x, self.expand_dims(safe, axis), axis), axis)
+        if not self.is_float(picked):  # (the dtype is known at trace time: no value is read)
+            raise TypeError(
+                f"pick_along_axis under a compiler takes a float x (the pick of an id out of range is "
+                f"NaN); received {self.dtype(picked)}"
+            )
+        return self.where(inside, picked, self.zeros_like(picked) + math.nan)
 
     def sparse_softmax_cross_entropy(self, labels, logits, axis=-1):
         """``-log_softmax(logits)[labels]`` along ``axis``: ``labels`` integer

@@ -355,7 +355,15 @@ class TorchBackend(Backend):
     def sparse_softmax_cross_entropy(self, labels, logits, axis=-1):
         # F.cross_entropy is one kernel where log_softmax + gather are two and a
         # negation (5.4 vs 7.6 us at 32x10); its classes sit on axis 1
-        if logits.dtype in _HALF or not logits.is_cpu or logits.dim() != 2 or axis not in (-1, 1):
+        # compiled, the contract's NaN for an id out of range (inductor's kernel raises mid-graph on the CPU
+        # and asserts on a GPU, which ends the CUDA context)
+        if (
+            logits.dtype in _HALF
+            or not logits.is_cpu
+            or logits.dim() != 2
+            or axis not in (-1, 1)
+            or torch.compiler.is_compiling()
+        ):
             return super().sparse_softmax_cross_entropy(labels, logits, axis)
         # on the CPU it checks every target (IndexError); no id equals the sentinel ignore_index
         return F.cross_entropy(logits, labels.long(), reduction="none", ignore_index=_NO_ID)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from lossbridge import K, dispatch
-from tests.helpers import eager_only_on_torch, precision, to_backend, to_numpy, with_autograd
+from tests.helpers import eager_only_on_torch, precision, to_backend, to_numpy, with_autograd, with_compiler
 
 RNG = np.random.default_rng(0)
 X = RNG.normal(size=(2, 3, 4))
@@ -392,3 +392,21 @@ def test_pick_along_axis_takes_one_entry_and_rejects_out_of_range(backend, axis,
             wrong[0] = bad
             with pytest.raises(IndexError):
                 backend.pick_along_axis(to_backend(backend, x), to_backend(backend, wrong, index_dtype), axis)
+
+
+#: per index dtype: an id in range, then ids out of it (past the end, negative, past 32 bits where it fits)
+TRACED_PICKS = {"int32": [1, 4, -1, 2**31 - 1], "int64": [1, 4, -1, 2**32 + 1]}
+
+
+@with_compiler
+@pytest.mark.parametrize("index_dtype", sorted(TRACED_PICKS))
+def test_traced_pick_out_of_range_is_nan_never_another_entry(backend, index_dtype):
+    """Under a compiler nothing can raise: an index outside [0, 4) picks NaN,
+    never the entry a wrap (-1 -> 3, a narrowed 2**32 + 1 -> 1) or a clamp
+    would give; the in-range pick is exact."""
+    x = np.arange(16, dtype=np.float32).reshape(4, 4)
+    picks = np.array(TRACED_PICKS[index_dtype])
+    with precision(backend, index_dtype):
+        picked = backend.compile(lambda values, ids: backend.pick_along_axis(values, ids, -1))
+        out = to_numpy(backend, picked(to_backend(backend, x), to_backend(backend, picks, index_dtype)))
+    np.testing.assert_array_equal(out, [1.0, np.nan, np.nan, np.nan])

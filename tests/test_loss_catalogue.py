@@ -12,7 +12,16 @@ from hypothesis import HealthCheck, example, given, settings
 
 from lossbridge import losses
 from tests import reference as ref
-from tests.helpers import id_arrays, jax_would_wrap, not_on, precision, to_backend, to_numpy, with_autograd
+from tests.helpers import (
+    id_arrays,
+    jax_would_wrap,
+    not_on,
+    precision,
+    to_backend,
+    to_numpy,
+    with_autograd,
+    with_compiler,
+)
 from tests.reference import F32, KERAS, keras_losses
 
 SPARSE_KINDS = ("sparse_probs", "sparse_logits", "ctc", "embeddings")
@@ -436,6 +445,59 @@ def test_sparse_crossentropy_takes_ids_of_any_dtype_or_refuses_them(backend, lab
     wide = logits.astype(np.float64)
     log_softmax = wide - np.log(np.exp(wide).sum(-1, keepdims=True))
     np.testing.assert_allclose(to_numpy(backend, value), -log_softmax[np.arange(6), exact.astype(int)], **F32)
+
+
+#: per label dtype: labels of 6 samples over 5 classes, some out of range (past the end, negative, past 32 bits)
+TRACED_LABELS = {"int32": [1, 5, -1, 3, 2, 2**31 - 1], "int64": [1, 5, -1, 2**32 + 1, 2, 0]}
+TRACED_SPARSE_LOSSES = {
+    "probabilities": (lambda y, p: losses.sparse_categorical_crossentropy(y, p), "probs"),
+    "logits": (lambda y, p: losses.sparse_categorical_crossentropy(y, p, from_logits=True), "logits"),
+    "smoothed": (
+        lambda y, p: losses.sparse_categorical_crossentropy(y, p, from_logits=True, label_smoothing=0.2),
+        "smooth",
+    ),
+    "ignore_class=2": (
+        lambda y, p: losses.sparse_categorical_crossentropy(y, p, from_logits=True, ignore_class=2),
+        "ignore",
+    ),
+    "generalized": (lambda y, p: losses.categorical_generalized_cross_entropy(y, p, q=0.5), "gce"),
+}
+
+
+def _ref_sparse(kind, labels, logits):
+    """Per-sample float64 NumPy values of TRACED_SPARSE_LOSSES' entries, NaN where the label is out of range."""
+    inside = (labels >= 0) & (labels < 5)
+    log_softmax = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+    at_label = log_softmax[np.arange(6), np.where(inside, labels, 0)]
+    values = {
+        "probs": -at_label,
+        "logits": -at_label,
+        "smooth": -(0.8 * at_label + 0.2 * log_softmax.mean(-1)),
+        "ignore": np.where(labels == 2, 0.0, -at_label),
+        "gce": (1 - np.exp(0.5 * at_label)) / 0.5,
+    }[kind]
+    return np.where(inside | ((kind == "ignore") & (labels == 2)), values, np.nan)
+
+
+@with_compiler
+@pytest.mark.parametrize("dtype", sorted(TRACED_LABELS))
+@pytest.mark.parametrize("name", sorted(TRACED_SPARSE_LOSSES))
+def test_traced_sparse_loss_of_a_label_out_of_range_is_nan_not_another_class(backend, name, dtype):
+    """Compiled (jax.jit, tf.function, torch.compile, mx.compile), where no
+    value can be read and nothing can raise, a label outside [0, 5) gives a
+    NaN loss for its sample: before, JAX took -1 as class 4 and an int64
+    2**32 + 1 as class 1 (finite, plausible, wrong), and an inductor or MLX
+    gather read out of bounds. Every other sample equals float64 NumPy."""
+    fn, kind = TRACED_SPARSE_LOSSES[name]
+    labels = np.array(TRACED_LABELS[dtype])
+    logits = np.random.default_rng(9).normal(size=(6, 5)).astype(np.float32)
+    scores = (
+        logits if kind in ("logits", "smooth", "ignore") else np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
+    )
+    with precision(backend, dtype):
+        value = backend.compile(fn)(to_backend(backend, labels, dtype), to_backend(backend, scores))
+        got = to_numpy(backend, value)
+    np.testing.assert_allclose(got, _ref_sparse(kind, labels, logits.astype(np.float64)), **F32)
 
 
 def test_incompatible_shapes_name_both_inputs(backend):

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 
 from lossbridge import metrics
-from tests.helpers import id_arrays, jax_would_wrap, on
+from tests.helpers import id_arrays, jax_would_wrap, on, precision, with_compiler
 from tests.metric_support import F64_TOL, KERAS_TOL, compiled_value, eager_value, keras_value
 
 RNG = np.random.default_rng(3)
@@ -212,6 +212,38 @@ def test_labels_out_of_range_are_rejected(backend, labels):
     for metric in (metrics.SparseCategoricalAccuracy(), metrics.SparseTopKCategoricalAccuracy(k=2)):
         with pytest.raises(ValueError, match=r"`y_true` holds class id .*outside \[0, 5\)"):
             metric.update_state(y_true, scores)
+
+
+#: per label dtype: 6 labels over 5 classes, some out of range (past the end, negative, past 32 bits)
+TRACED_LABELS = {"int32": [1, 5, -1, 3, 2, 2**31 - 1], "int64": [1, 5, -1, 2**32 + 1, 2, 0]}
+
+
+@with_compiler
+@pytest.mark.parametrize("dtype", sorted(TRACED_LABELS))
+def test_traced_labels_out_of_range_miss_never_hit_another_class(backend, dtype):
+    """Compiled, where nothing can raise, a label outside [0, 5) is a miss.
+    Each such row's top scores sit where a wrap would land (-1 -> class 4,
+    2**32 + 1 -> 1): before, JAX's top-k read -1 as class 4 and a label past
+    the end as NaN, a hit either way, and MLX compared an int64 label with its
+    uint32 argmax by narrowing the label."""
+    labels = np.array(TRACED_LABELS[dtype])
+    best = np.array([1, 4, 4, 1, 2, 1])  # the argmax of each row (row 1: where a clamp to 4 lands)
+    scores = np.full((6, 5), 0.1, np.float32)
+    scores[np.arange(6), best] = 0.6
+    scores[np.arange(6), (best + 1) % 5] = 0.3  # second place
+    inside = (labels >= 0) & (labels < 5)
+    safe = np.where(inside, labels, 0)
+    expected = {
+        "accuracy": (inside & (safe == best)).mean(),
+        "top2": (inside & ((safe == best) | (safe == (best + 1) % 5))).mean(),
+    }
+    with precision(backend, dtype):
+        for name, metric in (
+            ("accuracy", metrics.SparseCategoricalAccuracy()),
+            ("top2", metrics.SparseTopKCategoricalAccuracy(k=2)),
+        ):
+            value = compiled_value(backend, metric, [((labels.astype(dtype), scores), None)])
+            np.testing.assert_allclose(value, expected[name], **F64_TOL, err_msg=name)
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

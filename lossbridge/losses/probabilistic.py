@@ -160,7 +160,9 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, ignore_cl
     ``y_true`` holds integer class ids of shape ``y_pred.shape`` without
     ``axis`` (a trailing size-1 axis is accepted); ``ignore_class`` marks
     positions whose loss is 0. Label smoothing, which Keras lacks here, mixes
-    in ``s / C`` of the uniform target as in the dense loss.
+    in ``s / C`` of the uniform target as in the dense loss. A label outside
+    ``[0, C)`` raises a ``ValueError`` eagerly; compiled, where nothing can
+    raise, its sample's loss is NaN (never another class's loss).
     """
     pred_shape, true_shape = K.shape(y_pred), K.shape(y_true)
     class_axis = axis % len(pred_shape)

@@ -74,11 +74,14 @@ def _sparse_labels(y_true, y_pred):
 
 
 def _same_ids(labels, ids):
-    """``labels == ids`` for float or integer labels without rounding either."""
+    """``labels == ids`` for float or integer labels without rounding either
+    (the argmax ``ids`` are below the class count, so they are cast to the
+    labels' dtype: the other way MLX's uint32 argmax would wrap an int64
+    label 2**32 + 1 to 1 where it is traced and unchecked)."""
     if K.is_float(labels):
         dtype = "float64" if K.dtype(labels) == "float64" else "float32"
         return K.equal(K.cast(labels, dtype), K.cast(ids, dtype))
-    return K.equal(K.cast(labels, K.dtype(ids)), ids)
+    return K.equal(labels, K.cast(ids, K.dtype(labels)))
 
 
 def in_top_k(labels, scores, k):
@@ -92,12 +95,15 @@ def in_top_k(labels, scores, k):
 
 
 def _in_top_k(labels, scores, k):
-    index = K.expand_dims(K.cast(labels, "int32"), -1)
+    # a label outside [0, classes) misses (eagerly it has raised already): tested in its own dtype, then
+    # replaced before the gather, which would wrap -1 to the last class (JAX) or an int64 2**32 + 1 to 1
+    inside = K.logical_and(labels >= 0, labels < K.shape(scores)[-1])
+    index = K.expand_dims(K.cast(K.where(inside, labels, K.zeros_like(labels)), "int32"), -1)
     at_label = K.take_along_axis(scores, index, axis=-1)
-    above = K.sum(K.cast(scores > at_label, "int32"), axis=-1)
+    hit = K.logical_and(inside, K.sum(K.cast(scores > at_label, "int32"), axis=-1) < k)
     if not K.is_float(scores):
-        return above < k
-    return K.logical_and(above < k, K.all(K.isfinite(scores), axis=-1))
+        return hit
+    return K.logical_and(hit, K.all(K.isfinite(scores), axis=-1))
 
 
 # ---------------------------------------------------------------- functions
