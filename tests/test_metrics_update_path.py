@@ -58,7 +58,11 @@ def _stateful(backend, metric, batches):
 # near 1e4 with unit noise: every compensated step loses low-order bits
 UNWEIGHTED = [((_f32(64, loc=1e4),), None) for _ in range(20)]
 WEIGHTED = [((_f32(16, 3, loc=1e3),), RNG.uniform(0, 2, 16).astype(np.float32)) for _ in range(12)]
-PAIRS = [((_f32(8, 5), _f32(8, 5)), None) for _ in range(6)]
+# errors of 2**11 first (a batch sum of 2**25, exact in any summation order), then errors near 1: every later
+# batch sum (~10-20, with fraction bits) meets a total whose float32 spacing is 4, so each step loses a part. On
+# random batches alone the final twin was 0 by chance under one XLA emitter's summation order
+PAIRS = [((np.zeros((8, 5), np.float32), np.full((8, 5), 2.0**11, np.float32)), None)]
+PAIRS += [((_f32(8, 5), _f32(8, 5)), None) for _ in range(6)]
 # errors near 100: squared, near 1e4 again
 FAR_PAIRS = [((_f32(8, 5), _f32(8, 5, loc=100.0)), None) for _ in range(6)]
 # float64 batch sums have every bit of float64: each plain float64 addition rounds
