@@ -168,8 +168,9 @@ def _inspect_float_ids(values):
 def class_ids(backend, labels, argument="y_true"):
     """Integer class ids as int32 (int64 for wide unsigned ids) from any
     integer, bool or integral float tensor; a fractional or non-finite float
-    id raises a ValueError where the values can be read. Integer ids keep
-    their width (int64 stays int64); a float id beyond +-2**30 becomes +-2**30,
+    id raises a ValueError where the values can be read, and becomes
+    -2**30 (out of range) where a compiler traces. Integer ids keep their
+    width (int64 stays int64); a float id beyond +-2**30 becomes +-2**30,
     out of range still, where the cast would overflow."""
     dtype = backend.dtype(labels)
     if dtype in _INDEX_DTYPES:
@@ -177,7 +178,8 @@ def class_ids(backend, labels, argument="y_true"):
     check_real(backend, labels, argument)
     if dtype in FLOAT_DTYPES:
         small = dtype == "float16"  # it ends at 65504
-        if backend.is_concrete(labels):
+        concrete = backend.is_concrete(labels)
+        if concrete:
             bad, within = _inspect_float_ids(backend.to_numpy(labels))
             if bad is not None:
                 raise ValueError(
@@ -189,7 +191,20 @@ def class_ids(backend, labels, argument="y_true"):
             # a float id past int32 would overflow the cast (undefined: INT_MIN, or a wrap into range where
             # it is traced and unchecked): clipped, it stays out of range
             labels = backend.clip(labels, -ID_BOUND, ID_BOUND)
+        if not concrete:
+            return _integral_or_out_of_range(backend, labels)
     # wide unsigned ids need int64 where the backend has it (JAX only with x64,
     # which its float64 accumulator shows)
     wide = dtype in _WIDE_UNSIGNED and backend.accumulator_dtype == "float64"
     return backend.cast(labels, "int64" if wide else "int32")
+
+
+def _integral_or_out_of_range(backend, labels):
+    """Traced float ids as int32, where nothing can raise: a fractional or
+    NaN id becomes ``-ID_BOUND``, out of range for every consumer (a NaN loss,
+    a miss, a pixel left out) and unlike any ``ignore_class`` in use; the cast
+    alone truncates 1.5 to class 1, and XLA casts NaN to class 0. An id is
+    integral when its integer casts back to it (clipped ids are within int32)."""
+    ids = backend.cast(labels, "int32")
+    integral = backend.equal(backend.cast(ids, backend.dtype(labels)), labels)
+    return backend.where(integral, ids, backend.zeros_like(ids) - int(ID_BOUND))

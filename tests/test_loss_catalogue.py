@@ -448,7 +448,11 @@ def test_sparse_crossentropy_takes_ids_of_any_dtype_or_refuses_them(backend, lab
 
 
 #: per label dtype: labels of 6 samples over 5 classes, some out of range (past the end, negative, past 32 bits)
-TRACED_LABELS = {"int32": [1, 5, -1, 3, 2, 2**31 - 1], "int64": [1, 5, -1, 2**32 + 1, 2, 0]}
+TRACED_LABELS = {
+    "int32": [1, 5, -1, 3, 2, 2**31 - 1],
+    "int64": [1, 5, -1, 2**32 + 1, 2, 0],
+    "float32": [1, 5, -1, 1.5, 2, np.nan],  # 1.5 truncated to class 1 and NaN cast to class 0 before
+}
 TRACED_SPARSE_LOSSES = {
     "probabilities": (lambda y, p: losses.sparse_categorical_crossentropy(y, p), "probs"),
     "logits": (lambda y, p: losses.sparse_categorical_crossentropy(y, p, from_logits=True), "logits"),
@@ -466,9 +470,9 @@ TRACED_SPARSE_LOSSES = {
 
 def _ref_sparse(kind, labels, logits):
     """Per-sample float64 NumPy values of TRACED_SPARSE_LOSSES' entries, NaN where the label is out of range."""
-    inside = (labels >= 0) & (labels < 5)
+    inside = (labels >= 0) & (labels < 5) & (labels == np.round(labels))
     log_softmax = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
-    at_label = log_softmax[np.arange(6), np.where(inside, labels, 0)]
+    at_label = log_softmax[np.arange(6), np.where(inside, labels, 0).astype(int)]
     values = {
         "probs": -at_label,
         "logits": -at_label,
@@ -485,9 +489,10 @@ def _ref_sparse(kind, labels, logits):
 def test_traced_sparse_loss_of_a_label_out_of_range_is_nan_not_another_class(backend, name, dtype):
     """Compiled (jax.jit, tf.function, torch.compile, mx.compile), where no
     value can be read and nothing can raise, a label outside [0, 5) gives a
-    NaN loss for its sample: before, JAX took -1 as class 4 and an int64
-    2**32 + 1 as class 1 (finite, plausible, wrong), and an inductor or MLX
-    gather read out of bounds. Every other sample equals float64 NumPy."""
+    NaN loss for its sample, and so does a fractional or NaN float label:
+    before, JAX took -1 as class 4, an int64 2**32 + 1 as class 1, 1.5 as 1
+    and NaN as 0 (finite, plausible, wrong), and an inductor or MLX gather
+    read out of bounds. Every other sample equals float64 NumPy."""
     fn, kind = TRACED_SPARSE_LOSSES[name]
     labels = np.array(TRACED_LABELS[dtype])
     logits = np.random.default_rng(9).normal(size=(6, 5)).astype(np.float32)

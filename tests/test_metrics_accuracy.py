@@ -215,24 +215,29 @@ def test_labels_out_of_range_are_rejected(backend, labels):
 
 
 #: per label dtype: 6 labels over 5 classes, some out of range (past the end, negative, past 32 bits)
-TRACED_LABELS = {"int32": [1, 5, -1, 3, 2, 2**31 - 1], "int64": [1, 5, -1, 2**32 + 1, 2, 0]}
+TRACED_LABELS = {
+    "int32": [1, 5, -1, 3, 2, 2**31 - 1],
+    "int64": [1, 5, -1, 2**32 + 1, 2, 0],
+    "float32": [1, 5, -1, 1.5, np.nan, 2],
+}
 
 
 @with_compiler
 @pytest.mark.parametrize("dtype", sorted(TRACED_LABELS))
 def test_traced_labels_out_of_range_miss_never_hit_another_class(backend, dtype):
-    """Compiled, where nothing can raise, a label outside [0, 5) is a miss.
-    Each such row's top scores sit where a wrap would land (-1 -> class 4,
-    2**32 + 1 -> 1): before, JAX's top-k read -1 as class 4 and a label past
-    the end as NaN, a hit either way, and MLX compared an int64 label with its
-    uint32 argmax by narrowing the label."""
+    """Compiled, where nothing can raise, a label outside [0, 5), fractional
+    or NaN is a miss. Each such row's top scores sit where a wrap, clamp or
+    truncation would land (-1 -> class 4, 2**32 + 1 -> 1, 1.5 -> 1, NaN -> 0):
+    before, JAX's top-k read -1 as class 4 and a label past the end as NaN, a
+    hit either way, the int cast made 1.5 class 1 and NaN class 0, and MLX
+    compared an int64 label with its uint32 argmax by narrowing the label."""
     labels = np.array(TRACED_LABELS[dtype])
-    best = np.array([1, 4, 4, 1, 2, 1])  # the argmax of each row (row 1: where a clamp to 4 lands)
+    best = np.array([1, 4, 4, 1, 0, 2])  # the argmax of each row (row 1: where a clamp to 4 lands)
     scores = np.full((6, 5), 0.1, np.float32)
     scores[np.arange(6), best] = 0.6
     scores[np.arange(6), (best + 1) % 5] = 0.3  # second place
-    inside = (labels >= 0) & (labels < 5)
-    safe = np.where(inside, labels, 0)
+    inside = (labels >= 0) & (labels < 5) & (labels == np.round(labels))
+    safe = np.where(inside, labels, 0).astype(int)
     expected = {
         "accuracy": (inside & (safe == best)).mean(),
         "top2": (inside & ((safe == best) | (safe == (best + 1) % 5))).mean(),

@@ -177,6 +177,20 @@ def test_out_of_range_ids_are_dropped_as_keras_does_eager_and_traced(backend):
         np.testing.assert_allclose(value, expected, **KERAS_TOL)
 
 
+@on("jax", "tensorflow", "mlx")  # traced: jax.jit / tf.function / mx.compile (eagerly such ids raise)
+def test_traced_fractional_and_nan_float_ids_are_left_out_not_truncated(backend):
+    """A float id that is not an integer cannot raise under a compiler: it
+    is left out like an id out of range. Before, the int cast counted 1.5 as
+    class 1 and -0.5 as class 0, and XLA's cast counted NaN as class 0."""
+    labels, predicted = RNG.integers(0, C, 40).astype(np.float32), RNG.integers(0, C, 40).astype(np.float32)
+    labels[:4] = [1.5, np.nan, -0.5, np.inf]
+    predicted[[4, 5]] = [2.5, np.nan]
+    kept = slice(6, None)
+    expected = ref_mean_iou(ref_confusion(labels[kept].astype(int), predicted[kept].astype(int), C))
+    value = compiled_value(backend, metrics.MeanIoU(num_classes=C), [((labels, predicted), None)])
+    np.testing.assert_allclose(value, expected, **F64_TOL)
+
+
 # ids a cast to int32 would wrap into [0, C) (2**32 + 1 -> 1) or overflow (3e9 as a float)
 WIDE_IDS = {
     "int64": [2**32 + 1, 2**33 + 2, -(2**40), 2**31 + 1, 2**32],
