@@ -564,3 +564,28 @@ def test_ctc_traces_under_the_compiler(backend):
     np.testing.assert_allclose(to_numpy(backend, compiled), ref.ref_ctc(labels, logits), **F32)
     _, grad = backend.value_and_grad(backend.compile(lambda a, b: losses.ctc(a, b)))(t, p)
     assert np.all(np.isfinite(to_numpy(backend, grad)))
+
+
+#: per label dtype: a valid label, then labels holding an id outside [0, 4) (negative, past the end, past 32 bits)
+TRACED_CTC_LABELS = {
+    "int32": [[1, 2, 0], [1, -1, 0], [3, 4, 0], [2, 2**31 - 1, 1]],
+    "int64": [[1, 2, 0], [1, -1, 0], [3, 4, 0], [2, 2**32 + 1, 1]],
+}
+
+
+@with_compiler
+@pytest.mark.parametrize("dtype", sorted(TRACED_CTC_LABELS))
+def test_traced_ctc_of_a_label_out_of_range_is_nan_not_another_sequence(backend, dtype):
+    """Compiled, where nothing can raise, a label sequence holding an id
+    outside [0, 4) has a NaN loss: before, compiled JAX read -1 as class 3
+    and an int64 2**32 + 1 as class 1, the loss of another sequence. The
+    valid sequence's loss is the float64 forward algorithm's."""
+    labels = np.array(TRACED_CTC_LABELS[dtype])
+    logits = np.random.default_rng(4).normal(size=(4, 6, 4)).astype(np.float32)
+    with precision(backend, dtype):
+        out = backend.compile(lambda a, b: losses.ctc(a, b))(
+            to_backend(backend, labels, dtype), to_backend(backend, logits)
+        )
+        got = to_numpy(backend, out)
+    np.testing.assert_allclose(got[0], ref.ref_ctc(labels[:1], logits[:1])[0], **F32)
+    assert np.isnan(got[1:]).all(), got
