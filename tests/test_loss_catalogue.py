@@ -8,7 +8,7 @@ import inspect
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 
 from lossbridge import losses
 from tests import reference as ref
@@ -16,6 +16,7 @@ from tests.helpers import (
     id_arrays,
     jax_would_wrap,
     not_on,
+    on,
     precision,
     to_backend,
     to_numpy,
@@ -445,6 +446,28 @@ def test_sparse_crossentropy_takes_ids_of_any_dtype_or_refuses_them(backend, lab
     wide = logits.astype(np.float64)
     log_softmax = wide - np.log(np.exp(wide).sum(-1, keepdims=True))
     np.testing.assert_allclose(to_numpy(backend, value), -log_softmax[np.arange(6), exact.astype(int)], **F32)
+
+
+@on("jax", "tensorflow", "mlx")  # jax.jit / tf.function / mx.compile (torch.compile would recompile per dtype drawn)
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(labels=id_arrays(6, 5))
+@example(labels=np.array([2**32 + 1, 0, 1, 2, 3, 4], np.int64))  # a narrowing cast wraps it to 1
+@example(labels=np.array([255, 0, 1, 2, 3, -1], np.int16))  # a void label; a gather wraps -1 to the last class
+def test_traced_sparse_crossentropy_of_ids_of_any_dtype_is_the_label_loss_or_nan(backend, labels):
+    """Property, compiled: labels of any integer or float dtype give -log
+    softmax at the label (float64 NumPy) where in [0, 5), NaN elsewhere
+    however the id is out of range (nothing can raise under a compiler)."""
+    assume(not jax_would_wrap(backend, labels))  # refused before tracing (test above)
+    logits = np.random.default_rng(5).normal(size=(6, 5)).astype(np.float32)
+    exact = labels.astype(np.float64)  # exact below 2**53
+    inside = (exact >= 0) & (exact < 5)
+    wide = logits.astype(np.float64)
+    log_softmax = wide - np.log(np.exp(wide).sum(-1, keepdims=True))
+    expected = np.where(inside, -log_softmax[np.arange(6), np.where(inside, exact, 0).astype(int)], np.nan)
+    with precision(backend, labels.dtype):
+        loss = backend.compile(lambda y, p: losses.sparse_categorical_crossentropy(y, p, from_logits=True))
+        got = to_numpy(backend, loss(to_backend(backend, labels), to_backend(backend, logits)))
+    np.testing.assert_allclose(got, expected, **F32)
 
 
 #: per label dtype: labels of 6 samples over 5 classes, some out of range (past the end, negative, past 32 bits)
