@@ -14,7 +14,9 @@ MLX differs from the other frameworks in five ways this adapter absorbs:
   whose values cannot be read. :meth:`MlxBackend.compile` marks that trace
   (a thread-local flag) so that :meth:`is_concrete` is False inside it and
   value checks are skipped, as under ``jax.jit``. A function compiled with
-  ``mx.compile`` directly is not marked: compile through the adapter.
+  ``mx.compile`` directly is not marked (MLX tells no function it traces it,
+  and telling by reading a traced input costs ~40 us a call): compile through
+  the adapter; a value check met there raises a RuntimeError saying so.
 * MLX builds arrays lazily, and evaluates a graph only in the thread that
   built it (each thread has its own stream, MLX 0.31.2 and later):
   :meth:`MlxBackend.realize` computes the state a stateful metric keeps, so
@@ -157,9 +159,21 @@ class MlxBackend(Backend):
         return mx.array(x, dtype=_DTYPES[dtype] if dtype else None)
 
     def to_numpy(self, x):
-        if x.dtype == mx.bfloat16:
-            return np.array(x.astype(mx.float32)).astype(_np_bfloat16())
-        return np.array(x)
+        try:
+            if x.dtype == mx.bfloat16:
+                return np.array(x.astype(mx.float32)).astype(_np_bfloat16())
+            return np.array(x)
+        except ValueError as error:
+            if "function transformations" not in str(error):
+                raise
+            # a trace by mx.compile / mx.vmap directly, unmarked (module docstring): MLX's own message
+            # names neither the cause nor the way out
+            raise RuntimeError(
+                "lossbridge reads this MLX array's values here (a check of class ids, labels or a range), "
+                "which a function traced by mx.compile or mx.vmap directly cannot do. Compile through lossbridge "
+                "instead: lossbridge.backends.get('mlx').compile(fn) (it marks the trace, so value checks are "
+                "skipped as under jax.jit), or pass compile=True to the loss or metric."
+            ) from error
 
     def from_dlpack(self, x):
         out = mx.from_dlpack(x)

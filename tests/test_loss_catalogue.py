@@ -470,6 +470,22 @@ def test_traced_sparse_crossentropy_of_ids_of_any_dtype_is_the_label_loss_or_nan
     np.testing.assert_allclose(got, expected, **F32)
 
 
+@on("mlx")
+def test_a_value_check_under_mx_compile_directly_says_how_to_compile(backend):
+    """mx.compile does not tell a function it traces it (no marker, and an
+    array's values cannot be read there): where lossbridge must read values
+    (sparse labels), the error names the cause and the route that works, and
+    that route gives -log p at the label (float64 NumPy)."""
+    import mlx.core as mx
+
+    labels, probs = np.array([1, 0]), np.array([[0.2, 0.8], [0.6, 0.4]], np.float32)
+    args = (to_backend(backend, labels), to_backend(backend, probs))
+    with pytest.raises(RuntimeError, match=r"mx\.compile.*lossbridge\.backends\.get\('mlx'\)\.compile\(fn\)"):
+        mx.compile(lambda y, p: losses.sparse_categorical_crossentropy(y, p))(*args)
+    value = backend.compile(lambda y, p: losses.sparse_categorical_crossentropy(y, p))(*args)
+    np.testing.assert_allclose(to_numpy(backend, value), -np.log([0.8, 0.6]), **F32)
+
+
 #: per label dtype: labels of 6 samples over 5 classes, some out of range (past the end, negative, past 32 bits)
 TRACED_LABELS = {
     "int32": [1, 5, -1, 3, 2, 2**31 - 1],
