@@ -115,6 +115,30 @@ def test_half_precision_loss_objects(backend, dtype):
     np.testing.assert_allclose(to_numpy(backend, out), expected, **HALF[dtype])
 
 
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+@pytest.mark.parametrize("name", ["dice", "tversky", "Dice", "Tversky"])
+def test_overlap_losses_of_half_precision_masks_whose_sums_pass_float16(backend, name, dtype):
+    """Two 256 x 256 masks of mean 0.5: the sums over them (~65536) pass
+    float16's 65504. Computed in float16 the Dice loss came out 1.0 (the
+    float64 value is 0.5007; Keras 3 gives 1.0 too) and Tversky NaN with four
+    masks; now half precision is computed in float32 and rounded back."""
+    rng = np.random.default_rng(6)
+    y_true = (rng.random((4, 256, 256)) > 0.5).astype(np.float32)
+    y_pred = rng.random((4, 256, 256)).astype(np.float32)
+    t, p = to_backend(backend, y_true, dtype), to_backend(backend, y_pred, dtype)
+    wide_true, wide_pred = (np.asarray(to_numpy(backend, x), np.float64) for x in (t, p))  # the rounded inputs
+    overlap = (wide_true * wide_pred).sum()
+    if name.lower() == "dice":
+        expected = 1 - 2 * overlap / (wide_true.sum() + wide_pred.sum())
+    else:
+        missed, spurious = ((1 - wide_pred) * wide_true).sum(), (wide_pred * (1 - wide_true)).sum()
+        expected = 1 - overlap / (overlap + 0.5 * missed + 0.5 * spurious)
+    fn = getattr(losses, name)(dtype=dtype) if name[0].isupper() else getattr(losses, name)
+    out = fn(t, p)
+    assert backend.dtype(out) == dtype
+    np.testing.assert_allclose(to_numpy(backend, out), expected, **HALF[dtype])
+
+
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     logits=st.lists(st.floats(-60.0, 60.0, width=32), min_size=4, max_size=4),

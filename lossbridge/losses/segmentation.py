@@ -13,10 +13,13 @@ from .loss import SUM_OVER_BATCH_SIZE, LossFunctionWrapper, passed_on
 from .registry import register_loss
 
 
-@register_loss(options={"axis": axes}, examples="binary_probs")
+#: half precision is computed in float32: the sums run over whole masks (axis=None: the batch), and float16
+#: ends at 65504, so two 256 x 256 masks of mean 0.5 overflowed, and the Dice loss came out 1.0 (Keras 3 too)
+@register_loss(options={"axis": axes}, half_as_float32=True, examples="binary_probs")
 def dice(y_true, y_pred, axis=None):
     """``1 - 2 sum(y_true * y_pred) / (sum(y_true) + sum(y_pred) + eps)`` over
-    ``axis`` (Milletari et al., 2016, V-Net)."""
+    ``axis`` (Milletari et al., 2016, V-Net); half precision computed in
+    float32 and rounded back."""
     overlap = K.sum(y_true * y_pred, axis=axis)
     return 1.0 - 2.0 * overlap / (K.sum(y_true, axis=axis) + K.sum(y_pred, axis=axis) + K.epsilon())
 
@@ -30,13 +33,16 @@ class Dice(LossFunctionWrapper, function=dice):
         super().__init__(**passed_on(locals()))
 
 
-@register_loss(options={"alpha": non_negative, "beta": non_negative, "axis": axes}, examples="binary_probs")
+@register_loss(
+    options={"alpha": non_negative, "beta": non_negative, "axis": axes}, half_as_float32=True, examples="binary_probs"
+)
 def tversky(y_true, y_pred, alpha=0.5, beta=0.5, axis=None):
     """``1 - TP / (TP + alpha * A + beta * B + eps)`` over ``axis`` with
     ``TP = sum(y_true * y_pred)``, ``A = sum(y_true * (1 - y_pred))`` and
     ``B = sum(y_pred * (1 - y_true))`` (Salehi et al., 2017). The roles of
     ``alpha`` and ``beta`` are Keras 3's: ``alpha`` weighs the missed
-    positives ``A``. ``alpha = beta = 0.5`` gives the Dice loss."""
+    positives ``A``. ``alpha = beta = 0.5`` gives the Dice loss. Half
+    precision is computed in float32, as for :func:`dice`."""
     overlap = K.sum(y_true * y_pred, axis=axis)
     missed = K.sum((1.0 - y_pred) * y_true, axis=axis)
     spurious = K.sum(y_pred * (1.0 - y_true), axis=axis)
