@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 
 from lossbridge import metrics
 from tests.helpers import id_arrays, jax_would_wrap, on, precision, with_compiler
@@ -276,6 +276,30 @@ def test_ids_of_any_dtype_and_value_score_or_are_refused(backend, labels):
         np.testing.assert_allclose(
             float(np.asarray(backend.to_numpy(metric.result()), np.float64)), expected, **F64_TOL
         )
+
+
+@on("jax", "tensorflow", "mlx")  # jax.jit / tf.function / mx.compile (torch.compile would recompile per dtype drawn)
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(labels=id_arrays(B, C))
+@example(labels=np.array([2**32 + 1] + [0] * (B - 1), np.int64))  # a narrowing cast wraps it to 1
+@example(labels=np.array([-1, 255] + [0] * (B - 2), np.int16))  # a gather wraps -1 to the last class
+def test_traced_ids_of_any_dtype_and_value_hit_only_in_range(backend, labels):
+    """Property, compiled (nothing can raise): sparse labels of any integer
+    or float dtype score as NumPy scores them where in [0, C), and a label
+    out of range in any way is a miss, never a hit on another class."""
+    assume(not jax_would_wrap(backend, labels))  # refused before tracing (test above)
+    scores = np.random.default_rng(len(labels)).random((B, C)).astype(np.float32)
+    exact = labels.astype(np.float64)  # exact below 2**53
+    inside = (exact >= 0) & (exact < C)
+    safe = np.where(inside, exact, 0).astype(int)
+    top2 = np.argsort(-scores, -1)[:, :2]
+    for metric, hits in (
+        (metrics.SparseCategoricalAccuracy(), inside & (safe == scores.argmax(-1))),
+        (metrics.SparseTopKCategoricalAccuracy(k=2), inside & (top2 == safe[:, None]).any(-1)),
+    ):
+        with precision(backend, labels.dtype):
+            value = compiled_value(backend, metric, [((labels, scores), None)])
+        np.testing.assert_allclose(value, hits.mean(), **F64_TOL, err_msg=type(metric).__name__)
 
 
 def test_mismatched_shapes_are_rejected(backend):
