@@ -224,6 +224,7 @@ TRACED_LABELS = {
 
 @with_compiler
 @pytest.mark.parametrize("dtype", sorted(TRACED_LABELS))
+@pytest.mark.exists_if(lambda p: p["backend"] != "torch" or p["dtype"] == "int64")  # torch.compile: seconds each
 def test_traced_labels_out_of_range_miss_never_hit_another_class(backend, dtype):
     """Compiled, where nothing can raise, a label outside [0, 5), fractional
     or NaN is a miss. Each such row's top scores sit where a wrap, clamp or
