@@ -199,6 +199,17 @@ def class_ids(backend, labels, argument="y_true"):
     return backend.cast(labels, "int64" if wide else "int32")
 
 
+def within_classes(backend, ids, classes):
+    """``(safe, inside)``: integer ``ids`` with every id outside ``[0, classes)``
+    replaced by 0, and where they were inside. For traced ids, which nothing
+    can check: the range is tested in the ids' own dtype, before any gather
+    or cast sees them (a gather wraps -1 to the last class on JAX, reads out
+    of bounds on MLX; an int32 cast makes an int64 2**32 + 1 class 1); the
+    caller makes the ``~inside`` entries a miss or NaN."""
+    inside = backend.logical_and(ids >= 0, ids < classes)
+    return backend.where(inside, ids, backend.zeros_like(ids)), inside
+
+
 def _integral_or_out_of_range(backend, labels):
     """Traced float ids as int32, where nothing can raise: a fractional or
     NaN id becomes ``-ID_BOUND``, out of range for every consumer (a NaN loss,

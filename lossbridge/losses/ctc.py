@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 from .. import dispatch
+from ..inputs import within_classes
 from ..k import K
 from .loss import SUM_OVER_BATCH_SIZE, LossFunctionWrapper, passed_on
 from .registry import register_loss
@@ -27,22 +28,13 @@ def ctc(y_true, y_pred):
     _check_shapes(y_true, y_pred)
     batch, steps, classes = K.shape(y_pred)
     invalid = None
-    if not K.is_concrete(y_true):  # eagerly _check_shapes has raised for these
-        y_true, invalid = _blank_out_of_range(y_true, classes)
+    if not K.is_concrete(y_true):  # eagerly _check_shapes has raised for these; here they become the blank
+        y_true, inside = within_classes(K, y_true, classes)
+        invalid = K.logical_not(K.all(inside, axis=-1))
     label_length = K.sum(K.cast(K.logical_not(K.equal(y_true, BLANK)), "int32"), axis=-1)
     logit_length = K.ones((batch,), "int32", like=y_pred) * steps
     loss = K.ctc_loss(y_true, y_pred, label_length, logit_length, blank=BLANK)
     return loss if invalid is None else K.where(invalid, K.zeros_like(loss) + math.nan, loss)
-
-
-def _blank_out_of_range(y_true, classes):
-    """Traced labels with every id outside ``[0, classes)`` made the blank
-    (so no gather reads out of bounds), and which samples held one: their
-    loss is NaN. Tested in the labels' own dtype: the int32 cast of the
-    recursion would make an int64 2**32 + 1 class 1, and JAX's gather reads
-    -1 as the last class (finite, plausible losses of another sequence)."""
-    outside = K.logical_or(y_true < 0, y_true >= classes)
-    return K.where(outside, K.zeros_like(y_true), y_true), K.any(outside, axis=-1)
 
 
 class CTC(LossFunctionWrapper, function=ctc):

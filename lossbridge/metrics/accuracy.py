@@ -19,7 +19,7 @@ values can be read (eager mode); under a compiler they simply miss.
 from __future__ import annotations
 
 from .. import dispatch
-from ..inputs import align_pair, class_ids
+from ..inputs import align_pair, class_ids, within_classes
 from ..k import K, fused
 from ..options import finite_number
 from .registry import metric_function
@@ -95,10 +95,9 @@ def in_top_k(labels, scores, k):
 
 
 def _in_top_k(labels, scores, k):
-    # a label outside [0, classes) misses (eagerly it has raised already): tested in its own dtype, then
-    # replaced before the gather, which would wrap -1 to the last class (JAX) or an int64 2**32 + 1 to 1
-    inside = K.logical_and(labels >= 0, labels < K.shape(scores)[-1])
-    index = K.expand_dims(K.cast(K.where(inside, labels, K.zeros_like(labels)), "int32"), -1)
+    # a label outside [0, classes) misses (eagerly it has raised already)
+    safe, inside = within_classes(K, labels, K.shape(scores)[-1])
+    index = K.expand_dims(K.cast(safe, "int32"), -1)
     at_label = K.take_along_axis(scores, index, axis=-1)
     hit = K.logical_and(inside, K.sum(K.cast(scores > at_label, "int32"), axis=-1) < k)
     if not K.is_float(scores):
