@@ -182,6 +182,13 @@ class Backend:
         tensor). Value checks such as label ranges run only then."""
         return True
 
+    def host_values(self, x):
+        """The values of ``x`` as a NumPy array where they can be read now,
+        else None (a compiler traces, or the array is lazy): the one way value
+        checks read a tensor, so that an adapter which cannot tell a trace in
+        advance (MLX under a bare ``mx.compile``) can answer by trying."""
+        return self.to_numpy(x) if self.is_concrete(x) else None
+
     def tracing_python(self):
         """Whether a compiler is tracing the running Python code itself, by
         its bytecode (torch.compile's Dynamo): Python-side caches must not be
@@ -283,11 +290,10 @@ class Backend:
         narrows an int64 2**32 + 1 to 1), so the range is tested in the
         indices' own dtype before the gather sees them."""
         size = self.shape(x)[axis]
-        if self.is_concrete(indices):
-            if 0 not in self.shape(indices):
-                values = self.to_numpy(indices)
-                if values.min() < 0 or values.max() >= size:
-                    raise IndexError(f"index out of range [0, {size})")
+        values = self.host_values(indices)
+        if values is not None:
+            if values.size and (values.min() < 0 or values.max() >= size):
+                raise IndexError(f"index out of range [0, {size})")
             return self.squeeze(self.take_along_axis(x, self.expand_dims(indices, axis), axis), axis)
         inside = self.logical_and(indices >= 0, indices < size)
         safe = self.where(inside, indices, self.zeros_like(indices))

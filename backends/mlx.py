@@ -13,10 +13,11 @@ MLX differs from the other frameworks in five ways this adapter absorbs:
 * a compiled function runs its Python body once, on placeholder arrays
   whose values cannot be read. :meth:`MlxBackend.compile` marks that trace
   (a thread-local flag) so that :meth:`is_concrete` is False inside it and
-  value checks are skipped, as under ``jax.jit``. A function compiled with
-  ``mx.compile`` directly is not marked (MLX tells no function it traces it,
-  and telling by reading a traced input costs ~40 us a call): compile through
-  the adapter; a value check met there raises a RuntimeError saying so.
+  value checks are skipped, as under ``jax.jit``. MLX tells no function that
+  ``mx.compile`` (or ``mx.vmap``) called directly traces it, and probing an
+  input costs ~40 us a call: there :meth:`MlxBackend.host_values`, the one
+  way value checks read, tries the read and answers None when MLX refuses,
+  so a bare ``mx.compile`` gets the same traced semantics.
 * MLX builds arrays lazily, and evaluates a graph only in the thread that
   built it (each thread has its own stream, MLX 0.31.2 and later):
   :meth:`MlxBackend.realize` computes the state a stateful metric keeps, so
@@ -59,6 +60,17 @@ _HALVES = frozenset(_DTYPES[name] for name in HALF_DTYPES)
 
 class _Tracing(threading.local):
     depth = 0
+
+
+def _read(x):
+    if x.dtype == mx.bfloat16:
+        return np.array(x.astype(mx.float32)).astype(_np_bfloat16())
+    return np.array(x)
+
+
+def _traced_error(error):
+    """Whether ``error`` is MLX refusing to read an array that mx.compile or mx.vmap traces."""
+    return "function transformations" in str(error)
 
 
 _tracing = _Tracing()
@@ -160,20 +172,26 @@ class MlxBackend(Backend):
 
     def to_numpy(self, x):
         try:
-            if x.dtype == mx.bfloat16:
-                return np.array(x.astype(mx.float32)).astype(_np_bfloat16())
-            return np.array(x)
+            return _read(x)
         except ValueError as error:
-            if "function transformations" not in str(error):
+            if not _traced_error(error):
                 raise
-            # a trace by mx.compile / mx.vmap directly, unmarked (module docstring): MLX's own message
-            # names neither the cause nor the way out
+            # MLX's own message names neither the cause nor the way out
             raise RuntimeError(
-                "lossbridge reads this MLX array's values here (a check of class ids, labels or a range), "
-                "which a function traced by mx.compile or mx.vmap directly cannot do. Compile through lossbridge "
-                "instead: lossbridge.backends.get('mlx').compile(fn) (it marks the trace, so value checks are "
-                "skipped as under jax.jit), or pass compile=True to the loss or metric."
+                "this MLX array is traced by mx.compile or mx.vmap called directly, and its values cannot be read "
+                "there. Read them outside the compiled function, or compile through lossbridge: "
+                "lossbridge.backends.get('mlx').compile(fn)."
             ) from error
+
+    def host_values(self, x):
+        if _tracing.depth:
+            return None
+        try:
+            return _read(x)
+        except ValueError as error:  # a bare mx.compile / mx.vmap traces x (module docstring)
+            if not _traced_error(error):
+                raise
+            return None
 
     def from_dlpack(self, x):
         out = mx.from_dlpack(x)

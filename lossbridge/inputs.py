@@ -178,9 +178,9 @@ def class_ids(backend, labels, argument="y_true"):
     check_real(backend, labels, argument)
     if dtype in FLOAT_DTYPES:
         small = dtype == "float16"  # it ends at 65504
-        concrete = backend.is_concrete(labels)
-        if concrete:
-            bad, within = _inspect_float_ids(backend.to_numpy(labels))
+        values = backend.host_values(labels)
+        if values is not None:
+            bad, within = _inspect_float_ids(values)
             if bad is not None:
                 raise ValueError(
                     f"`{argument}` holds class id {bad!r}, which is not an integer ({dispatch.describe(labels)}). "
@@ -191,7 +191,7 @@ def class_ids(backend, labels, argument="y_true"):
             # a float id past int32 would overflow the cast (undefined: INT_MIN, or a wrap into range where
             # it is traced and unchecked): clipped, it stays out of range
             labels = backend.clip(labels, -ID_BOUND, ID_BOUND)
-        if not concrete:
+        if values is None:
             return _integral_or_out_of_range(backend, labels)
     # wide unsigned ids need int64 where the backend has it (JAX only with x64,
     # which its float64 accumulator shows)

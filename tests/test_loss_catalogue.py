@@ -471,19 +471,26 @@ def test_traced_sparse_crossentropy_of_ids_of_any_dtype_is_the_label_loss_or_nan
 
 
 @on("mlx")
-def test_a_value_check_under_mx_compile_directly_says_how_to_compile(backend):
-    """mx.compile does not tell a function it traces it (no marker, and an
-    array's values cannot be read there): where lossbridge must read values
-    (sparse labels), the error names the cause and the route that works, and
-    that route gives -log p at the label (float64 NumPy)."""
+def test_sparse_losses_under_a_bare_mx_compile_get_the_traced_rules(backend):
+    """mx.compile called directly tells the function nothing, and its traced
+    arrays cannot be read: value checks find that out by trying
+    (``host_values``) and take the rules of a trace, as under jax.jit: an id
+    out of range or fractional gives NaN, the others -log p at the label
+    (float64 NumPy), and CTC runs. Before, MLX's "[eval] Attempting to eval
+    an array during function transformations" ended every sparse loss there.
+    Eagerly the same labels raise."""
     import mlx.core as mx
 
-    labels, probs = np.array([1, 0]), np.array([[0.2, 0.8], [0.6, 0.4]], np.float32)
-    args = (to_backend(backend, labels), to_backend(backend, probs))
-    with pytest.raises(RuntimeError, match=r"mx\.compile.*lossbridge\.backends\.get\('mlx'\)\.compile\(fn\)"):
-        mx.compile(lambda y, p: losses.sparse_categorical_crossentropy(y, p))(*args)
-    value = backend.compile(lambda y, p: losses.sparse_categorical_crossentropy(y, p))(*args)
-    np.testing.assert_allclose(to_numpy(backend, value), -np.log([0.8, 0.6]), **F32)
+    probs = np.array([[0.2, 0.8], [0.6, 0.4], [0.5, 0.5], [0.1, 0.9]], np.float32)
+    for labels in (np.array([1, 0, 2, -1], np.int32), np.array([1.0, 0.0, 1.5, np.nan], np.float32)):
+        args = (to_backend(backend, labels), to_backend(backend, probs))
+        value = mx.compile(lambda y, p: losses.sparse_categorical_crossentropy(y, p))(*args)
+        np.testing.assert_allclose(to_numpy(backend, value), [-np.log(0.8), -np.log(0.6), np.nan, np.nan], **F32)
+        with pytest.raises(ValueError, match="`y_true` holds"):
+            losses.sparse_categorical_crossentropy(*args)
+    labels, logits = make_inputs("ctc", seed=14)
+    value = mx.compile(losses.ctc)(to_backend(backend, labels), to_backend(backend, logits))
+    np.testing.assert_allclose(to_numpy(backend, value), ref.ref_ctc(labels, logits), **F32)
 
 
 #: per label dtype: labels of 6 samples over 5 classes, some out of range (past the end, negative, past 32 bits)

@@ -303,6 +303,21 @@ def test_traced_ids_of_any_dtype_and_value_hit_only_in_range(backend, labels):
         np.testing.assert_allclose(value, hits.mean(), **F64_TOL, err_msg=type(metric).__name__)
 
 
+@on("mlx")
+def test_sparse_accuracy_under_a_bare_mx_compile_misses_labels_out_of_range(backend):
+    """A bare mx.compile cannot read its traced labels: the label check finds
+    that out by trying and takes the traced rule (a miss) instead of ending in
+    MLX's "[eval] Attempting to eval an array during function
+    transformations"; in-range labels score as NumPy does."""
+    import mlx.core as mx
+
+    scores = np.array([[0.2, 0.8], [0.6, 0.4], [0.5, 0.5], [0.1, 0.9]], np.float32)
+    labels = np.array([1, 0, 2, -1], np.int32)
+    args = (backend.convert_to_tensor(labels), backend.convert_to_tensor(scores))
+    for fn in (metrics.sparse_categorical_accuracy, lambda y, p: metrics.sparse_top_k_categorical_accuracy(y, p, k=1)):
+        np.testing.assert_array_equal(backend.to_numpy(mx.compile(fn)(*args)), [1.0, 1.0, 0.0, 0.0])
+
+
 def test_mismatched_shapes_are_rejected(backend):
     scores = backend.convert_to_tensor(np.ones((4, 3), np.float32))
     with pytest.raises(ValueError, match="`y_true` must be one-hot"):

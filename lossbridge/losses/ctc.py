@@ -25,10 +25,10 @@ def ctc(y_true, y_pred):
     labels cannot fit in T steps. A label outside ``[0, C)`` raises eagerly;
     compiled, where nothing can raise, its sample's loss is NaN.
     """
-    _check_shapes(y_true, y_pred)
+    labels = _checked_labels(y_true, y_pred)
     batch, steps, classes = K.shape(y_pred)
     invalid = None
-    if not K.is_concrete(y_true):  # eagerly _check_shapes has raised for these; here they become the blank
+    if labels is None:  # traced: the ids out of range, which raise eagerly, become the blank
         y_true, inside = within_classes(K, y_true, classes)
         invalid = K.logical_not(K.all(inside, axis=-1))
     label_length = K.sum(K.cast(K.logical_not(K.equal(y_true, BLANK)), "int32"), axis=-1)
@@ -44,22 +44,22 @@ class CTC(LossFunctionWrapper, function=ctc):
         super().__init__(**passed_on(locals()))
 
 
-def _check_shapes(y_true, y_pred):
+def _checked_labels(y_true, y_pred):
+    """The labels' values after checking shapes and range (None where they cannot be read: traced)."""
     true_shape, pred_shape = K.shape(y_true), K.shape(y_pred)
     if len(true_shape) != 2 or len(pred_shape) != 3 or true_shape[0] != pred_shape[0]:
         raise ValueError(
             "`y_true` must be integer labels of shape (batch, max_label_length) and `y_pred` logits of shape "
             f"(batch, time, classes); received y_true {dispatch.describe(y_true)}, y_pred {dispatch.describe(y_pred)}."
         )
-    if 0 in true_shape or not K.is_concrete(y_true):
-        return
-    labels = K.to_numpy(y_true)
+    labels = K.host_values(y_true)
     classes = pred_shape[-1]
-    if labels.min() < 0 or labels.max() >= classes:
+    if labels is not None and labels.size and (labels.min() < 0 or labels.max() >= classes):
         raise ValueError(
             f"`y_true` holds labels in [{labels.min()}, {labels.max()}], outside [0, {classes}) for y_pred with "
             f"{classes} classes. Accepted: ids 1 .. {classes - 1}, and 0 for padding (the blank)."
         )
+    return labels
 
 
 __all__ = ["CTC", "ctc"]

@@ -91,7 +91,8 @@ def realized(backend, state):
 def warn_if_concrete(condition, message):
     """Warn when ``condition`` (a 0-d tensor) is concretely true; inside a
     traced function the value is unknown and nothing is said."""
-    if K.is_concrete(condition) and bool(K.to_numpy(condition)):
+    value = K.host_values(condition)
+    if value is not None and bool(value):
         warnings.warn(message, LossbridgeWarning, stacklevel=3)
 
 

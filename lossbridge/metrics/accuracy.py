@@ -36,9 +36,9 @@ def _scores(x):
 
 
 def _check_labels(labels, num_classes):
-    if not K.is_concrete(labels) or 0 in K.shape(labels):
+    values = K.host_values(labels)
+    if values is None or not values.size:
         return
-    values = K.to_numpy(labels)
     bad = values[(values < 0) | (values >= num_classes)]
     if bad.size:
         raise ValueError(

@@ -458,5 +458,8 @@ def hook_cases(backend, has_autograd: bool, has_compiler: bool) -> list[OpCase]:
             OpCase("compile", "is_concrete is False while tracing",
                    lambda b, t: bool(b.to_numpy(b.compile(lambda w: w + 1.0 if b.is_concrete(w) else w)(t(values)))[0] == values[0]),
                    lambda: True, None, True),
+            OpCase("compile", "host_values is None while tracing",
+                   lambda b, t: bool(b.to_numpy(b.compile(lambda w: w if b.host_values(w) is None else w + 1.0)(t(values)))[0] == values[0]),
+                   lambda: True, None, True),
         ]  # fmt: skip
     return out
