@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import tensorflow as tf
 
@@ -373,8 +375,12 @@ class TensorflowBackend(Backend):
         if short:  # a graph call costs ~0.2 ms, about what a handful of eager ops take
             return fn
         # a graph runs the kernel's ops without a Python dispatch each (about
-        # half of a 1e6-element MeanIoU update); tracing takes ~0.1 s, once
-        return tf.function(fn, reduce_retracing=True, autograph=False)
+        # half of a 1e6-element MeanIoU update); tracing takes ~0.1 s, once.
+        # TensorFlow counts traces per code object to warn about "frequent
+        # retracing", and every kernel of lossbridge.k.fused runs one closure's
+        # code: ten metrics traced once each warned twice. A partial has no
+        # code object, so each kernel is counted as itself.
+        return tf.function(functools.partial(fn), reduce_retracing=True, autograph=False)
 
     # --- replicas (Metric.sync): tf.distribute, in a replica context or across one
     def replica_group(self, group=None):

@@ -383,3 +383,51 @@ def test_import_loads_no_framework_and_reports_time(record_property):
     print(
         f"\nimport lossbridge: {min(runs) * 1e3:.1f} ms in-process (best of 3; numpy process {numpy_process * 1e3:.0f} ms)"
     )
+
+
+@on("tensorflow")
+def test_many_metrics_each_traced_once_do_not_trip_tensorflows_retracing_warning(backend, monkeypatch):
+    """TensorFlow warns of "frequent retracing" per code object, and every
+    fused kernel runs one closure's code: ten metrics, each kernel traced
+    once, logged that warning twice (a user reads it as a bug of theirs). The
+    values are checked elsewhere; here, only that nothing was logged. Fresh
+    kernels, as in a new process: earlier tests of this worker traced the same
+    kernels for other shapes, which is retracing indeed."""
+    import logging
+
+    from lossbridge import k, metrics
+
+    monkeypatch.setattr(k, "_kernels", {})
+
+    class Records(logging.Handler):
+        def __init__(self):
+            super().__init__()
+            self.messages = []
+
+        def emit(self, record):
+            self.messages.append(record.getMessage())
+
+    records = Records()
+    logger = logging.getLogger("tensorflow")
+    logger.addHandler(records)
+    try:
+        rng = np.random.default_rng(0)
+        labels, scores = (backend.convert_to_tensor(x) for x in (rng.random(64) > 0.5, rng.random(64)))
+        made = [
+            metrics.Precision(),
+            metrics.Recall(),
+            metrics.AUC(),
+            metrics.AUC(curve="PR"),
+            metrics.TruePositives(),
+            metrics.FalsePositives(),
+            metrics.PrecisionAtRecall(0.5),
+            metrics.BinaryIoU(),
+            metrics.Recall(thresholds=[0.2, 0.7]),
+            metrics.SpecificityAtSensitivity(0.5),
+        ]
+        for metric in made:
+            metric.update_state(labels, scores)
+            metric.result()
+    finally:
+        logger.removeHandler(records)
+    assert not [m for m in records.messages if "retracing" in m], records.messages
