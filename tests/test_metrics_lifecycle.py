@@ -1,7 +1,8 @@
 """A metric's life: after ``reset_state`` every catalogue metric reads what a
 fresh one reads (the documented empty value, 0) and then counts like a fresh
-one; inside ``jax.jit`` or ``tf.function`` the stateful update raises, names
-the stateless API, and leaves the state as it was."""
+one; inside ``jax.jit``, ``tf.function``, ``torch.compile`` or a bare
+``mx.compile`` the stateful update raises, names the stateless API, and
+leaves the state as it was."""
 
 from __future__ import annotations
 
@@ -60,7 +61,13 @@ def _tf_function(update):
     return tf.function(lambda *inputs: update(*inputs) or 0, autograph=False), "tensorflow"
 
 
-COMPILERS = {"jax.jit": _jax_jit, "tf.function": _tf_function}
+def _mx_compile(update):
+    # mx.compile tells the traced function nothing: the refusal has to come from the state MLX cannot compute
+    mx = pytest.importorskip("mlx.core")
+    return mx.compile(lambda *inputs: update(*inputs) or mx.array(0)), "mlx"
+
+
+COMPILERS = {"jax.jit": _jax_jit, "tf.function": _tf_function, "mx.compile": _mx_compile}
 TRACED = ["mean", "sum", "auc", "mean_io_u", "f1_score", "accuracy", "mean_squared_error", "r2_score"]
 
 

@@ -48,16 +48,20 @@ def check_concrete(metric, backend, values, method="update_state"):
     concrete = backend.is_concrete
     for value in values:
         if value is not None and not concrete(value):
-            raise RuntimeError(
-                f"{type(metric).__name__}.{method} was called while {backend.name} traces a function "
-                "(jax.jit, tf.function or torch.compile), or with a lazy array (dask) it cannot read now. The "
-                "stateful API keeps its state in Python attributes, which a compiled function cannot update "
-                "(and a lazy graph would grow with every update); the metric's state is unchanged. Inside "
-                "compiled code use the pure API: `state = metric.stateless_update_state(state, *inputs)` "
-                "(start from `metric.stateless_initial_state(y_pred)`) and `metric.stateless_result(state)`; "
-                "for dask arrays, `lossbridge.integrations.dask.evaluate(metric, y_true, y_pred)` runs it "
-                "block by block."
-            )
+            raise _traced(metric, backend, method)
+
+
+def _traced(metric, backend, method):
+    return RuntimeError(
+        f"{type(metric).__name__}.{method} was called while {backend.name} traces a function "
+        "(jax.jit, tf.function, torch.compile, mx.compile), or with a lazy array (dask) it cannot read now. The "
+        "stateful API keeps its state in Python attributes, which a compiled function cannot update "
+        "(and a lazy graph would grow with every update); the metric's state is unchanged. Inside "
+        "compiled code use the pure API: `state = metric.stateless_update_state(state, *inputs)` "
+        "(start from `metric.stateless_initial_state(y_pred)`) and `metric.stateless_result(state)`; "
+        "for dask arrays, `lossbridge.integrations.dask.evaluate(metric, y_true, y_pred)` runs it "
+        "block by block."
+    )
 
 
 #: adapter type -> whether it keeps the default, no-op ``Backend.realize`` (every eager framework)
@@ -73,8 +77,16 @@ def keep(metric, backend, state, method="update_state"):
     one thread could not be read in another."""
     if state is None:
         return state
-    check_concrete(metric, backend, (next(iter(state.values())),), method)
-    return realized(backend, state)
+    first = next(iter(state.values()))
+    check_concrete(metric, backend, (first,), method)
+    try:
+        return realized(backend, state)
+    except Exception:
+        # MLX tells no function that mx.compile or mx.vmap traces it (is_concrete cannot know), and
+        # refuses to compute traced arrays: the state was traced exactly when it cannot be read either
+        if backend.host_values(first) is None:
+            raise _traced(metric, backend, method) from None
+        raise
 
 
 def realized(backend, state):
