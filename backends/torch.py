@@ -26,6 +26,22 @@ for _name in ("uint16", "uint32", "uint64", "complex64", "complex128"):
     if hasattr(torch, _name):
         _DTYPES[_name] = getattr(torch, _name)
 _NAMES = {v: k for k, v in _DTYPES.items()}
+# dtype -> the Tensor method that casts to it: ``x.to(dtype)`` first matches
+# its arguments against ~20 overloads, and the dtype's own method (the same
+# cast, ``x.to(dtype)`` by definition) is 1.5-3 us quicker a call on a CPU;
+# dtypes without a method (uint16, ...) keep ``to``
+_CASTERS = {
+    torch.float16: torch.Tensor.half,
+    torch.bfloat16: torch.Tensor.bfloat16,
+    torch.float32: torch.Tensor.float,
+    torch.float64: torch.Tensor.double,
+    torch.int8: torch.Tensor.char,
+    torch.int16: torch.Tensor.short,
+    torch.int32: torch.Tensor.int,
+    torch.int64: torch.Tensor.long,
+    torch.uint8: torch.Tensor.byte,
+    torch.bool: torch.Tensor.bool,
+}
 _HALF = (torch.float16, torch.bfloat16)
 _NO_ID = -(2**63)  # an ignore_index that no int32 label and no sane int64 label takes
 # (factor, dtype) -> 0-d CPU tensor: torch wraps a Python operand into a tensor
@@ -78,7 +94,10 @@ class TorchBackend(Backend):
 
     def cast(self, x, dtype):
         target = _DTYPES[dtype]
-        return x if x.dtype is target else x.to(target)  # a no-op .to still costs ~0.5 us
+        if x.dtype is target:  # a no-op cast still costs ~0.5 us
+            return x
+        caster = _CASTERS.get(target)
+        return x.to(target) if caster is None else caster(x)
 
     def dtype(self, x):
         return _NAMES[x.dtype]
