@@ -65,7 +65,10 @@ class Backend:
     # The contract. Conventions for all of them: ``axis`` is an int, a tuple
     # or None (all axes); ``keepdims`` defaults to False; integer and bool
     # inputs to float math are cast to floatx(); half-precision reductions
-    # accumulate in float32; results stay on the inputs' device.
+    # accumulate in float32; results stay on the inputs' device. Where
+    # entries are ordered (argmax, top_k, sort), NaN ranks above +inf, as
+    # NumPy sorts it and torch and JAX pick it: every backend then gives one
+    # answer for a NaN score (TF's kernels skip or misplace it).
     # --- conversion and metadata
     is_tensor = primitive("is_tensor(x): whether x is this framework's tensor (or variable)")
     convert_to_tensor = primitive(
@@ -86,7 +89,7 @@ class Backend:
     min = primitive("min(x, axis=None, keepdims=False): the smallest entry")
     any = primitive("any(x, axis=None, keepdims=False): bool, whether any entry is true")
     all = primitive("all(x, axis=None, keepdims=False): bool, whether every entry is true")
-    argmax = primitive("argmax(x, axis=-1): int index of the largest entry, the first among ties")
+    argmax = primitive("argmax(x, axis=-1): int index of the largest entry, the first among ties (a NaN is largest)")
     cumsum = primitive("cumsum(x, axis=0): running sums along one axis, in x's dtype")
     # --- elementwise math: ints/bools become floatx() where the result is a float
     square = primitive("square(x): x * x")
@@ -126,8 +129,8 @@ class Backend:
     one_hot = primitive("one_hot(indices, num_classes, axis=-1, dtype=None): one-hot rows in dtype (floatx)")
     # --- indexing and counting
     take_along_axis = primitive("take_along_axis(x, indices, axis): NumPy's take_along_axis")
-    top_k = primitive("top_k(x, k): (values, int indices) of the k largest along the last axis, descending")
-    sort = primitive("sort(x, axis=-1): ascending")
+    top_k = primitive("top_k(x, k): (values, int indices) of the k largest along the last axis, descending (NaN first)")
+    sort = primitive("sort(x, axis=-1): ascending (NaN last)")
     bincount = primitive(
         "bincount(x, weights=None, minlength=0): counts (int64) or weight sums (in the weights' dtype) of flat "
         "non-negative ints, max(minlength, largest id + 1) long"

@@ -370,10 +370,12 @@ class MlxBackend(Backend):
         return mx.take_along_axis(x, indices, axis=axis)
 
     def top_k(self, x, k):
-        # mx.topk gives the k largest unordered and no indices; argsort is
-        # stable, so sorting the negation keeps the first of equal entries first
-        indices = mx.argsort(-x if x.dtype != mx.bool_ else x.astype(mx.int32) * -1, axis=-1)[..., :k]
-        indices = indices.astype(mx.int32)
+        # mx.topk gives the k largest unordered and no indices. argsort is stable and puts NaN last
+        # (above +inf): read backwards it is the descending order with NaN first, and sorting the
+        # reversed axis keeps the lower index first among equal entries (-x would put NaN last)
+        scores = x if x.dtype != mx.bool_ else x.astype(mx.int32)
+        last = x.shape[-1] - 1
+        indices = (last - mx.argsort(scores[..., ::-1], axis=-1)[..., ::-1][..., :k]).astype(mx.int32)
         return mx.take_along_axis(x, indices, axis=-1), indices
 
     def sort(self, x, axis=-1):

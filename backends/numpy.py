@@ -269,7 +269,11 @@ class NumpyBackend(Backend):
         return np.take_along_axis(x, np.expand_dims(indices, axis), axis=axis).squeeze(axis)
 
     def top_k(self, x, k):
-        indices = np.argsort(-x, axis=-1, kind="stable")[..., :k]
+        # a stable ascending sort puts NaN last (above +inf); read backwards it is the descending order
+        # with NaN first, and sorting the reversed axis keeps the lower index first among equal entries
+        # (an argsort of -x put NaN last: -nan is nan)
+        last = x.shape[-1] - 1
+        indices = last - np.argsort(x[..., ::-1], axis=-1, kind="stable")[..., ::-1][..., :k]
         return np.take_along_axis(x, indices, axis=-1), indices
 
     def sort(self, x, axis=-1):

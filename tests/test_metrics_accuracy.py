@@ -334,3 +334,43 @@ def test_invalid_k_is_rejected(k):
         metrics.TopKCategoricalAccuracy(k=k)
     with pytest.raises(ValueError, match="`k` must be a positive int"):
         metrics.SparseTopKCategoricalAccuracy(k=k)
+
+
+# ---------------------------------------------------------------- NaN scores
+# A NaN ranks above every number (the K contract, NumPy's order: np.argmax takes the first NaN), so a
+# NaN score is each backend's argmax and top-k pick; TensorFlow's kernels skipped it (Keras on TF
+# gives 0.25 / 0.0833 / 0.6667 below), NumPy's and MLX's top-k put it last.
+NAN_LABELS = np.array([1, 0, 2, 3])
+NAN_SCORES = np.array(
+    [[0.1, np.nan, 0.3, 0.2], [np.nan, 0.5, 0.9, np.nan], [0.1, 0.2, 0.6, 0.1], [0.2, 0.2, np.nan, 0.1]], np.float32
+)
+# by hand (row picks 1, 0, 2, 2 against labels 1, 0, 2, 3), and what Keras 3 gives on JAX and torch
+NAN_CASES = {
+    "CategoricalAccuracy": (lambda: metrics.CategoricalAccuracy(), True, 0.75),  # three hits of four
+    "SparseCategoricalAccuracy": (lambda: metrics.SparseCategoricalAccuracy(), False, 0.75),
+    # IoU per class 1, 1, 1/2 (class 2 predicted twice), 0 (class 3 never predicted)
+    "OneHotIoU": (lambda: metrics.OneHotIoU(num_classes=4, target_class_ids=[0, 1, 2, 3]), True, 0.625),
+    # a NaN that fills the top k never scores above the threshold: one positive prediction (row 2), a hit
+    "Precision-top1": (lambda: metrics.Precision(top_k=1), True, 1.0),
+    # top 2 of each row: only row 2 has a score above 0.5, so one of four labels is found
+    "Recall-top2": (lambda: metrics.Recall(top_k=2), True, 0.25),
+    # a row with a NaN score misses (in_top_k): only row 2 hits
+    "TopKCategoricalAccuracy": (lambda: metrics.TopKCategoricalAccuracy(k=2), True, 0.25),
+}
+
+
+@pytest.mark.parametrize("name", NAN_CASES)
+def test_a_nan_score_ranks_above_every_number_on_every_backend(backend, name):
+    make, one_hot, expected = NAN_CASES[name]
+    labels = np.eye(4, dtype=np.float32)[NAN_LABELS] if one_hot else NAN_LABELS
+    batches = [((labels, NAN_SCORES), None)]
+    np.testing.assert_allclose(eager_value(backend, make(), batches), expected, rtol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["CategoricalAccuracy", "OneHotIoU", "Precision-top1"])
+@on("jax", "tensorflow", "mlx")  # jax.jit / tf.function (a graph's branch) / mx.compile
+def test_a_nan_score_ranks_above_every_number_compiled(backend, name):
+    make, one_hot, expected = NAN_CASES[name]
+    labels = np.eye(4, dtype=np.float32)[NAN_LABELS] if one_hot else NAN_LABELS
+    batches = [((labels, NAN_SCORES), None)]
+    np.testing.assert_allclose(compiled_value(backend, make(), batches), expected, rtol=1e-6)

@@ -113,6 +113,9 @@ def cases_for(dtype: str, round_to: Callable) -> list[OpCase]:
     ties = np.array([[1.0, 3.0, 3.0, 0.0], [2.0, 2.0, 2.0, 2.0], [-INF, -1.0, -1.0, -2.0]])
     add("argmax", "first among ties", lambda b, t: b.argmax(t(ties)), lambda: np.argmax(ties, -1), ANY_INT, True)
     add("argmax", "axis=0", lambda b, t: b.argmax(t(X), axis=0), lambda: np.argmax(x, 0), ANY_INT, True)
+    # NaN ranks above +inf (NumPy's order): the first NaN of a row wins, wherever it stands
+    nans = np.array([[1.0, NAN, 3.0, 2.0], [NAN, 5.0, INF, NAN], [2.0, 2.0, INF, NAN], [-INF, 0.0, -1.0, 4.0]])
+    add("argmax", "nan is largest", lambda b, t: b.argmax(t(nans)), lambda: np.argmax(nans, -1), ANY_INT, True, True)
     for axis in (0, -1):
         add(
             "cumsum",
@@ -237,8 +240,21 @@ def cases_for(dtype: str, round_to: Callable) -> list[OpCase]:
     add("top_k", "k=2, values", lambda b, t: b.top_k(t(tied), 2)[0], lambda: np.array([[5.0, 5.0], [2.0, 2.0]]))
     add("top_k", "k=2, indices, first among ties", lambda b, t: b.top_k(t(tied), 2)[1],
         lambda: np.array([[1, 3], [2, 3]]), ANY_INT, True)  # fmt: skip
+    add("top_k", "k=3, values, nan first", lambda b, t: b.top_k(t(nans), 3)[0],
+        lambda: np.array([[NAN, 3.0, 2.0], [NAN, NAN, INF], [NAN, INF, 2.0], [4.0, 0.0, -1.0]]), SAME, True, True)  # fmt: skip
+    add(
+        "top_k",
+        "k=1, index of the nan",
+        lambda b, t: b.top_k(t(nans[:1]), 1)[1],
+        lambda: np.array([[1]]),
+        ANY_INT,
+        True,
+        True,
+    )
     for axis in (-1, 0):
         add("sort", f"axis={axis}", lambda b, t, axis=axis: b.sort(t(X), axis=axis), lambda axis=axis: np.sort(x, axis))
+        add("sort", f"axis={axis}, nan last", lambda b, t, axis=axis: b.sort(t(nans), axis=axis),
+            lambda axis=axis: np.sort(nans, axis), SAME, True, True)  # fmt: skip
     bins = np.array([[0, 3, 3], [1, 0, 3]])
     weights = rng.uniform(0.0, 2.0, size=(2, 3))
     add("bincount", "counts, minlength", lambda b, t: b.bincount(t(bins, "int32"), minlength=6),

@@ -327,7 +327,8 @@ def _compare(adapter, got, expected, case, dtype, quantity):
     if got.shape != expected.shape:
         return f"shape {got.shape}, expected {expected.shape}"
     if case.exact or expected.dtype.kind in "biu":
-        return None if np.array_equal(got, expected) else f"got {got.tolist()}, expected {expected.tolist()}"
+        same = np.array_equal(got, expected, equal_nan=expected.dtype.kind in "fc" and got.dtype.kind in "fc")
+        return None if same else f"got {got.tolist()}, expected {expected.tolist()}"
     compare_in = out_dtype if out_dtype in FLOAT_DTYPES else dtype
     tol = tolerance_for(compare_in, quantity)
     got = got.astype(np.float64)
