@@ -263,7 +263,11 @@ class Backend:
 
     def log_softmax(self, x, axis=-1):
         x = self.ensure_float(x)
-        return x - self.logsumexp(x, axis=axis, keepdims=True)
+        # shifted by the slice's max, as torch's, JAX's and TF's fused kernels are: a slice holding +inf
+        # is NaN throughout (x - logsumexp(x) gave -inf beside its NaN, so NumPy's and MLX's sparse
+        # cross-entropy said inf where the others said NaN)
+        shifted = x - self.stop_gradient(self.max(x, axis=axis, keepdims=True))
+        return shifted - self.log(self.sum(self.exp(shifted), axis=axis, keepdims=True))
 
     def softmax(self, x, axis=-1):
         x = self.ensure_float(x)

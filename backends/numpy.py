@@ -350,10 +350,7 @@ class NumpyBackend(Backend):
         if x.dtype not in _WIDE:
             return super().log_softmax(x, axis)
         # the base formula, (x - peak) - log(sum(exp(x - peak))), in fewer passes
-        peak = np.maximum.reduce(x, axis=axis, keepdims=True)
-        if not np.isfinite(peak).all():  # an all-inf slice: shift by 0 there, as the base does
-            peak = np.where(np.isfinite(peak), peak, 0.0)
-        shifted = x - peak
+        shifted = x - np.maximum.reduce(x, axis=axis, keepdims=True)
         return shifted - np.log(np.add.reduce(np.exp(shifted), axis=axis, keepdims=True))
 
     def logaddexp(self, x, y):

@@ -249,6 +249,31 @@ def test_nan_propagates_to_its_sample_only(backend, case):
     assert np.isnan(out[0]) and np.isfinite(out[1])
 
 
+INF_LOGITS = np.array([[0.0, np.inf, 1.0], [0.0, 1.0, 2.0], [np.inf, 0.0, -1.0], [-np.inf, 0.0, 1.0]], np.float32)
+INF_LABELS = np.array([0, 2, 0, 1])
+
+
+@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")
+@pytest.mark.parametrize("sparse", [True, False], ids=["sparse", "dense"])
+def test_infinite_logits_give_what_torch_cross_entropy_gives(backend, sparse):
+    """A +inf logit makes its row's cross-entropy NaN (+inf - +inf), whichever
+    class it sits on, as ``torch.nn.functional.cross_entropy`` (and JAX's and
+    TF's own kernels) give it; NumPy and MLX said inf for the first row of the
+    sparse form, the others NaN. A -inf logit is a class of probability 0: the
+    sparse form reads past it, the dense form's ``0 * -inf`` is NaN in torch's
+    probability-target form as in Keras and optax's ``softmax_cross_entropy``."""
+    torch = pytest.importorskip("torch")
+    logits = torch.tensor(INF_LOGITS, dtype=torch.float64)
+    one_hot = np.eye(3, dtype=np.float32)[INF_LABELS]
+    target = torch.tensor(INF_LABELS) if sparse else torch.tensor(one_hot, dtype=torch.float64)
+    expected = torch.nn.functional.cross_entropy(logits, target, reduction="none").numpy()
+    assert np.isnan(expected[[0, 2]]).all() and np.isfinite(expected[1])  # the reference's own rule
+    labels = INF_LABELS if sparse else one_hot
+    fn = losses.sparse_categorical_crossentropy if sparse else losses.categorical_crossentropy
+    out = to_numpy(backend, fn(to_backend(backend, labels), to_backend(backend, INF_LOGITS), from_logits=True))
+    np.testing.assert_allclose(out, expected, rtol=1e-6, equal_nan=True)
+
+
 # ---------------------------------------------------------------- sparse cross-entropy on any axis
 def channels_first(seed=0, ignore=None):
     rng = np.random.default_rng(seed)
