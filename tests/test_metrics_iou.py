@@ -280,6 +280,15 @@ def test_channels_first_scores_with_axis_1(backend):
     np.testing.assert_allclose(value, ref_mean_iou(ref_confusion(labels, scores.argmax(-1), C)), **F64_TOL)
 
 
+@pytest.mark.parametrize("cls", [metrics.OneHotIoU, metrics.OneHotMeanIoU])
+def test_bool_one_hot_labels(backend, cls):
+    """One-hot labels as bool, as a mask often is: torch's argmax refused a bool tensor."""
+    labels, scores = _ids(), _scores()
+    metric = cls(C, list(range(C))) if cls is metrics.OneHotIoU else cls(C)
+    value = fed_value(backend, metric, _one_hot(labels).astype(bool), scores)
+    np.testing.assert_allclose(value, ref_mean_iou(ref_confusion(labels, scores.argmax(-1), C)), **F64_TOL)
+
+
 @pytest.mark.filterwarnings("ignore:Explicitly requested dtype")  # JAX without x64: 32-bit
 @pytest.mark.parametrize("true_dtype", ["bool", "int8", "int32", "int64", "float32"])
 @pytest.mark.parametrize("pred_dtype", ["bool", "int32", "float16", "float64"])

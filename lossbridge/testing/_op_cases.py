@@ -113,6 +113,8 @@ def cases_for(dtype: str, round_to: Callable) -> list[OpCase]:
     ties = np.array([[1.0, 3.0, 3.0, 0.0], [2.0, 2.0, 2.0, 2.0], [-INF, -1.0, -1.0, -2.0]])
     add("argmax", "first among ties", lambda b, t: b.argmax(t(ties)), lambda: np.argmax(ties, -1), ANY_INT, True)
     add("argmax", "axis=0", lambda b, t: b.argmax(t(X), axis=0), lambda: np.argmax(x, 0), ANY_INT, True)
+    onehot = np.array([[False, True, False], [True, False, True], [False, False, False]])
+    add("argmax", "bool", lambda b, t: b.argmax(t(onehot, "bool")), lambda: np.argmax(onehot, -1), ANY_INT, True, True)
     # NaN ranks above +inf (NumPy's order): the first NaN of a row wins, wherever it stands
     nans = np.array([[1.0, NAN, 3.0, 2.0], [NAN, 5.0, INF, NAN], [2.0, 2.0, INF, NAN], [-INF, 0.0, -1.0, 4.0]])
     add("argmax", "nan is largest", lambda b, t: b.argmax(t(nans)), lambda: np.argmax(nans, -1), ANY_INT, True, True)
