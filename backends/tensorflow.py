@@ -42,26 +42,23 @@ _ORDER_INT = {id(tf.float16): tf.int16, id(tf.bfloat16): tf.int16, id(tf.float32
 _ALL_AXES: dict = {}
 
 
-def _has_nan(x):
-    """Whether float ``x`` holds a NaN: a Python bool eagerly, a bool tensor in a graph."""
-    nan = tf.raw_ops.IsNan(x=x)
+def _if_any(flags, exact, plain):
+    """``exact()`` where the bool tensor ``flags`` holds a true entry, else ``plain()``: decided on the host
+    eagerly, by ``tf.cond`` in a graph."""
     if not tf.executing_eagerly():
-        return tf.reduce_any(nan)
-    rank = x.shape.rank
+        return tf.cond(tf.reduce_any(flags), exact, plain)
+    rank = flags.shape.rank
     axes = _ALL_AXES.get(rank)
     if axes is None:
         axes = _ALL_AXES[rank] = tf.range(rank)
-    return bool(tf.raw_ops.Any(input=nan, axis=axes))
+    return exact() if bool(tf.raw_ops.Any(input=flags, axis=axes)) else plain()
 
 
 def _if_nan(x, exact, plain):
     """``exact()`` where ``x`` (float) holds a NaN, else ``plain()``."""
     if id(x.dtype) not in _FLOAT_IDS:
         return plain()
-    has_nan = _has_nan(x)
-    if isinstance(has_nan, bool):
-        return exact() if has_nan else plain()
-    return tf.cond(has_nan, exact, plain)
+    return _if_any(tf.raw_ops.IsNan(x=x), exact, plain)
 
 
 def _order_key(x):
@@ -391,9 +388,19 @@ class TensorflowBackend(Backend):
     def ctc_loss(self, labels, logits, label_length, logit_length, blank=0):
         if logits.dtype == tf.float64:  # tf.nn.ctc_loss has float32 kernels only
             return super().ctc_loss(labels, logits, label_length, logit_length, blank)
+        scores = tf.cast(logits, tf.float32)
+        # a -inf score (a token masked out) makes tf.nn.ctc_loss NaN ((-inf) - (-inf) in its sums), and a
+        # finite stand-in gives a forced path ~709 instead of +inf: such inputs take the base recursion
+        return _if_any(
+            tf.equal(scores, -np.inf),
+            lambda: super(TensorflowBackend, self).ctc_loss(labels, logits, label_length, logit_length, blank),
+            lambda: self._native_ctc_loss(labels, logits, scores, label_length, logit_length, blank),
+        )
+
+    def _native_ctc_loss(self, labels, logits, scores, label_length, logit_length, blank):
         loss = tf.nn.ctc_loss(
             labels=tf.cast(labels, tf.int32),
-            logits=tf.cast(logits, tf.float32),
+            logits=scores,
             label_length=tf.cast(label_length, tf.int32),
             logit_length=tf.cast(logit_length, tf.int32),
             logits_time_major=False,

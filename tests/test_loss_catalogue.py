@@ -596,6 +596,25 @@ def test_ctc_loss_with_lengths_and_the_default_matches_native(backend):
     np.testing.assert_allclose(to_numpy(backend, Backend.ctc_loss(backend, *args, blank=3)), expected, **F32)
 
 
+@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")
+def test_ctc_with_masked_tokens_matches_torch(backend):
+    """A token whose score is -inf (masked out) has probability 0: an alignment
+    through it counts for nothing, and a label that needs it is impossible
+    (+inf), as torch's ctc_loss says. TensorFlow's own kernel gave NaN."""
+    torch = pytest.importorskip("torch")
+    inf = np.inf
+    logits = np.array([[[0.0, -inf, 1.0, 0.5], [0.2, 0.1, -inf, 0.0], [0.3, 0.0, 0.1, -inf]]] * 3, np.float32)
+    labels = np.array([[2, 3, 0], [1, 3, 2], [3, 0, 0]], np.int32)  # the second needs token 1 at step 0: impossible
+    lengths = np.array([2, 3, 1])
+    log_probs = torch.log_softmax(torch.tensor(logits, dtype=torch.float64), -1).transpose(0, 1)
+    expected = torch.nn.functional.ctc_loss(
+        log_probs, torch.tensor(labels).long(), torch.full((3,), 3), torch.tensor(lengths), reduction="none"
+    ).numpy()
+    assert np.isposinf(expected[1]) and np.isfinite(expected[[0, 2]]).all()
+    out = to_numpy(backend, losses.ctc(to_backend(backend, labels), to_backend(backend, logits)))
+    np.testing.assert_allclose(out, expected, **F32)
+
+
 def test_ctc_without_any_alignment_is_inf(backend):
     from lossbridge.backends import Backend
 
