@@ -186,9 +186,8 @@ class TorchBackend(Backend):
         return op(x, dim=_dims(axis), keepdim=keepdims)
 
     def argmax(self, x, axis=-1):
-        if (
-            x.dtype is torch.bool
-        ):  # torch has no bool argmax ("does not support bool input"); a one-hot label may be bool
+        # torch has no bool argmax ("does not support bool input"), and a one-hot label may be bool
+        if x.dtype is torch.bool:
             x = x.byte()
         return torch.argmax(x, dim=axis)
 

@@ -244,15 +244,8 @@ def cases_for(dtype: str, round_to: Callable) -> list[OpCase]:
         lambda: np.array([[1, 3], [2, 3]]), ANY_INT, True)  # fmt: skip
     add("top_k", "k=3, values, nan first", lambda b, t: b.top_k(t(nans), 3)[0],
         lambda: np.array([[NAN, 3.0, 2.0], [NAN, NAN, INF], [NAN, INF, 2.0], [4.0, 0.0, -1.0]]), SAME, True, True)  # fmt: skip
-    add(
-        "top_k",
-        "k=1, index of the nan",
-        lambda b, t: b.top_k(t(nans[:1]), 1)[1],
-        lambda: np.array([[1]]),
-        ANY_INT,
-        True,
-        True,
-    )
+    add("top_k", "k=1, index of the nan", lambda b, t: b.top_k(t(nans[:1]), 1)[1], lambda: np.array([[1]]),
+        ANY_INT, True, True)  # fmt: skip
     for axis in (-1, 0):
         add("sort", f"axis={axis}", lambda b, t, axis=axis: b.sort(t(X), axis=axis), lambda axis=axis: np.sort(x, axis))
         add("sort", f"axis={axis}, nan last", lambda b, t, axis=axis: b.sort(t(nans), axis=axis),
