@@ -28,6 +28,13 @@ FLOAT_MAX = {
 }
 
 
+def _over_nothing(shape, axis):
+    """Whether a reduction of a ``shape`` tensor over ``axis`` (None: all)
+    reads no entries; unknown (traced) sizes count as entries."""
+    axes = range(len(shape)) if axis is None else axis if isinstance(axis, (tuple, list)) else (axis,)
+    return any(shape[a] == 0 for a in axes)
+
+
 def primitive(signature_and_rule):
     """A primitive of the contract: every adapter implements it (one or two
     framework calls); the base raises NotImplementedError naming it. The text
@@ -255,6 +262,10 @@ class Backend:
 
     def logsumexp(self, x, axis=None, keepdims=False):
         x = self.ensure_float(x)
+        if _over_nothing(self.shape(x), axis):
+            # log(0) = -inf, as torch's, JAX's and TF's own give it; a max over no entries raises on NumPy
+            # and MLX (an empty sum is 0, and 0 - inf has no log(0) warning)
+            return self.sum(self.exp(x), axis=axis, keepdims=keepdims) - float("inf")
         peak = self.stop_gradient(self.max(x, axis=axis, keepdims=True))
         # an all -inf slice would give (-inf) - (-inf) = nan
         peak = self.where(self.isfinite(peak), peak, 0.0)
@@ -263,6 +274,8 @@ class Backend:
 
     def log_softmax(self, x, axis=-1):
         x = self.ensure_float(x)
+        if _over_nothing(self.shape(x), axis):  # no entries to normalise: the empty result
+            return x
         # shifted by the slice's max, as torch's, JAX's and TF's fused kernels are: a slice holding +inf
         # is NaN throughout (x - logsumexp(x) gave -inf beside its NaN, so NumPy's and MLX's sparse
         # cross-entropy said inf where the others said NaN)
@@ -271,6 +284,8 @@ class Backend:
 
     def softmax(self, x, axis=-1):
         x = self.ensure_float(x)
+        if _over_nothing(self.shape(x), axis):
+            return x
         e = self.exp(x - self.stop_gradient(self.max(x, axis=axis, keepdims=True)))
         return e / self.sum(e, axis=axis, keepdims=True)
 

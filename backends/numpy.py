@@ -347,7 +347,7 @@ class NumpyBackend(Backend):
 
     def log_softmax(self, x, axis=-1):
         x = _float(x)
-        if x.dtype not in _WIDE:
+        if x.dtype not in _WIDE or x.shape[axis] == 0:
             return super().log_softmax(x, axis)
         # the base formula, (x - peak) - log(sum(exp(x - peak))), in fewer passes
         shifted = x - np.maximum.reduce(x, axis=axis, keepdims=True)

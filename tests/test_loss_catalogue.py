@@ -269,6 +269,14 @@ def test_circle_reduction_counts_positive_losses_only(backend):
     np.testing.assert_allclose(to_numpy(backend, out), values.sum() / np.count_nonzero(values), **F32)
 
 
+def test_circle_of_an_empty_batch(backend):
+    """No anchors: no values, and a mean over none of 0, on every backend (NumPy and MLX raised: their max
+    over the empty row of pair scores has no identity; torch, JAX and TF gave these)."""
+    labels, emb = to_backend(backend, np.zeros(0, np.int32), "int32"), to_backend(backend, np.zeros((0, 4), np.float32))
+    assert to_numpy(backend, losses.circle(labels, emb)).shape == (0,)
+    assert float(to_numpy(backend, losses.Circle()(labels, emb))) == 0.0
+
+
 # ---------------------------------------------------------------- native ops
 def test_sparse_crossentropy_matches_torch_cross_entropy(backend):
     torch = pytest.importorskip("torch")

@@ -342,6 +342,13 @@ def cases_for(dtype: str, round_to: Callable) -> list[OpCase]:
             lambda axis=axis, keepdims=keepdims: _logsumexp(x, axis, keepdims))  # fmt: skip
     add("logsumexp", "+-1e4, -inf, an all -inf row", lambda b, t: b.logsumexp(t(masked_x), axis=-1),
         lambda: _logsumexp(round_to(masked_x), -1, False))  # fmt: skip
+    # over no entries: log(0) = -inf (an empty batch of pairwise scores, as the Circle loss makes)
+    add("logsumexp", "an empty axis is -inf", lambda b, t: b.logsumexp(t(np.zeros((2, 0))), axis=-1),
+        lambda: np.array([-INF, -INF]))  # fmt: skip
+    add("logsumexp", "an empty (0, 0) matrix", lambda b, t: b.logsumexp(t(np.zeros((0, 0))), axis=1),
+        lambda: np.zeros((0,)))  # fmt: skip
+    add("log_softmax", "an empty axis", lambda b, t: b.log_softmax(t(np.zeros((2, 0)))), lambda: np.zeros((2, 0)))
+    add("softmax", "an empty axis", lambda b, t: b.softmax(t(np.zeros((2, 0)))), lambda: np.zeros((2, 0)))
     add("log_softmax", "axis=-1", lambda b, t: b.log_softmax(t(X)), lambda: x - _logsumexp(x, -1, True))
     add(
         "log_softmax",

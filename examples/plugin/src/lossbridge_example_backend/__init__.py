@@ -11,6 +11,8 @@ selected by name (``use_backend("example")``, ``LOSSBRIDGE_BACKEND=example``).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from lossbridge.backends.numpy import NumpyBackend
 
@@ -36,7 +38,8 @@ class ExampleBackend(NumpyBackend):
         axes = tuple(range(x.ndim)) if axis is None else axis if isinstance(axis, tuple) else (axis,)
         axes = tuple(a % x.ndim for a in axes)
         moved = np.moveaxis(x, axes, tuple(range(x.ndim - len(axes), x.ndim)))
-        flat = moved.reshape(*moved.shape[: x.ndim - len(axes)], -1)
+        kept = moved.shape[: x.ndim - len(axes)]
+        flat = moved.reshape(*kept, math.prod(moved.shape[len(kept) :]))  # not -1: a (0, 0) input has no size to infer
         out = np.logaddexp.reduce(flat, axis=-1) if flat.shape[-1] else np.full(flat.shape[:-1], -np.inf, x.dtype)
         if keepdims:
             out = np.expand_dims(out, axes)
