@@ -2,7 +2,8 @@
 block, merged in a tree, on the threaded scheduler and on a process cluster.
 
 Every expected value is a float64 NumPy formula written here (AUC's is the
-one of tests/test_metrics_auc.py), never lossbridge itself alone."""
+one of tests/test_metrics_auc.py, Circle's that of tests/reference.py), never
+lossbridge itself alone."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ dask_integration = pytest.importorskip("lossbridge.integrations.dask")
 
 from lossbridge import losses, metrics  # noqa: E402
 from tests.helpers import to_backend, to_numpy  # noqa: E402
+from tests.reference import ref_circle  # noqa: E402
 from tests.test_metrics_auc import ref_auc  # noqa: E402
 
 evaluate, evaluate_loss = dask_integration.evaluate, dask_integration.evaluate_loss
@@ -227,6 +229,82 @@ def test_loss_function_and_none_reduction():
     np.testing.assert_allclose(value, np.mean(np.abs(y_true - y_pred)), **F64_TOL)
     with pytest.raises(ValueError, match=r"reduction='none'"):
         evaluate_loss(losses.MeanSquaredError(reduction="none"), chunked(y_true), chunked(y_pred))
+
+
+MASK_CHUNKS = (6, 0, 9, 5)  # the first block holds ignored labels only, the second nothing
+
+
+@pytest.mark.parametrize("reduction", ["sum_over_batch_size", "sum", "mean_with_sample_weight"])
+@pytest.mark.parametrize("weight_kind", ["none", "per_sample", "scalar"])
+def test_a_masked_loss_reduces_over_the_kept_entries_of_all_blocks(reduction, weight_kind):
+    """``ignore_class``: Keras divides by the entries its mask keeps in the batch; over blocks, that is the
+    kept entries of all blocks (before, each block's ignored entries were counted: 0.39 for 1.26)."""
+    rows = sum(MASK_CHUNKS)
+    rng = np.random.default_rng(7)
+    labels = rng.integers(0, 4, rows)
+    labels[:6] = 0
+    logits = rng.normal(size=(rows, 4)) * 3
+    weight = {"none": None, "per_sample": rng.uniform(0.5, 2, rows), "scalar": 0.5}[weight_kind]
+    # float64: cross-entropy of each row, the rows whose label is not 0 kept
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    values = np.log(np.exp(shifted).sum(axis=1)) - shifted[np.arange(rows), labels]
+    kept = labels != 0
+    w = np.ones(rows) if weight is None else np.broadcast_to(weight, (rows,))
+    total = np.sum((values * w)[kept])
+    if reduction == "sum":
+        expected = total
+    elif reduction == "mean_with_sample_weight" and weight is not None:
+        expected = total / np.sum(w[kept])
+    else:
+        expected = total / np.count_nonzero(kept)
+    loss = losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=0, reduction=reduction, dtype="float64")
+    chunked_weight = chunked(weight, MASK_CHUNKS) if weight_kind == "per_sample" else weight
+    value = evaluate_loss(loss, chunked(labels, MASK_CHUNKS), chunked(logits, MASK_CHUNKS), chunked_weight)
+    np.testing.assert_allclose(value, expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "loss, y_shape",
+    [
+        (losses.Dice(), (ROWS, 3)),
+        (losses.Tversky(alpha=0.3, beta=0.7), (ROWS, 3)),
+        (losses.MeanSquaredError(), (ROWS,)),
+    ],
+    ids=["dice", "tversky", "mse_1d"],
+)
+def test_a_loss_without_one_value_per_sample_is_refused(loss, y_shape):
+    """Dice / Tversky over all axes, or any loss of a 1-D batch (Keras: one sample), give one value per
+    block; a mean of those is not the value over the data, so the block refuses (before: 0.609 for Dice's
+    0.610 on 2 blocks, further off on more)."""
+    y_true, y_pred = RNG.uniform(size=y_shape), RNG.uniform(size=y_shape)
+    with pytest.raises(
+        ValueError, match=r"values of shape \(\) for a block of \d+ rows, not one value per row.*axis=-1"
+    ):
+        evaluate_loss(loss, chunked(y_true), chunked(y_pred))
+
+
+def test_dice_per_sample_over_blocks():
+    y_true, y_pred = (RNG.uniform(size=(ROWS, 3)) > 0.5).astype(float), RNG.uniform(size=(ROWS, 3))
+    per_sample = 1 - 2 * np.sum(y_true * y_pred, 1) / (np.sum(y_true, 1) + np.sum(y_pred, 1) + 1e-7)
+    value = evaluate_loss(losses.Dice(axis=-1, dtype="float64"), chunked(y_true), chunked(y_pred))
+    np.testing.assert_allclose(value, per_sample.mean(), rtol=1e-12)
+
+
+def test_a_loss_pairing_samples_takes_one_chunk_only():
+    """Circle pairs each anchor with the rest of its batch: over several blocks it would pair within blocks
+    (before: 0.0 on one-row blocks for 221 on the data), so it is refused before any work; one non-empty chunk
+    is the loss of that one batch."""
+    rng = np.random.default_rng(3)
+    labels = rng.integers(0, 3, 12)
+    embeddings = rng.normal(size=(12, 4))
+    embeddings /= np.linalg.norm(embeddings, axis=1, keepdims=True)
+    assert losses.Circle().couples_samples and not losses.MeanSquaredError().couples_samples
+    with pytest.raises(ValueError, match=r"Circle pairs each sample .* the 2 axis-0 chunks \(5, 7\)"):
+        dask_integration.loss_graph(losses.Circle(), chunked(labels, (5, 7)), chunked(embeddings, (5, 7)))
+    values = ref_circle(labels, embeddings)  # float64, one anchor at a time; zero losses left out of the mean
+    expected = values[values > 0].mean()
+    value = evaluate_loss(losses.Circle(dtype="float64"), chunked(labels, (0, 12)), chunked(embeddings, (0, 12)))
+    np.testing.assert_allclose(value, expected, rtol=1e-9)
 
 
 # ---------------------------------------------------------------- process cluster, data larger than a worker

@@ -133,6 +133,19 @@ def test_a_masked_mean_cannot_be_made_global(backend):
         loss(y, p)
 
 
+@pytest.mark.parametrize(
+    "make, shape",
+    [(lambda: losses.Dice(global_batch_size=8), (4, 3)), (lambda: losses.MeanSquaredError(global_batch_size=8), (4,))],
+    ids=["dice_over_all_axes", "mse_of_a_1d_batch"],
+)
+def test_a_loss_without_one_value_per_sample_cannot_be_made_global(backend, make, shape):
+    """Dice over all axes, or a 1-D batch (Keras: one sample), gives one value for the batch: no replica holds
+    a share of a global mean (before: that value / global_batch_size, which summed over replicas is no mean)."""
+    y = to_backend(backend, np.full(shape, 0.5, np.float32))
+    with pytest.raises(ValueError, match=r"values of shape \(\) for a batch of 4 rows, not one value per row"):
+        make()(y, y)
+
+
 def test_numpy_integer_sizes_config_and_pickle():
     loss = losses.BinaryCrossentropy(from_logits=True, global_batch_size=np.int64(32))
     assert loss.global_batch_size == 32 and type(loss.global_batch_size) is int

@@ -38,8 +38,9 @@ import dask
 import dask.array as da
 import numpy as np
 
-from .. import dispatch
+from .. import backends, dispatch
 from ..losses.loss import Loss, LossFunctionWrapper
+from ..weights import apply_mask, match_ranks
 
 __all__ = ["evaluate", "evaluate_loss", "metric_graph", "loss_graph"]
 
@@ -243,13 +244,33 @@ def _per_sample(loss):
 
 
 def _loss_block(unreduced, sample_weight, y_true, y_pred):
-    """One block's float64 totals: weighted sum of the loss values, their
-    element count, and the sum of the sample weights."""
+    """One block's float64 totals, from which any reduction of all blocks
+    follows (:func:`_reduce`): the weighted sum of the loss values its mask
+    keeps, how many values it keeps, the sum of their weights, and 1.0 where
+    the loss masked (0.0 where it did not)."""
+    rows = np.shape(y_pred)[0]
     with dispatch.use_backend("numpy"):
-        values = np.asarray(unreduced(y_true, y_pred, sample_weight=sample_weight), dtype=np.float64)
-    # a scalar weight is counted once, by the caller (Keras divides by sum(sample_weight) as given)
-    weight_sum = 0.0 if np.ndim(sample_weight) == 0 else float(np.sum(np.asarray(sample_weight, dtype=np.float64)))
-    return np.array([math.fsum(values.ravel()), float(values.size), weight_sum])
+        values, mask = unreduced.unreduced(y_true, y_pred)
+    if np.shape(values)[:1] != (rows,):
+        raise ValueError(
+            f"{type(unreduced).__name__} gave values of shape {np.shape(values)} for a block of {rows} rows, not "
+            "one value per row: it reduces over the samples (Dice or Tversky with axis=None; a 1-D y_pred, which "
+            "Keras reads as one sample), so its value over the data is not made of per-block values. Give it one "
+            "value per sample: an axis over the non-sample axes (e.g. axis=-1), or 1-D inputs a feature axis "
+            "(x[:, None])."
+        )
+    numpy = backends.get("numpy")
+    weight = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    if mask is not None:  # Keras' rule: masked-out values weigh 0 and leave the count
+        weight = apply_mask(numpy, weight, np.asarray(mask), "float64")
+    kept = np.size(values) if mask is None else int(np.count_nonzero(mask))
+    values = np.asarray(values, dtype=np.float64)
+    if weight is None:
+        return np.array([math.fsum(values.ravel()), kept, 0.0, 0.0])
+    values, weight = match_ranks(numpy, values, weight)
+    weighted = np.broadcast_to(values * weight, np.broadcast_shapes(values.shape, weight.shape))
+    masked = 0.0 if mask is None else 1.0
+    return np.array([math.fsum(weighted.ravel()), kept, float(np.sum(weight)), masked])
 
 
 def _add_totals(*totals):
@@ -258,26 +279,33 @@ def _add_totals(*totals):
 
 def loss_graph(loss, y_true, y_pred, sample_weight=None, *, split_every=DEFAULT_SPLIT_EVERY):
     """The lazy computation behind :func:`evaluate_loss`: a ``dask.delayed``
-    of the float64 totals ``[weighted_sum, count, weight_sum]`` of all blocks."""
+    of the float64 totals of all blocks (:func:`_loss_block`)."""
     split_every = _check_split_every(split_every)
-    blocks, weights, _ = _split(("y_true", "y_pred"), (y_true, y_pred), sample_weight)
-    unreduced = dask.delayed(_per_sample(loss), traverse=False)
+    blocks, weights, chunks = _split(("y_true", "y_pred"), (y_true, y_pred), sample_weight)
+    unreduced = _per_sample(loss)
+    if unreduced.couples_samples and sum(1 for rows in chunks if rows) > 1:
+        raise ValueError(
+            f"{type(unreduced).__name__} pairs each sample with the other samples of its batch, so its value "
+            f"over the {len(chunks)} axis-0 chunks {chunks} is not its value over the data. Give y_true and y_pred "
+            "one chunk along axis 0 (the whole data as one batch), or compute it per batch yourself."
+        )
+    unreduced = dask.delayed(unreduced, traverse=False)
     block = dask.delayed(_loss_block, pure=True)
     leaves = [block(unreduced, w, t, p) for w, t, p in zip(weights, *blocks, strict=True)]
     return _tree(leaves, dask.delayed(_add_totals, pure=True), split_every)
 
 
 def _reduce(totals, reduction, sample_weight):
-    weighted_sum, count, weight_sum = totals
+    weighted_sum, kept, weight_sum, masked = totals
     weighted = sample_weight is not None
-    if weighted and np.ndim(sample_weight) == 0:
-        weight_sum = float(sample_weight)
+    if weighted and np.ndim(sample_weight) == 0 and not masked:
+        weight_sum = float(sample_weight)  # Keras divides by a scalar weight as given, once
     if reduction == "sum":
         return weighted_sum
     if reduction == "mean_with_sample_weight" and weighted:
         return weighted_sum / weight_sum if weight_sum else 0.0
-    # "sum_over_batch_size" / "mean": sum over every element / element count (0 for no data)
-    return weighted_sum / count if count else 0.0
+    # "sum_over_batch_size" / "mean": over the values the mask keeps (all without one); 0 for none
+    return weighted_sum / kept if kept else 0.0
 
 
 def evaluate_loss(

@@ -122,9 +122,21 @@ class LossDefinition:
     ``options``: option name -> checker (:mod:`lossbridge.options`), run where
     an option is given. ``examples``: the input recipes of
     :mod:`lossbridge.testing.cases` the parity suite and the report call it
-    with (a kind, or ``(kind, options, variant)`` tuples)."""
+    with (a kind, or ``(kind, options, variant)`` tuples). ``couples_samples``:
+    a sample's value depends on the other samples of its batch (pairs within
+    it), so a batch split in parts gives other values."""
 
-    def __init__(self, fn, *, sparse=False, per_sample=None, half_as_float32=False, options=None, examples=()):
+    def __init__(
+        self,
+        fn,
+        *,
+        sparse=False,
+        per_sample=None,
+        half_as_float32=False,
+        options=None,
+        examples=(),
+        couples_samples=False,
+    ):
         if per_sample is not None and not isinstance(per_sample, PerSample):
             raise TypeError(f"`per_sample` must be mean_of_terms or sum_of_terms (times a number); got {per_sample!r}")
         self.fn = fn
@@ -132,6 +144,7 @@ class LossDefinition:
         self.sparse = sparse
         self.per_sample = per_sample
         self.half_as_float32 = half_as_float32
+        self.couples_samples = couples_samples
         self.checks = OptionChecks(fn, options) if options else None
         self.examples = (examples,) if isinstance(examples, str) else tuple(examples)
         try:
@@ -225,6 +238,7 @@ def loss_function(
     half_as_float32=False,
     options=None,
     examples=(),
+    couples_samples=False,
 ):
     """Make ``fn(y_true, y_pred, **options)``, written against ``K``, a loss
     that runs on every backend (arguments: :class:`LossDefinition`).
@@ -244,13 +258,20 @@ def loss_function(
             half_as_float32=half_as_float32,
             options=options,
             examples=examples,
+            couples_samples=couples_samples,
         )
     if reduce is not None:
         if per_sample is not None:
             raise TypeError("declare the per-sample reduction once: `per_sample=` or `reduce=`/`scale=`, not both")
         per_sample = scale * PerSample(reduce)
     definition = LossDefinition(
-        fn, sparse=sparse, per_sample=per_sample, half_as_float32=half_as_float32, options=options, examples=examples
+        fn,
+        sparse=sparse,
+        per_sample=per_sample,
+        half_as_float32=half_as_float32,
+        options=options,
+        examples=examples,
+        couples_samples=couples_samples,
     )
     checks, values = definition.checks, definition.values
 

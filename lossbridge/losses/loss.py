@@ -103,6 +103,9 @@ class Loss:
 
     #: True where ``y_true`` holds integer class ids that must not be cast
     sparse_labels = False
+    #: True where a sample's value depends on the other samples of its batch
+    #: (pairs within it), so that the parts of a split batch give other values
+    couples_samples = False
 
     def __init__(self, name=None, reduction="sum_over_batch_size", dtype=None, compile=None, global_batch_size=None):
         compiling.resolve(compile)  # rejects an unknown mode now rather than at the first call
@@ -138,10 +141,7 @@ class Loss:
         nothing weighs or masks the values, all terms reduce at once."""
         backend = dispatch._active.backend
         dtype = self._dtype
-        if backend.dtype(y_pred) != dtype:
-            y_pred = cast_real(backend, y_pred, dtype, "y_pred")
-        if not self.sparse_labels and backend.dtype(y_true) != dtype:
-            y_true = cast_real(backend, y_true, dtype, "y_true")
+        y_true, y_pred = self._cast_inputs(backend, y_true, y_pred)
         if self.global_batch_size is not None:
             return self._global_mean(backend, y_true, y_pred, sample_weight)
         definition = self._one_pass
@@ -153,10 +153,7 @@ class Loss:
                 values = definition.per_sample(backend, terms, self._terms_axis)
                 total = reduce_values(backend, values, None, self.reduction)
             return total if backend.dtype(total) == dtype else backend.cast(total, dtype)
-        values = self.call(y_true, y_pred)
-        if backend.dtype(values) != dtype:
-            values = backend.cast(values, dtype)
-        mask = self.compute_mask(y_true, y_pred, values)
+        values, mask = self._values_and_mask(backend, y_true, y_pred)
         if sample_weight is None and mask is None:
             return reduce_values(backend, values, None, self.reduction)
         return reduce_weighted_values(backend, values, sample_weight, mask, self.reduction)
@@ -164,16 +161,22 @@ class Loss:
     def _global_mean(self, backend, y_true, y_pred, sample_weight):
         """This replica's share of the global mean: the weighted sum of its
         values over ``global_batch_size`` times the elements of one sample."""
-        values = self.call(y_true, y_pred)
-        if backend.dtype(values) != self._dtype:
-            values = backend.cast(values, self._dtype)
-        if self.compute_mask(y_true, y_pred, values) is not None:
+        values, mask = self._values_and_mask(backend, y_true, y_pred)
+        if mask is not None:
             raise ValueError(
                 f"{type(self).__name__} masked entries of this batch (e.g. ignore_class), so its mean runs over "
                 "a count only the whole step knows; `global_batch_size` cannot give it. Use reduction='sum' "
                 "and divide by the global count of kept entries."
             )
-        shape = backend.shape(values)
+        shape, batch = backend.shape(values), backend.shape(y_pred)[:1]
+        if batch and (not shape or (isinstance(shape[0], int) and isinstance(batch[0], int) and shape[0] != batch[0])):
+            raise ValueError(
+                f"{type(self).__name__} gave values of shape {shape} for a batch of {batch[0]} rows, not one value "
+                "per row: it reduces over the samples (Dice or Tversky with axis=None; a 1-D y_pred, which Keras "
+                "reads as one sample), so no replica holds a share of a global mean; `global_batch_size` cannot "
+                "give it. Give it one value per sample: an axis over the non-sample axes (e.g. axis=-1), or 1-D "
+                "inputs a feature axis (y[:, None])."
+            )
         local = shape[0] if shape else 1
         if isinstance(local, int) and local > self.global_batch_size:
             raise ValueError(
@@ -186,6 +189,33 @@ class Loss:
             per_sample = backend.sum(backend.ones_like(values[0]))
             return total / (per_sample * self.global_batch_size)
         return backend.scale(total, 1.0 / (self.global_batch_size * (per_sample or 1)))
+
+    def _cast_inputs(self, backend, y_true, y_pred):
+        """The inputs in the loss dtype (a sparse loss's class ids as they are)."""
+        if backend.dtype(y_pred) != self._dtype:
+            y_pred = cast_real(backend, y_pred, self._dtype, "y_pred")
+        if not self.sparse_labels and backend.dtype(y_true) != self._dtype:
+            y_true = cast_real(backend, y_true, self._dtype, "y_true")
+        return y_true, y_pred
+
+    def _values_and_mask(self, backend, y_true, y_pred):
+        """The per-sample values of cast inputs, in the loss dtype, and their mask."""
+        values = self.call(y_true, y_pred)
+        if backend.dtype(values) != self._dtype:
+            values = backend.cast(values, self._dtype)
+        return values, self.compute_mask(y_true, y_pred, values)
+
+    def unreduced(self, y_true, y_pred):
+        """``(values, mask)``: the per-sample values a call would weigh and
+        reduce, and the boolean mask of those that count (None: all do), on
+        the inputs' backend. For callers that reduce across batches
+        themselves (``lossbridge.integrations.dask``)."""
+        backend, y_true, y_pred = dispatch.resolve_pair(_PAIR, y_true, y_pred)
+        return dispatch.run_on(backend, self._unreduced_on_active, y_true, y_pred)
+
+    def _unreduced_on_active(self, y_true, y_pred):
+        backend = dispatch._active.backend
+        return self._values_and_mask(backend, *self._cast_inputs(backend, y_true, y_pred))
 
     def call(self, y_true, y_pred):
         """Per-sample loss values, written against ``K``."""
@@ -320,6 +350,7 @@ class LossFunctionWrapper(Loss):
         (here and when an unpickled object is restored)."""
         definition = self._definition = definition_of(self.fn)
         self.sparse_labels = definition.sparse
+        self.couples_samples = definition.couples_samples
         # the one-pass reduction, where the loss declares its per-sample
         # reduction and this class adds no mask or formula of its own
         plain = type(self).compute_mask is Loss.compute_mask and type(self).call is LossFunctionWrapper.call
@@ -327,7 +358,7 @@ class LossFunctionWrapper(Loss):
         self._terms_axis = definition.axis_of((), self._fn_kwargs)
 
     #: attributes :meth:`_bind_function` derives from ``fn``: rebuilt, not pickled
-    _DERIVED = ("_definition", "_one_pass", "_terms_axis", "sparse_labels")
+    _DERIVED = ("_definition", "_one_pass", "_terms_axis", "sparse_labels", "couples_samples")
 
     def __getstate__(self):
         state = super().__getstate__()

@@ -14,7 +14,9 @@ _FLOOR = {"float16": -3.0e4}
 _DEFAULT_FLOOR = -1.0e30
 
 
-@register_loss(sparse=True, options={"gamma": non_negative, "margin": non_negative}, examples="embeddings")
+@register_loss(
+    sparse=True, options={"gamma": non_negative, "margin": non_negative}, examples="embeddings", couples_samples=True
+)
 def circle(y_true, y_pred, ref_labels=None, ref_embeddings=None, remove_diagonal=True, gamma=80.0, margin=0.4):
     """Circle loss (Sun et al., CVPR 2020) per anchor, for integer labels
     ``y_true`` (N,) and L2-normalised embeddings ``y_pred`` (N, D), against

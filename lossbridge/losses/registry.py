@@ -39,6 +39,7 @@ def register_loss(
     half_as_float32=False,
     options=None,
     examples=(),
+    couples_samples=False,
     override=False,
 ):
     """Decorator: make a function written against ``K`` a loss that runs on
@@ -63,6 +64,7 @@ def register_loss(
                 half_as_float32=half_as_float32,
                 options=options,
                 examples=examples,
+                couples_samples=couples_samples,
             )
         return register(name or fn.__name__, wrapped, aliases=aliases, override=override)
 
