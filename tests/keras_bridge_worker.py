@@ -334,6 +334,30 @@ def main(out_path):
         loss_runs[side] = floats(fit.history)
     report["weighted_loss"] = loss_runs
 
+    # 3b. masked losses through KerasLoss: Keras divides by the entries the mask lossbridge puts on the values
+    # keeps, as for its own ignore_class (without it, by all entries: 1.00 for 1.60)
+    rng = np.random.default_rng(21)
+    labels = np.array([0, 0, 0, 1, 2, 1, 2, 1, 3, 0])
+    logits = rng.normal(size=(10, CLASSES)).astype("float32") * 2
+    masked_losses = {}
+    for reduction in ("sum_over_batch_size", "sum", "mean_with_sample_weight"):
+        for sample_weight in (None, weight[:10]):
+            options = {"from_logits": True, "ignore_class": 0, "reduction": reduction}
+            theirs = keras.losses.SparseCategoricalCrossentropy(**options)
+            ours = to_keras(ll.SparseCategoricalCrossentropy(**options))
+            masked_losses[f"ignore_class/{reduction}/{'unweighted' if sample_weight is None else 'weighted'}"] = {
+                "keras": float(theirs(labels, logits, sample_weight=sample_weight)),
+                "lossbridge": float(ours(labels, logits, sample_weight=sample_weight)),
+            }
+    embeddings = rng.normal(size=(10, 4)).astype("float32")
+    embeddings /= np.linalg.norm(embeddings, axis=1, keepdims=True)
+    circle_labels = np.array([0, 1, 2, 0, 1, 2, 0, 1, 2, 7])  # 7: no positives, a zero loss the mask leaves out
+    masked_losses["circle"] = {
+        "keras": float(keras.losses.Circle()(circle_labels, embeddings)),
+        "lossbridge": float(to_keras(ll.Circle())(circle_labels, embeddings)),
+    }
+    report["masked_losses"] = masked_losses
+
     timings["weighted_loss"] = time.perf_counter() - start
 
     # 4. what must fail loudly: a bare lossbridge metric; a bare lossbridge loss with weights

@@ -147,6 +147,16 @@ def test_evaluate_matches_keras_metrics(report):
     _assert_same(ours, theirs, f"evaluate on Keras/{report['backend']}")
 
 
+def test_masked_losses_reduce_as_keras_own(report):
+    """A lossbridge loss whose mask leaves entries out (SparseCategoricalCrossentropy(ignore_class=0), the
+    Circle loss's zero-loss anchors) equals Keras' own through KerasLoss, for every reduction, weighted or
+    not: Keras reduces by the mask on the values (before: 1.00 for 1.60, Circle 139.3 for 159.2)."""
+    cases = report["masked_losses"]
+    assert len(cases) == 7
+    for key, pair in cases.items():
+        np.testing.assert_allclose(pair["lossbridge"], pair["keras"], rtol=RTOL, atol=ATOL, err_msg=key)
+
+
 def test_mirrored_strategy_matches_keras_metrics(report):
     """TensorFlow's MirroredStrategy over two CPU replicas: every bridged
     metric's fit history and weighted evaluation equal keras.metrics' own under

@@ -69,7 +69,6 @@ in ``lossbridge`` imports it.
 
 from __future__ import annotations
 
-import copy
 import functools
 
 import keras
@@ -330,11 +329,14 @@ class KerasLoss(keras.losses.Loss):
             )
         super().__init__(name=name or loss.name, reduction=loss.reduction, dtype=loss.dtype)
         self.loss = loss
-        self._per_sample = copy.copy(loss)
-        self._per_sample.reduction = "none"
 
     def call(self, y_true, y_pred):
-        return self._per_sample(y_true, y_pred)
+        values, mask = self.loss.unreduced(y_true, y_pred)
+        if mask is not None:
+            # Keras reduces by the mask it finds on the values, as for its own ignore_class: the counting
+            # reductions then divide by the kept entries (without it, by all: 1.00 for Keras' 1.60)
+            values._keras_mask = mask
+        return values
 
     def get_config(self):
         return {"loss": lb_losses.serialize(self.loss), "name": self.name}
