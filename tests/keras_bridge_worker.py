@@ -374,6 +374,12 @@ def main(out_path):
         except TypeError as error:
             report["refusals"][case] = str(error)
 
+    try:  # Keras scales across replicas itself: a loss's global_batch_size would go unseen
+        to_keras(ll.BinaryCrossentropy(global_batch_size=64))
+        report["refusals"]["global_batch_size"] = None
+    except ValueError as error:
+        report["refusals"]["global_batch_size"] = str(error)
+
     timings["refusals"] = time.perf_counter() - start
 
     # 5. Mean and Sum (one input: not compile metrics), updated directly and through Keras' stateless API

@@ -262,12 +262,16 @@ def test_weighted_loss_matches_keras(report):
 def test_unbridged_objects_refuse(report):
     """A bare lossbridge metric (Keras would average per-batch results) and a
     bare lossbridge loss with weights (Keras would weight a reduced value)
-    raise TypeError naming the bridge."""
+    raise TypeError naming the bridge; bridging a loss with global_batch_size
+    raises ValueError."""
     refusals = report["refusals"]
     assert refusals["bare_metric"] is not None and "to_keras(metric)" in refusals["bare_metric"]
     assert "AUC(" in refusals["bare_metric"] and "MeanMetricWrapper" in refusals["bare_metric"]
     assert refusals["bare_loss_weighted"] is not None and "to_keras(loss)" in refusals["bare_loss_weighted"]
     assert "sample weight" in refusals["bare_loss_weighted"]
+    # a loss's global_batch_size: Keras reduces by the loss's reduction and scales across replicas itself
+    assert refusals["global_batch_size"] is not None
+    assert "global_batch_size=64, which Keras would not see" in refusals["global_batch_size"]
 
 
 def test_a_keras_mask_weighs_a_bridged_mean_metric_wrapper(report):

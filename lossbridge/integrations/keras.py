@@ -327,6 +327,12 @@ class KerasLoss(keras.losses.Loss):
                 f"`loss` must be a lossbridge Loss object or loss function (or a name or config "
                 f"lossbridge.losses.get resolves to one); received {_describe(loss)}."
             )
+        if loss.global_batch_size is not None:
+            raise ValueError(
+                f"{type(loss).__name__} has global_batch_size={loss.global_batch_size}, which Keras would not "
+                "see: Keras reduces the values with the loss's `reduction` and scales across replicas itself. "
+                "Pass the loss without global_batch_size."
+            )
         super().__init__(name=name or loss.name, reduction=loss.reduction, dtype=loss.dtype)
         self.loss = loss
 
