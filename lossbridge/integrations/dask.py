@@ -233,27 +233,23 @@ def _to_numpy(value):
 
 
 # ---------------------------------------------------------------- losses
-def _per_sample(loss):
-    """A copy of ``loss`` that returns weighted per-sample values
-    (``reduction="none"``); a loss function is wrapped in one."""
-    if not isinstance(loss, Loss):
-        return LossFunctionWrapper(loss, reduction="none")  # weights applied as a Loss object applies them
-    unreduced = copy.copy(loss)
-    unreduced.reduction = "none"
-    return unreduced
+def _as_loss(loss):
+    """``loss`` as a Loss object (a loss function wrapped in one), whose
+    ``unreduced`` values and mask the blocks reduce."""
+    return loss if isinstance(loss, Loss) else LossFunctionWrapper(loss)
 
 
-def _loss_block(unreduced, sample_weight, y_true, y_pred):
+def _loss_block(loss, sample_weight, y_true, y_pred):
     """One block's float64 totals, from which any reduction of all blocks
     follows (:func:`_reduce`): the weighted sum of the loss values its mask
     keeps, how many values it keeps, the sum of their weights, and 1.0 where
     the loss masked (0.0 where it did not)."""
     rows = np.shape(y_pred)[0]
     with dispatch.use_backend("numpy"):
-        values, mask = unreduced.unreduced(y_true, y_pred)
+        values, mask = loss.unreduced(y_true, y_pred)
     if np.shape(values)[:1] != (rows,):
         raise ValueError(
-            f"{type(unreduced).__name__} gave values of shape {np.shape(values)} for a block of {rows} rows, not "
+            f"{type(loss).__name__} gave values of shape {np.shape(values)} for a block of {rows} rows, not "
             "one value per row: it reduces over the samples (Dice or Tversky with axis=None; a 1-D y_pred, which "
             "Keras reads as one sample), so its value over the data is not made of per-block values. Give it one "
             "value per sample: an axis over the non-sample axes (e.g. axis=-1), or 1-D inputs a feature axis "
@@ -282,16 +278,16 @@ def loss_graph(loss, y_true, y_pred, sample_weight=None, *, split_every=DEFAULT_
     of the float64 totals of all blocks (:func:`_loss_block`)."""
     split_every = _check_split_every(split_every)
     blocks, weights, chunks = _split(("y_true", "y_pred"), (y_true, y_pred), sample_weight)
-    unreduced = _per_sample(loss)
-    if unreduced.couples_samples and sum(1 for rows in chunks if rows) > 1:
+    loss = _as_loss(loss)
+    if loss.couples_samples and sum(1 for rows in chunks if rows) > 1:
         raise ValueError(
-            f"{type(unreduced).__name__} pairs each sample with the other samples of its batch, so its value "
+            f"{type(loss).__name__} pairs each sample with the other samples of its batch, so its value "
             f"over the {len(chunks)} axis-0 chunks {chunks} is not its value over the data. Give y_true and y_pred "
             "one chunk along axis 0 (the whole data as one batch), or compute it per batch yourself."
         )
-    unreduced = dask.delayed(unreduced, traverse=False)
+    shared = dask.delayed(loss, traverse=False)  # in the graph once, read by every block
     block = dask.delayed(_loss_block, pure=True)
-    leaves = [block(unreduced, w, t, p) for w, t, p in zip(weights, *blocks, strict=True)]
+    leaves = [block(shared, w, t, p) for w, t, p in zip(weights, *blocks, strict=True)]
     return _tree(leaves, dask.delayed(_add_totals, pure=True), split_every)
 
 
