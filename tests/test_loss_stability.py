@@ -98,6 +98,25 @@ def test_binary_crossentropy_gradient_at_huge_logits(backend, dtype):
     np.testing.assert_allclose(to_numpy(backend, grad), expected, **TOL[dtype])
 
 
+@with_autograd
+def test_huber_gradient_at_an_infinite_error_is_delta(backend):
+    """Huber is linear far out: its gradient there is +-delta / (elements per sample), at |error| = inf too,
+    as torch.nn.functional.huber_loss's own backward gives it (JAX and MLX gave nan: 0 * inf through the
+    clipped error's zero derivative)."""
+    torch = pytest.importorskip("torch")
+    y_true = np.zeros((2, 3), np.float32)
+    y_pred = np.array([[np.inf, -np.inf, 0.25], [3.0, -0.5, np.inf]], np.float32)
+    for delta in (1.0, 0.5):
+        value, grad = backend.value_and_grad(lambda t, p, delta=delta: losses.huber(t, p, delta=delta))(
+            to_backend(backend, y_true), to_backend(backend, y_pred)
+        )
+        pred = torch.tensor(y_pred, requires_grad=True)
+        native = torch.nn.functional.huber_loss(pred, torch.tensor(y_true), delta=delta, reduction="none").mean(-1)
+        native.sum().backward()
+        np.testing.assert_allclose(to_numpy(backend, grad), pred.grad.numpy(), **F32)
+        np.testing.assert_allclose(to_numpy(backend, value), native.detach().numpy(), **F32)
+
+
 def test_keras_numpy_backend_case_is_exact(backend):
     """keras' NumPy backend gives 16.03 here (log of a clipped sigmoid); the true value is 100."""
     out = losses.BinaryCrossentropy(from_logits=True)(to_backend(backend, [[1.0]]), to_backend(backend, [[-100.0]]))

@@ -20,10 +20,12 @@ def huber(y_true, y_pred, delta=1.0):
     0, linear (and so less swayed by outliers) far out (Huber, 1964).
     ``delta`` must be >= 0."""
     abs_error = K.abs(y_pred - y_true)
-    # with q = min(|e|, delta), h = q * (|e| - q / 2) is both branches in one
-    # expression: no branch to select, and no e**2 to overflow far out
+    # with q = min(|e|, delta), h = q**2 / 2 + delta * (|e| - q) is both branches
+    # in one expression: no branch to select, no e**2 to overflow far out, and a
+    # gradient of +-delta at |e| = inf (q * (|e| - q / 2), the same values, gave
+    # JAX and MLX 0 * inf = nan there, through q's zero derivative)
     clipped = K.minimum(abs_error, delta)
-    return clipped * (abs_error - 0.5 * clipped)
+    return 0.5 * K.square(clipped) + delta * (abs_error - clipped)
 
 
 class Huber(LossFunctionWrapper, function=huber):
