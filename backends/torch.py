@@ -44,6 +44,8 @@ _CASTERS = {
 }
 _HALF = (torch.float16, torch.bfloat16)
 _NO_ID = -(2**63)  # an ignore_index that no int32 label and no sane int64 label takes
+#: the log-probability a -inf score (a masked-out token) enters F.ctc_loss as; a loss this large is +inf
+_CTC_FLOOR = -1e30
 # (factor, dtype) -> 0-d CPU tensor: torch wraps a Python operand into a tensor
 # on every op (~1.2 us, as much as a small kernel); a 0-d CPU tensor joins
 # tensors on any device and, being 0-d, never changes their dtype
@@ -404,10 +406,14 @@ class TorchBackend(Backend):
     def ctc_loss(self, labels, logits, label_length, logit_length, blank=0):
         # F.ctc_loss has no half kernels on CPU: compute those in float32
         work = torch.float32 if logits.dtype in _HALF or not logits.is_floating_point() else logits.dtype
-        log_probs = torch.log_softmax(logits.to(work), dim=-1).transpose(0, 1)
+        # a -inf log-probability (a token masked out) makes F.ctc_loss's gradient nan throughout: it enters
+        # at a finite floor instead (its gradient 0, as it should be), which leaves every path through it
+        # e**-1e30 = 0 likely, and a loss that only such paths give (>= -floor) is the +inf it stands for
+        log_probs = torch.log_softmax(logits.to(work), dim=-1).clamp_min(_CTC_FLOOR).transpose(0, 1)
         loss = F.ctc_loss(
             log_probs, labels.long(), logit_length.long(), label_length.long(), blank=blank, reduction="none"
         )
+        loss = torch.where(loss >= -_CTC_FLOOR, torch.inf, loss)  # a nan (a +inf score) stays nan
         return loss.to(logits.dtype) if logits.is_floating_point() else loss
 
     # --- hooks
