@@ -10,6 +10,8 @@ import tensorflow as tf
 from .base import Backend
 
 _HALF = (tf.float16, tf.bfloat16)
+#: below this log-probability (e**-300 ~ 5e-131) tf.nn.ctc_loss's gradient is not trusted (ctc_loss)
+_CTC_LOWEST_LOG_PROB = -300.0
 # TF interns its DTypes, so they are told apart by identity: ``==``, ``in``,
 # hashing and ``.name`` on a DType each cost 0.2-0.9 us of Python
 _HALF_IDS = frozenset(map(id, _HALF))
@@ -389,10 +391,13 @@ class TensorflowBackend(Backend):
         if logits.dtype == tf.float64:  # tf.nn.ctc_loss has float32 kernels only
             return super().ctc_loss(labels, logits, label_length, logit_length, blank)
         scores = tf.cast(logits, tf.float32)
-        # a -inf score (a token masked out) makes tf.nn.ctc_loss NaN ((-inf) - (-inf) in its sums), and a
-        # finite stand-in gives a forced path ~709 instead of +inf: such inputs take the base recursion
+        # tf.nn.ctc_loss is exact only while every log-probability is moderate: a -inf score (a token masked
+        # out) makes it NaN ((-inf) - (-inf) in its sums; a finite stand-in gives a forced path ~709, not
+        # +inf), and near float64's exp range its gradient fades (log-probabilities ~ -700 lose digits; below
+        # ~ -745 a frame's gradient is 0, so a loss of 1e4 from a 1e4 logit got none). Inputs holding one
+        # below _CTC_LOWEST_LOG_PROB take the base recursion, in log space throughout.
         return _if_any(
-            tf.equal(scores, -np.inf),
+            tf.nn.log_softmax(scores) < _CTC_LOWEST_LOG_PROB,
             lambda: super(TensorflowBackend, self).ctc_loss(labels, logits, label_length, logit_length, blank),
             lambda: self._native_ctc_loss(labels, logits, scores, label_length, logit_length, blank),
         )

@@ -623,6 +623,63 @@ def test_ctc_with_masked_tokens_matches_torch(backend):
     np.testing.assert_allclose(out, expected, **F32)
 
 
+@with_autograd
+def test_ctc_gradient_through_masked_tokens_is_finite(backend):
+    """The gradient of the CTC loss through -inf scores (masked tokens) is 0 for those tokens and, elsewhere,
+    torch's own gradient of the same problem with the tokens at a log-probability (-1e4) that counts for
+    nothing in float64. torch's ctc_loss on the -inf scores gave nan throughout (lossbridge's torch adapter
+    with it), JAX and MLX the finite gradient."""
+    torch = pytest.importorskip("torch")
+    inf = np.inf
+    logits = np.array([[[0.0, -inf, 1.0, 0.5], [0.2, 0.1, -inf, 0.0], [0.3, 0.0, 0.1, -inf]]] * 2, np.float32)
+    labels = np.array([[2, 3, 0], [3, 0, 0]], np.int32)  # both possible without a masked token
+    lengths = np.array([2, 1])
+    stand_in = torch.tensor(np.where(np.isinf(logits), -1e4, logits), dtype=torch.float64, requires_grad=True)
+    native = torch.nn.functional.ctc_loss(
+        torch.log_softmax(stand_in, -1).transpose(0, 1),
+        torch.tensor(labels).long(),
+        torch.full((2,), 3),
+        torch.tensor(lengths),
+        reduction="none",
+    )
+    native.sum().backward()
+    value, grad = backend.value_and_grad(lambda t, p: losses.ctc(t, p))(
+        to_backend(backend, labels), to_backend(backend, logits)
+    )
+    grad = to_numpy(backend, grad)
+    np.testing.assert_allclose(to_numpy(backend, value), native.detach().numpy(), **F32)
+    assert np.all(grad[np.isinf(logits)] == 0)
+    np.testing.assert_allclose(grad, stand_in.grad.numpy(), rtol=1e-5, atol=1e-6)
+
+
+@with_autograd
+def test_ctc_gradient_at_a_huge_logit_matches_torch(backend):
+    """A 1e4 logit on a token no alignment may use at that step: the loss is ~1e4, and its gradient
+    (softmax minus the alignments' posterior) is torch's float64 one. TensorFlow's own kernel gave 0 for
+    that step (its gradient fades once a log-probability nears float64's exp range)."""
+    torch = pytest.importorskip("torch")
+    logits = np.random.default_rng(2).normal(size=(2, 6, 4)).astype(np.float32)
+    logits[0, 0, 1] = 1e4  # step 0 must be the blank or token 3
+    labels = np.array([[3, 1], [3, 1]], np.int32)
+    reference = torch.tensor(logits, dtype=torch.float64, requires_grad=True)
+    native = torch.nn.functional.ctc_loss(
+        torch.log_softmax(reference, -1).transpose(0, 1),
+        torch.tensor(labels).long(),
+        torch.tensor([6, 5]),
+        torch.tensor([2, 2]),
+        reduction="none",
+    )
+    native.sum().backward()
+    lengths = [to_backend(backend, np.array(n), "int32") for n in ([2, 2], [6, 5])]
+    value, grad = backend.value_and_grad(lambda t, p: backend.ctc_loss(t, p, *lengths))(
+        to_backend(backend, labels), to_backend(backend, logits)
+    )
+    np.testing.assert_allclose(to_numpy(backend, value), native.detach().numpy(), **F32)
+    # float32 log-space sums near -1e4 carry ~1e-3 of absolute error (an ulp there is 1e-3), which the
+    # posterior inherits as probabilities; the failure this guards against was a 0 for a 1
+    np.testing.assert_allclose(to_numpy(backend, grad), reference.grad.numpy(), rtol=0, atol=2e-3)
+
+
 def test_ctc_without_any_alignment_is_inf(backend):
     from lossbridge.backends import Backend
 
