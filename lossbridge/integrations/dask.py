@@ -260,13 +260,12 @@ def _loss_block(loss, sample_weight, y_true, y_pred):
     if mask is not None:  # Keras' rule: masked-out values weigh 0 and leave the count
         weight = apply_mask(numpy, weight, np.asarray(mask), "float64")
     kept = np.size(values) if mask is None else int(np.count_nonzero(mask))
+    masked = 0.0 if mask is None else 1.0
     values = np.asarray(values, dtype=np.float64)
     if weight is None:
-        return np.array([math.fsum(values.ravel()), kept, 0.0, 0.0])
+        return np.array([math.fsum(values.ravel()), kept, 0.0, masked])
     values, weight = match_ranks(numpy, values, weight)
-    weighted = np.broadcast_to(values * weight, np.broadcast_shapes(values.shape, weight.shape))
-    masked = 0.0 if mask is None else 1.0
-    return np.array([math.fsum(weighted.ravel()), kept, float(np.sum(weight)), masked])
+    return np.array([math.fsum((values * weight).ravel()), kept, float(np.sum(weight)), masked])
 
 
 def _add_totals(*totals):
