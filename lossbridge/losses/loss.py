@@ -208,8 +208,8 @@ class Loss:
     def unreduced(self, y_true, y_pred):
         """``(values, mask)``: the per-sample values a call would weigh and
         reduce, and the boolean mask of those that count (None: all do), on
-        the inputs' backend. For callers that reduce across batches
-        themselves (``lossbridge.integrations.dask``)."""
+        the inputs' backend. For callers that reduce themselves: the Keras
+        bridge hands Keras the mask, the Dask bridge reduces across blocks."""
         backend, y_true, y_pred = dispatch.resolve_pair(_PAIR, y_true, y_pred)
         return dispatch.run_on(backend, self._unreduced_on_active, y_true, y_pred)
 
