@@ -291,6 +291,21 @@ def test_a_keras_mask_weighs_a_bridged_mean_metric_wrapper(report):
             np.testing.assert_allclose(report["masked"][side + suffix], total / count, rtol=RTOL, err_msg=side + suffix)
 
 
+def test_keras_masks_inside_the_compiler(report):
+    """Under jax.jit / tf.function (Keras' fit) a Keras mask may live beside its tensor (a JAX tracer takes no
+    attribute; on torch, eagerly, a NumPy array): a bridged MeanMetricWrapper still weighs masked steps 0,
+    and a bridged ignore_class loss still divides by the kept entries, as Keras' own do (before: 1.026 for
+    1.043 on torch, and likewise under jax.jit; the loss raised under jax.jit)."""
+    got = report["masked_compiled"]
+    true, pred, mask, _ = worker.masked_batch(0)
+    expected = np.abs(true.astype(np.float64) - pred).mean(axis=-1)[mask].mean()
+    for side in ("lossbridge", "keras"):
+        np.testing.assert_allclose(got[side], expected, rtol=RTOL, err_msg=side)
+    np.testing.assert_allclose(got["lossbridge-ignore_class"], got["keras-ignore_class"], rtol=RTOL, atol=ATOL)
+    theirs = report["masked_losses"]["ignore_class/sum_over_batch_size/unweighted"]["keras"]
+    np.testing.assert_allclose(got["keras-ignore_class"], theirs, rtol=RTOL, atol=ATOL)
+
+
 def test_one_input_metrics_direct(report):
     """Mean and Sum (and R2Score with num_regressors, which Keras cannot run
     compiled) through KerasMetric's stateful and stateless API, against

@@ -84,6 +84,17 @@ from ..metrics.wrappers import MeanMetricWrapper
 from ..weights import apply_mask
 from ._state_reductions import merge_reductions
 
+try:  # Keras keeps the mask of a tensor that takes no attribute (a JAX tracer, a NumPy array) beside it
+    from keras.src.backend import get_keras_mask, set_keras_mask
+except ImportError:  # an older Keras 3: the attribute only
+
+    def get_keras_mask(x):
+        return getattr(x, "_keras_mask", None)
+
+    def set_keras_mask(x, mask):
+        x._keras_mask = mask
+
+
 __all__ = ["KerasLoss", "KerasMetric", "to_keras", "to_keras_metrics"]
 
 PACKAGE = "lossbridge"
@@ -272,7 +283,7 @@ class KerasMetric(keras.metrics.Metric):
     def _with_keras_mask(self, y_pred, sample_weight):
         """Keras' ``MeanMetricWrapper`` rule: a Keras mask on ``y_pred``
         zeroes the weight of masked entries."""
-        mask = getattr(y_pred, "_keras_mask", None)
+        mask = get_keras_mask(y_pred)
         if mask is None:
             return sample_weight
         backend = self._lb_backend
@@ -341,7 +352,7 @@ class KerasLoss(keras.losses.Loss):
         if mask is not None:
             # Keras reduces by the mask it finds on the values, as for its own ignore_class: the counting
             # reductions then divide by the kept entries (without it, by all: 1.00 for Keras' 1.60)
-            values._keras_mask = mask
+            set_keras_mask(values, mask)
         return values
 
     def get_config(self):
