@@ -191,6 +191,8 @@ class TorchBackend(Backend):
         # torch has no bool argmax ("does not support bool input"), and a one-hot label may be bool
         if x.dtype is torch.bool:
             x = x.byte()
+        if x.is_cpu and torch.compiler.is_compiling() and _ROLLED_ARGMAX <= x.shape[axis] <= _EXACT_FLOAT32_POSITIONS:
+            return _first_largest(x, axis)
         return torch.argmax(x, dim=axis)
 
     def cumsum(self, x, axis=0):
@@ -473,6 +475,29 @@ class TorchBackend(Backend):
 
     def to_device(self, x, device):
         return x.to("cpu" if device == "cpu:0" else device)
+
+
+#: positions a float32 holds exactly: the compiled argmax's candidate indices are float32
+_EXACT_FLOAT32_POSITIONS = 2**24
+#: axes shorter than this Inductor unrolls (its unroll_reductions_threshold), and its own argmax
+#: is then the faster (10^7 float32 as (N, 2) to (N, 6): 4-8 ms, the pair of reductions 31-43 ms)
+_ROLLED_ARGMAX = 8
+
+
+def _first_largest(x, axis):
+    """``torch.argmax`` as Inductor compiles well on a CPU: the row max, then the
+    first position that holds it (or, in a row with a NaN, the first NaN, which
+    ``argmax`` ranks largest). Inductor's own argmax over an axis of 8 to ~100
+    entries ran 4-6x slower than this pair of reductions on a 2-core CPU, 1
+    thread (10^7 float32: 79 against 12 ms at (N, 10), 27 against 5 ms at
+    (N, 100)); at 1000 they were even."""
+    top = torch.amax(x, dim=axis, keepdim=True)
+    size = x.shape[axis]
+    positions = torch.arange(size, device=x.device, dtype=torch.float32)
+    positions = positions.reshape((size,) + (1,) * (x.dim() - 1 - (axis % x.dim())))
+    # x != x is isnan: Inductor vectorises the comparison, not torch.isnan (3x slower here)
+    held = (x == top) | (x != x)
+    return torch.amin(torch.where(held, positions, float(size)), dim=axis).to(torch.int64)
 
 
 def _device(like):

@@ -324,6 +324,32 @@ def test_argmax(backend, axis):
     np.testing.assert_array_equal(backend.to_numpy(k(backend, "argmax", tensor(backend, X), axis)), np.argmax(X, axis))
 
 
+def _argmax_rows():
+    """Rows of 12 scores (compilers take other routes from 8 entries on): a tie
+    (the first wins), a NaN (the first NaN outranks +inf), -0.0 before an equal
+    0.0, all -inf, two +inf, and random rows."""
+    rows = RNG.normal(size=(7, 12))
+    rows[0, [3, 9]] = 5.0
+    rows[1, [2, 5, 8]] = [np.inf, np.nan, np.nan]
+    rows[2] = -np.inf
+    rows[3] = -1.0 - np.arange(12)
+    rows[3, [4, 0]] = [0.0, -0.0]
+    rows[4, [7, 10]] = np.inf
+    return rows
+
+
+@with_compiler
+@pytest.mark.parametrize("dtype", ["float32", "float16", "int32"])
+@pytest.mark.parametrize("transposed", [False, True], ids=["last-axis", "first-axis"])
+def test_argmax_compiled_keeps_its_order(backend, dtype, transposed):
+    scores = _argmax_rows() if dtype != "int32" else RNG.integers(0, 3, size=(7, 12))  # ints: many ties
+    axis = -1
+    if transposed:
+        scores, axis = scores.T.copy(), 0
+    picked = backend.compile(lambda x: backend.argmax(x, axis))(tensor(backend, scores, dtype))
+    np.testing.assert_array_equal(to_numpy(backend, picked), np.argmax(scores.astype(dtype), axis))
+
+
 @pytest.mark.parametrize("axis", [-1, 0])
 def test_one_hot(backend, axis):
     labels = np.array([[0, 2], [1, 1]])
