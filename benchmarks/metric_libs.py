@@ -41,11 +41,15 @@ def update_and_compute(metric):
 
 
 def make(library, case, keras=None):
-    """A fresh metric of ``library`` (``lb``, ``keras``, ``tm``) for ``case``."""
-    if library == "lb":
+    """A fresh metric of ``library`` for ``case``: ``lb`` (lossbridge, eager),
+    ``lbc`` (lossbridge with ``compile=True``), ``keras`` or ``tm``."""
+    if library in ("lb", "lbc"):
         import lossbridge.metrics as lb_metrics
 
-        return getattr(lb_metrics, case.cls)(**case.options)
+        metric = getattr(lb_metrics, case.cls)(**case.options)
+        if library == "lbc":
+            metric.compile = True  # the update compiled, state in and out (Metric.compile)
+        return metric
     if library == "keras":
         return getattr(keras.metrics, case.cls)(**case.options)
     module, _, name = ("torchmetrics." + case.tm).rpartition(".")
@@ -119,7 +123,7 @@ def compare(reference, other, rtol=1e-4, atol=1e-6):
 
 def state_bytes(library, metric):
     """Bytes of every state tensor the metric holds now."""
-    if library == "lb":
+    if library in ("lb", "lbc"):
         return sum(_nbytes(t) for t in metric.variables)
     if library == "keras":
         return sum(int(np.prod(v.shape)) * np.dtype(v.dtype).itemsize for v in metric.variables)

@@ -5,7 +5,9 @@ each metric meets.
 Targets (issue 19): small inputs: lossbridge at least as fast as Keras and as
 torchmetrics (``Keras/LB >= 1``, ``TM/LB >= 1``); large inputs: the same and
 at most 4x the one-pass floor (``LB/floor <= 4``); state: no more bytes than
-Keras' state.
+Keras' state. The same speed targets are judged for lossbridge with
+``compile=True`` (``LBc``, where the backend has a compiler), so each table
+says which targets the eager update meets and which the compiled one does.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ def _check_text(check):
     if check is None:
         return "-"
     parts = []
-    for other, label in (("keras", "K"), ("tm", "TM")):
+    for other, label in (("lbc", "C"), ("keras", "K"), ("tm", "TM")):
         if f"{other}_ok" in check:
             ok = check[f"{other}_ok"]
             parts.append(f"{label} ok" if ok else f"{label} DIFF {check[f'{other}_rel_diff']:.1e}")
@@ -56,7 +58,7 @@ def ratios(doc):
     checks = {(c["backend"], c["case"], c["size"]): c for c in doc.get("checks", [])}
     out = []
     for (backend, case, size), rows in sorted(_index(doc).items()):
-        lb, keras, tm, floor = (_median(rows, v) for v in ("lb", "keras", "tm", "floor"))
+        lb, lbc, keras, tm, floor = (_median(rows, v) for v in ("lb", "lbc", "keras", "tm", "floor"))
         out.append(
             {
                 "backend": backend,
@@ -68,6 +70,10 @@ def ratios(doc):
                 "keras_over_lb": _ratio(keras, lb),
                 "tm_over_lb": _ratio(tm, lb),
                 "lb_over_floor": _ratio(lb, floor),
+                "lbc_us": lbc,
+                "keras_over_lbc": _ratio(keras, lbc),
+                "tm_over_lbc": _ratio(tm, lbc),
+                "lbc_over_floor": _ratio(lbc, floor),
                 "check": checks.get((backend, case, size)),
             }
         )
@@ -77,15 +83,17 @@ def ratios(doc):
 def timing_table(doc):
     lines = [
         "Keras/LB, TM/LB: the other library's time / lossbridge's (above 1: lossbridge faster);"
-        " LB/floor: lossbridge / a plain sum of the inputs (large)",
+        " LB/floor: lossbridge / a plain sum of the inputs (large); LBc: lossbridge with compile=True",
         f"{'backend':10s} {'metric':27s} {'size':5s} {'LB us':>10s} {'Keras us':>10s} {'Keras/LB':>8s}"
-        f" {'TM us':>10s} {'TM/LB':>7s} {'LB/floor':>8s}  check",
+        f" {'TM us':>10s} {'TM/LB':>7s} {'LB/floor':>8s} {'LBc us':>10s} {'Keras/LBc':>9s} {'TM/LBc':>7s}"
+        f" {'LBc/floor':>9s}  check",
     ]
     for r in ratios(doc):
         lines.append(
             f"{r['backend']:10s} {r['case']:27s} {r['size']:5s} {_us(r['lb_us']):>10s} {_us(r['keras_us']):>10s}"
             f" {_fmt(r['keras_over_lb']):>8s} {_us(r['tm_us']):>10s} {_fmt(r['tm_over_lb']):>7s}"
-            f" {_fmt(r['lb_over_floor']):>8s}  {_check_text(r['check'])}"
+            f" {_fmt(r['lb_over_floor']):>8s} {_us(r['lbc_us']):>10s} {_fmt(r['keras_over_lbc']):>9s}"
+            f" {_fmt(r['tm_over_lbc']):>7s} {_fmt(r['lbc_over_floor']):>9s}  {_check_text(r['check'])}"
         )
     return "\n".join(lines)
 
@@ -122,6 +130,10 @@ def targets(doc):
         judge(f"{size}: TM/LB >= 1", r["tm_over_lb"], lambda v: v >= 1)
         if size == "large":
             judge(f"large: LB/floor <= {FLOOR_TARGET:g}", r["lb_over_floor"], lambda v: v <= FLOOR_TARGET)
+        judge(f"{size}: Keras/LBc >= 1 (compiled)", r["keras_over_lbc"], lambda v: v >= 1)
+        judge(f"{size}: TM/LBc >= 1 (compiled)", r["tm_over_lbc"], lambda v: v >= 1)
+        if size == "large":
+            judge(f"large: LBc/floor <= {FLOOR_TARGET:g} (compiled)", r["lbc_over_floor"], lambda v: v <= FLOOR_TARGET)
     for m in doc.get("memory", []):
         if m["size"] == "large" and "lb_state_bytes" in m and "keras_state_bytes" in m:
             backend, case = m["backend"], m["case"]
@@ -139,7 +151,7 @@ def targets_text(doc):
 
 
 def mismatches(doc):
-    return [c for c in doc.get("checks", []) if c.get("keras_ok") is False or c.get("tm_ok") is False]
+    return [c for c in doc.get("checks", []) if False in (c.get("lbc_ok"), c.get("keras_ok"), c.get("tm_ok"))]
 
 
 def full_report(doc):
@@ -148,7 +160,10 @@ def full_report(doc):
     bad = mismatches(doc)
     parts += ["", f"== value checks: {len(doc.get('checks', [])) - len(bad)} agree, {len(bad)} differ =="]
     for c in bad:
-        parts.append(f"  {c['backend']} {c['case']} {c['size']}: lb={c['lb']} keras={c.get('keras')} tm={c.get('tm')}")
+        parts.append(
+            f"  {c['backend']} {c['case']} {c['size']}: lb={c['lb']} lbc={c.get('lbc')} keras={c.get('keras')}"
+            f" tm={c.get('tm')}"
+        )
     if doc.get("notes"):
         parts += ["", "notes:"] + [f"  {n}" for n in doc["notes"]]
     return "\n".join(parts)

@@ -4,7 +4,8 @@ and torchmetrics, ``update_state`` + ``result`` per call.
 Each backend runs in its own process (``--worker``), with ``KERAS_BACKEND``
 set to it where Keras has that backend (jax, torch, tensorflow; NumPy runs
 lossbridge alone). There, for each case and size, the lossbridge metric, the
-Keras metric, torchmetrics' equivalent (torch) and, at the large size, the
+Keras metric, torchmetrics' equivalent (torch), lossbridge with
+``compile=True`` (``lbc``, not on NumPy) and, at the large size, the
 "one pass" floor (a plain sum of every input tensor) are timed interleaved on
 the same tensors, so their ratios come from one process under one load.
 Before timing, each library's result after one update is compared (the
@@ -77,6 +78,9 @@ def parse(argv):
     parser.add_argument("--cases", help="comma-separated case ids: " + ",".join(c.id for c in MC.METRICS))
     parser.add_argument("--quick", action="store_true", help="fewer samples")
     parser.add_argument("--no-keras", action="store_true")
+    parser.add_argument(
+        "--no-compiled", action="store_true", help="skip lossbridge with compile=True (the LBc columns)"
+    )
     parser.add_argument("--json", help="results path (default benchmarks/results/metrics-<machine kind>.json)")
     parser.add_argument("--report", metavar="JSON", help="print the tables of an earlier run and exit")
     parser.add_argument("--mapping", action="store_true", help="print the torchmetrics mapping (Markdown) and exit")
@@ -105,7 +109,9 @@ def main(argv=None):
         fw.TORCH_THREADS = args.torch_threads or fw.TORCH_THREADS
         # one JSON line per case, so a worker killed midway (out of memory on a
         # shared machine) loses only the case it was running
-        work(args.backend[0], sizes, Settings(args.quick), selected, not args.no_keras, emit=_emit)
+        work(
+            args.backend[0], sizes, Settings(args.quick), selected, not args.no_keras, not args.no_compiled, emit=_emit
+        )
         return
     backends = args.backend or [name for name in fw.FRAMEWORKS if fw.installed(name)]
     started = time.time()
@@ -119,6 +125,7 @@ def main(argv=None):
             "cases": selected or [c.id for c in MC.METRICS],
             "quick": args.quick,
             "keras": not args.no_keras,
+            "compiled": not args.no_compiled,
             "torch_threads": args.torch_threads or fw.TORCH_THREADS or "1 for small inputs, all cores for large",
             "argv": sys.argv[1:] if argv is None else argv,
         },
@@ -158,6 +165,8 @@ def run_worker(backend, sizes, selected, args):
         cmd.append("--quick")
     if args.torch_threads:
         cmd += ["--torch-threads", str(args.torch_threads)]
+    if args.no_compiled:
+        cmd.append("--no-compiled")
     with_keras = backend in KERAS_BACKENDS and not args.no_keras
     if not with_keras:
         cmd.append("--no-keras")
@@ -181,9 +190,11 @@ def run_worker(backend, sizes, selected, args):
     return out
 
 
-def work(backend, sizes, settings, selected, with_keras, emit=None):
+def work(backend, sizes, settings, selected, with_keras, with_compiled=True, emit=None):
     """Every case on ``backend``: rows (timings), checks (values), memory;
-    ``emit`` gets each case's part as soon as it is measured."""
+    ``emit`` gets each case's part as soon as it is measured. ``with_compiled``:
+    also lossbridge with ``compile=True`` (``lbc``) where the backend has a
+    compiler (not NumPy)."""
     from .timing import interleaved, synced
 
     keras = None
@@ -207,6 +218,8 @@ def work(backend, sizes, settings, selected, with_keras, emit=None):
             arrays = MC.metric_inputs(case.inputs, size)
             inputs = [fw.to_tensor(backend, a) for a in arrays]
             feeds = {"lb": inputs}
+            if with_compiled and backend != "numpy":
+                feeds["lbc"] = inputs
             if keras is not None:
                 feeds["keras"] = inputs
             if backend == "torch" and case.tm and fw.installed("torchmetrics"):
@@ -219,6 +232,8 @@ def work(backend, sizes, settings, selected, with_keras, emit=None):
                     try:
                         metric = L.make(lib, case, keras)
                         call = L.caller(lib)(metric)
+                        if lib == "lbc":  # its first call compiles: not what a step costs
+                            sync(call(feed)) if sync else call(feed)
                         began_call = time.perf_counter()
                         result = sync(call(feed)) if sync else call(feed)
                         first_s = time.perf_counter() - began_call
@@ -250,7 +265,7 @@ def work(backend, sizes, settings, selected, with_keras, emit=None):
                 row.update({"error": value} if isinstance(value, str) else value.as_dict())
                 out["rows"].append(row)
             check = dict(key, lb=_listed(values.get("lb")))
-            for other in ("keras", "tm"):
+            for other in ("lbc", "keras", "tm"):
                 if "lb" in values and other in values:
                     ok, rel = L.compare(values["lb"], values[other])
                     check[other] = _listed(values[other])

@@ -53,14 +53,19 @@ def test_worker_times_and_checks(backend):
     assert out["notes"] == []
     timed = {(r["case"], r["variant"]) for r in out["rows"] if "median" in r}
     libraries = {"lb", "tm"} if backend.name == "torch" and importlib.util.find_spec("torchmetrics") else {"lb"}
+    if backend.name != "numpy":
+        libraries.add("lbc")  # lossbridge with compile=True
     assert timed == {(case, lib) for case in ("mean", "auc") for lib in libraries}
-    assert all(c.get("tm_ok", True) for c in out["checks"])
+    assert all(c.get("tm_ok", True) and c.get("lbc_ok", True) for c in out["checks"])
     # the value recorded is the metric's: the mean of the input (float64 reference)
     (values,) = MC.metric_inputs("values", "small")
     mean = next(c for c in out["checks"] if c["case"] == "mean")
     np.testing.assert_allclose(mean["lb"], values.astype(np.float64).mean(), rtol=1e-6)
     doc = {"rows": out["rows"], "checks": out["checks"], "memory": out["memory"], "notes": []}
     assert "auc" in metric_report.full_report(doc)
+    if backend.name != "numpy":
+        (auc,) = (r for r in metric_report.ratios(doc) if r["case"] == "auc")
+        assert auc["lbc_us"] > 0 and auc["check"]["lbc_ok"]
     assert metric_report.targets_markdown(doc).startswith("| target | backend |")
 
 
