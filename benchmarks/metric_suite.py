@@ -232,8 +232,9 @@ def work(backend, sizes, settings, selected, with_keras, with_compiled=True, emi
                     try:
                         metric = L.make(lib, case, keras)
                         call = L.caller(lib)(metric)
-                        if lib == "lbc":  # its first call compiles: not what a step costs
+                        if lib == "lbc":  # its first call compiles, which is not what a step costs
                             sync(call(feed)) if sync else call(feed)
+                            metric.reset_state()  # so that its value checked below is of one update
                         began_call = time.perf_counter()
                         result = sync(call(feed)) if sync else call(feed)
                         first_s = time.perf_counter() - began_call
