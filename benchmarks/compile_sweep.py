@@ -8,7 +8,8 @@ inputs for n = 2^10 ... 2^22, with the first compiled call (the cold compile)
 recorded per size. Metrics likewise, ``update_state`` + ``result`` per call
 (``metric.compile = True`` against the eager default): Mean over ``n``
 values, binary AUC (200 thresholds) over ``n`` probabilities, MeanIoU over
-``n`` class ids of 10 classes, macro F1 over ``(n / 10, 10)`` probabilities.
+``n`` class ids of 10 classes, macro F1 and categorical accuracy over
+``(n / 10, 10)`` probabilities, Hinge over ``(n / 10, 10)`` scores.
 The speedup column is eager / compiled; the break-even size is where it first
 stays above 1. These numbers set ``lossbridge.compiling``'s "auto" rule.
 """
@@ -34,6 +35,9 @@ METRIC_CASES = {
     "metric_auc": ("AUC", {"num_thresholds": 200}),
     "metric_mean_iou": ("MeanIoU", {"num_classes": 10}),
     "metric_f1_macro": ("F1Score", {"average": "macro", "threshold": 0.5}),
+    # running sums of a per-sample function: an argmax pair, and a one-pass loss
+    "metric_categorical_accuracy": ("CategoricalAccuracy", {}),
+    "metric_hinge": ("Hinge", {}),
 }
 
 
@@ -51,6 +55,9 @@ def _inputs(case, n, rng):
         return rng.integers(0, 2, n).astype(np.float32), rng.uniform(size=n).astype(np.float32)
     if case == "metric_mean_iou":
         return rng.integers(0, 10, n), rng.integers(0, 10, n)
+    if case == "metric_hinge":
+        shape = (n // 10, 10)
+        return rng.choice(np.float32([-1, 1]), shape), rng.standard_normal(shape, np.float32)
     rows = n // 10
     return np.eye(10, dtype=np.float32)[rng.integers(0, 10, rows)], rng.uniform(size=(rows, 10)).astype(np.float32)
 
@@ -136,6 +143,7 @@ def main(argv=None):
     parser.add_argument("--samples", type=int, default=7)
     parser.add_argument("--torch-threads", type=int, help="torch intra-op threads at every size")
     parser.add_argument("--metrics-only", action="store_true", help="only the metric cases")
+    parser.add_argument("--cases", help="comma-separated: " + ",".join((*CASES, *METRIC_CASES)))
     parser.add_argument("--json")
     args = parser.parse_args(argv)
     fw.TORCH_THREADS = args.torch_threads or fw.TORCH_THREADS
@@ -145,6 +153,8 @@ def main(argv=None):
     rows = []
     for backend in backends:
         chosen = tuple(METRIC_CASES) if args.metrics_only else (*CASES, *METRIC_CASES)
+        if args.cases:
+            chosen = tuple(c for c in chosen if c in args.cases.split(","))
         rows += sweep(backend, sizes, args.samples, log=lambda m: print(m, file=sys.stderr, flush=True), cases=chosen)
     doc = {
         "machine": describe(),

@@ -171,6 +171,29 @@ def test_the_process_default_and_auto(backend, traces, monkeypatch):
 
 
 @with_compiler
+def test_auto_compiles_the_mean_of_a_per_sample_function_from_its_measured_size(backend, traces):
+    """A MeanMetricWrapper (here CategoricalAccuracy) stays eager below the
+    size from which benchmarks.compile_sweep measured compiling to pay and
+    compiles from there (MLX: no rule, never), with the value of the argmax
+    comparison either way."""
+    threshold = {"jax": 1 << 10, "torch": 1 << 18, "tensorflow": 1 << 20}.get(backend.name)
+    rng = np.random.default_rng(7)
+    for rows in (4, None if threshold is None else threshold // 8):
+        if rows is None:
+            continue
+        labels = np.eye(8, dtype=np.float32)[rng.integers(0, 8, rows)]
+        scores = rng.integers(0, 4, (rows, 8)).astype(np.float32)  # ties: the first index wins
+        metric = metrics.CategoricalAccuracy()
+        metric.compile = "auto"
+        for _ in range(2):  # torch compiles at the second update (compiling.WARM_UP_EAGERLY)
+            metric.update_state(to_backend(backend, labels), to_backend(backend, scores))
+        compiled = compiling.compiled_function(metric, backend, metric._compiled_update) is not None
+        assert compiled == (threshold is not None and rows * 8 >= threshold)
+        expected = np.mean(labels.argmax(-1) == scores.argmax(-1))
+        assert float(to_numpy(backend, metric.result())) == pytest.approx(expected, rel=1e-6)
+
+
+@with_compiler
 def test_a_compiled_metric_pickles_and_copies_without_its_compiled_update(backend, traces):
     metric = metrics.Mean()
     metric.compile = True
