@@ -338,6 +338,16 @@ def _argmax_rows():
     return rows
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float16", "int32"])
+@pytest.mark.parametrize("axis", [-1, 0])
+def test_argmax_of_a_large_tensor_keeps_its_order(backend, dtype, axis):
+    """From 2^14 elements torch's adapter takes other kernels; every adapter
+    keeps the first among ties and a NaN largest there too."""
+    scores = np.tile(_argmax_rows(), (200, 1)) if dtype != "int32" else RNG.integers(0, 3, size=(1400, 12))
+    picked = backend.argmax(tensor(backend, scores, dtype), axis)
+    np.testing.assert_array_equal(to_numpy(backend, picked), np.argmax(scores.astype(dtype), axis))
+
+
 @with_compiler
 @pytest.mark.parametrize("dtype", ["float32", "float16", "int32"])
 @pytest.mark.parametrize("transposed", [False, True], ids=["last-axis", "first-axis"])
