@@ -191,13 +191,15 @@ class TorchBackend(Backend):
         # torch has no bool argmax ("does not support bool input"), and a one-hot label may be bool
         if x.dtype is torch.bool:
             x = x.byte()
-        if x.is_cpu and torch.compiler.is_compiling() and _ROLLED_ARGMAX <= x.shape[axis] <= _EXACT_FLOAT32_POSITIONS:
-            return _first_largest(x, axis)
-        if x.is_cpu and x.numel() >= _MAX_INDICES_FROM and not torch.compiler.is_compiling():
-            # the same indices (first among ties, a NaN largest), from CPU kernels that were 1.1-1.9x
-            # faster from 10^4 elements on ((10^6, 10) float32: 30 ms against 44 ms, 1 thread) and
-            # slower below (32 x 10: 5.7 against 3.3 us)
-            return torch.max(x, dim=axis).indices
+        if x.is_cpu:
+            if torch.compiler.is_compiling():
+                if _ROLLED_ARGMAX <= x.shape[axis] <= _EXACT_FLOAT32_POSITIONS:
+                    return _first_largest(x, axis)
+            elif x.numel() >= _MAX_INDICES_FROM:
+                # the same indices (first among ties, a NaN largest), from CPU kernels that were 1.1-1.9x
+                # faster from 10^4 elements on ((10^6, 10) float32: 30 ms against 44 ms, 1 thread) and
+                # slower below (32 x 10: 5.7 against 3.3 us)
+                return torch.max(x, dim=axis).indices
         return torch.argmax(x, dim=axis)
 
     def cumsum(self, x, axis=0):

@@ -126,14 +126,15 @@ def targets(doc):
 
     for r in ratios(doc):
         backend, case, size = r["backend"], r["case"], r["size"]
-        judge(f"{size}: Keras/LB >= 1", r["keras_over_lb"], lambda v: v >= 1)
-        judge(f"{size}: TM/LB >= 1", r["tm_over_lb"], lambda v: v >= 1)
-        if size == "large":
-            judge(f"large: LB/floor <= {FLOOR_TARGET:g}", r["lb_over_floor"], lambda v: v <= FLOOR_TARGET)
-        judge(f"{size}: Keras/LBc >= 1 (compiled)", r["keras_over_lbc"], lambda v: v >= 1)
-        judge(f"{size}: TM/LBc >= 1 (compiled)", r["tm_over_lbc"], lambda v: v >= 1)
-        if size == "large":
-            judge(f"large: LBc/floor <= {FLOOR_TARGET:g} (compiled)", r["lbc_over_floor"], lambda v: v <= FLOOR_TARGET)
+        for label, key, kind in (("LB", "lb", ""), ("LBc", "lbc", " (compiled)")):
+            judge(f"{size}: Keras/{label} >= 1{kind}", r[f"keras_over_{key}"], lambda v: v >= 1)
+            judge(f"{size}: TM/{label} >= 1{kind}", r[f"tm_over_{key}"], lambda v: v >= 1)
+            if size == "large":
+                judge(
+                    f"large: {label}/floor <= {FLOOR_TARGET:g}{kind}",
+                    r[f"{key}_over_floor"],
+                    lambda v: v <= FLOOR_TARGET,
+                )
     for m in doc.get("memory", []):
         if m["size"] == "large" and "lb_state_bytes" in m and "keras_state_bytes" in m:
             backend, case = m["backend"], m["case"]
