@@ -39,7 +39,7 @@ import dask.array as da
 import numpy as np
 
 from .. import backends, dispatch
-from ..losses.loss import Loss, LossFunctionWrapper
+from ..losses.loss import Loss, LossFunctionWrapper, not_one_value_per_row
 from ..weights import apply_mask, match_ranks
 
 __all__ = ["evaluate", "evaluate_loss", "metric_graph", "loss_graph"]
@@ -248,12 +248,8 @@ def _loss_block(loss, sample_weight, y_true, y_pred):
     with dispatch.use_backend("numpy"):
         values, mask = loss.unreduced(y_true, y_pred)
     if np.shape(values)[:1] != (rows,):
-        raise ValueError(
-            f"{type(loss).__name__} gave values of shape {np.shape(values)} for a block of {rows} rows, not "
-            "one value per row: it reduces over the samples (Dice or Tversky with axis=None; a 1-D y_pred, which "
-            "Keras reads as one sample), so its value over the data is not made of per-block values. Give it one "
-            "value per sample: an axis over the non-sample axes (e.g. axis=-1), or 1-D inputs a feature axis "
-            "(x[:, None])."
+        raise not_one_value_per_row(
+            loss, np.shape(values), f"a block of {rows} rows", "its value over the data is not made of per-block values"
         )
     numpy = backends.get("numpy")
     weight = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)

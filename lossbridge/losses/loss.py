@@ -78,6 +78,18 @@ def standardize_dtype(dtype):
     return name
 
 
+def not_one_value_per_row(loss, shape, rows, consequence):
+    """The error for a loss whose values over ``rows`` (e.g. "a block of 5
+    rows") have ``shape``, not one value per row, where a caller needs one
+    (``global_batch_size``, the Dask bridge): ``consequence`` says why."""
+    return ValueError(
+        f"{type(loss).__name__} gave values of shape {shape} for {rows}, not one value per row: it reduces over "
+        f"the samples (Dice or Tversky with axis=None; a 1-D y_pred, which Keras reads as one sample), so "
+        f"{consequence}. Give it one value per sample: an axis over the non-sample axes (e.g. axis=-1), or 1-D "
+        "inputs a feature axis (x[:, None])."
+    )
+
+
 class Loss:
     """Base class of loss objects, called as ``loss(y_true, y_pred, sample_weight=None)``.
 
@@ -170,12 +182,11 @@ class Loss:
             )
         shape, batch = backend.shape(values), backend.shape(y_pred)[:1]
         if batch and (not shape or (isinstance(shape[0], int) and isinstance(batch[0], int) and shape[0] != batch[0])):
-            raise ValueError(
-                f"{type(self).__name__} gave values of shape {shape} for a batch of {batch[0]} rows, not one value "
-                "per row: it reduces over the samples (Dice or Tversky with axis=None; a 1-D y_pred, which Keras "
-                "reads as one sample), so no replica holds a share of a global mean; `global_batch_size` cannot "
-                "give it. Give it one value per sample: an axis over the non-sample axes (e.g. axis=-1), or 1-D "
-                "inputs a feature axis (y[:, None])."
+            raise not_one_value_per_row(
+                self,
+                shape,
+                f"a batch of {batch[0]} rows",
+                "no replica holds a share of a global mean; `global_batch_size` cannot give it",
             )
         local = shape[0] if shape else 1
         if isinstance(local, int) and local > self.global_batch_size:
